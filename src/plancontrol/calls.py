@@ -1,0 +1,120 @@
+"""Asking agents from a phase: usage recorded per call, budgets checked, typed replies validated."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+from msgspec.structs import replace
+from returns.result import Failure, Result, Success
+
+from plancontrol.context import Context, UsageRow
+from plancontrol.effects import Effects, Message, Reply, Request
+from plancontrol.errors import BudgetExceeded, InvalidReply
+from plancontrol.events import AgentReplied, CostUpdate, deliver
+from plancontrol.ledger import known_cost, total_cost
+from plancontrol.phase import Halt
+
+__all__ = ["ask", "ask_typed", "schema_of", "validation_problem"]
+
+T = TypeVar("T")
+
+
+def schema_of(typ: type[object]) -> dict[str, object]:
+    """The JSON Schema a reply of type ``typ`` must satisfy."""
+    return msgspec.json.schema(typ)
+
+
+def ask(ctx: Context, fx: Effects, request: Request) -> Result[tuple[Context, Reply], Halt]:
+    """Ask once; the returned context carries this call's usage row (also on a budget stop)."""
+    match fx.agents.ask(request):
+        case Failure(error):
+            return Failure(Halt(error, ctx))
+        case Success(reply):
+            pass
+    row = UsageRow(
+        role=request.role,
+        model=reply.model or request.model,
+        phase=request.phase,
+        step=request.step,
+        attempt=request.attempt,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        cost_usd=reply.cost_usd,
+    )
+    ctx = replace(ctx, usage=(*ctx.usage, row))
+    deliver(
+        fx.events, AgentReplied(role=row.role, step=row.step, attempt=row.attempt, text=reply.text)
+    )
+    deliver(
+        fx.events,
+        CostUpdate(
+            role=row.role,
+            model=row.model,
+            step=row.step,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            cost_usd=row.cost_usd,
+            total_cost_usd=total_cost(ctx.usage),
+        ),
+    )
+    limit = ctx.settings.max_cost_usd
+    spent = known_cost(ctx.usage)
+    if limit is not None and spent > limit:
+        return Failure(
+            Halt(BudgetExceeded(limit_usd=limit, spent_usd=spent, step=request.step), ctx)
+        )
+    return Success((ctx, reply))
+
+
+def validation_problem(exc: msgspec.MsgspecError) -> tuple[str, str]:
+    """Split a msgspec error into (JSON path, what was wrong).
+
+    >>> try:
+    ...     msgspec.json.decode(b'{"a": 1}', type=dict[str, str])
+    ... except msgspec.ValidationError as exc:
+    ...     validation_problem(exc)
+    ('$.a', 'Expected `str`, got `int`')
+    """
+    text = str(exc)
+    detail, sep, path = text.rpartition(" - at ")
+    if not sep:
+        return "$", text
+    return path.strip("`"), detail
+
+
+def ask_typed(
+    ctx: Context, fx: Effects, request: Request, typ: type[T]
+) -> Result[tuple[Context, T], Halt]:
+    """Ask for a reply of type ``typ``; re-ask with the validation problem, at most
+    ``max_reply_retries`` times, then stop with ``InvalidReply`` naming the field."""
+    request = replace(request, schema_name=typ.__name__, schema=schema_of(typ))
+    retries = ctx.settings.max_reply_retries
+    path, detail = "$", ""
+    for asked in range(1, retries + 2):
+        match ask(ctx, fx, request):
+            case Failure(halt):
+                return Failure(halt)
+            case Success((ctx, reply)):
+                pass
+        try:
+            return Success((ctx, msgspec.json.decode(reply.text, type=typ)))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            path, detail = validation_problem(exc)
+        if asked <= retries:
+            fix = (
+                f"Your reply did not match the required JSON schema: {detail} at {path}. "
+                "Reply again with only a JSON object that matches the schema."
+            )
+            request = replace(
+                request,
+                messages=(
+                    *request.messages,
+                    Message("assistant", reply.text),
+                    Message("user", fix),
+                ),
+            )
+    error = InvalidReply(
+        role=request.role, step=request.step, path=path, detail=detail, asked=retries + 1
+    )
+    return Failure(Halt(error, ctx))

@@ -1,0 +1,108 @@
+"""Plans and reviews: their wire shapes and the checks a plan must pass before it runs; no I/O."""
+
+from __future__ import annotations
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from plancontrol.errors import InvalidPlan
+from plancontrol.settings import Settings
+
+__all__ = ["Plan", "Review", "Step", "check_plan", "plan_text"]
+
+
+class Step(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename={"agent": "sub_task_agent"}
+):
+    """One step of a plan: what to do, who does it, and the instructions for it."""
+
+    sub_task: str
+    agent: str
+    bullet_points: tuple[str, ...] = ()
+
+
+class Plan(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename={"steps": "sub_tasks"}):
+    """The structured plan. Its step count is ``len(plan.steps)``, never stored beside it.
+
+    >>> plan = msgspec.json.decode(
+    ...     b'{"sub_tasks": [{"sub_task": "Fit", "sub_task_agent": "engineer"}]}', type=Plan)
+    >>> plan.steps[0].agent, plan.n_steps
+    ('engineer', 1)
+    """
+
+    steps: tuple[Step, ...]
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps, derived from the steps themselves."""
+        return len(self.steps)
+
+    def step(self, number: int) -> Step:
+        """Step ``number``, counted from 1 as in every message and file name."""
+        return self.steps[number - 1]
+
+
+class Review(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The plan reviewer's recommendations for the next revision of the plan."""
+
+    recommendations: tuple[str, ...]
+
+
+def check_plan(plan: Plan, settings: Settings) -> Result[Plan, InvalidPlan]:
+    """Accept ``plan`` only when it is non-empty, within the step cap and uses roster agents.
+
+    >>> from plancontrol.settings import Settings
+    >>> bad = Plan((Step("Plot", "painter"),))
+    >>> print(check_plan(bad, Settings()).failure().message)  # doctest: +NORMALIZE_WHITESPACE
+    invalid plan at $.sub_tasks[0].sub_task_agent: 'painter' is not in the roster;
+    use one of: engineer, researcher, idea_maker, idea_hater
+    """
+    if not plan.steps:
+        return Failure(
+            InvalidPlan(
+                where="$.sub_tasks",
+                detail="the plan has no steps",
+                fix="ask for at least one step (check the planner's instructions)",
+            )
+        )
+    if plan.n_steps > settings.max_plan_steps:
+        return Failure(
+            InvalidPlan(
+                where="$.sub_tasks",
+                detail=f"{plan.n_steps} steps exceed max_plan_steps={settings.max_plan_steps}",
+                fix="raise max_plan_steps or ask the planner for fewer steps",
+            )
+        )
+    allowed = settings.role_names
+    for index, step in enumerate(plan.steps):
+        if step.agent not in allowed:
+            return Failure(
+                InvalidPlan(
+                    where=f"$.sub_tasks[{index}].sub_task_agent",
+                    detail=f"{step.agent!r} is not in the roster",
+                    fix=f"use one of: {', '.join(allowed)}",
+                )
+            )
+        if not step.sub_task.strip():
+            return Failure(
+                InvalidPlan(
+                    where=f"$.sub_tasks[{index}].sub_task",
+                    detail="the sub-task is empty",
+                    fix="every step needs a sub-task",
+                )
+            )
+    return Success(plan)
+
+
+def plan_text(plan: Plan) -> str:
+    """The plan as the numbered Markdown a person (and the next prompt) reads.
+
+    >>> print(plan_text(Plan((Step("Fit", "engineer", ("use scipy",)),))))
+    Step 1 (engineer): Fit
+      - use scipy
+    """
+    lines: list[str] = []
+    for number, step in enumerate(plan.steps, start=1):
+        lines.append(f"Step {number} ({step.agent}): {step.sub_task}")
+        lines.extend(f"  - {point}" for point in step.bullet_points)
+    return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""Settings: every knob of the planning-and-control workflow, frozen and validated; no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from plancontrol.errors import InvalidSettings
+
+__all__ = [
+    "DEFAULT_ROLES",
+    "ApprovalMode",
+    "Role",
+    "RoleModel",
+    "Settings",
+    "StepKind",
+    "load_settings",
+]
+
+StepKind = Literal["code", "text"]
+"""How a role carries out a step: ``code`` runs the write-run-judge loop, ``text`` replies once."""
+
+ApprovalMode = Literal["none", "after_planning", "before_each_step"]
+
+
+class Role(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An agent the planner may assign steps to, with the one line the planner reads about it."""
+
+    name: str
+    description: str
+    kind: StepKind = "text"
+
+
+class RoleModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which model one role uses, overriding ``Settings.default_model``."""
+
+    role: str
+    model: str
+
+
+DEFAULT_ROLES: tuple[Role, ...] = (
+    Role("engineer", "writes and runs one self-contained Python script per step", "code"),
+    Role("researcher", "writes a Markdown report reasoning over earlier results; runs no code"),
+    Role("idea_maker", "proposes a short list of new ideas"),
+    Role("idea_hater", "critiques the ideas proposed so far"),
+)
+
+#: Roles that take part in every run without appearing in plans.
+SUPPORT_ROLES: tuple[str, ...] = ("planner", "plan_reviewer", "judge", "installer")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """All workflow knobs; CMBAgent's defaults where it has one.
+
+    >>> Settings(max_plan_steps=5).max_plan_steps
+    5
+    """
+
+    max_rounds_planning: int = 50
+    max_rounds_control: int = 100
+    max_plan_steps: int = 3
+    n_plan_reviews: int = 1
+    max_n_attempts: int = 3
+    max_reply_retries: int = 2
+    plan_instructions: str = ""
+    engineer_instructions: str = ""
+    researcher_instructions: str = ""
+    hardware_constraints: str = ""
+    researcher_filename: str = "researcher_output.md"
+    roles: tuple[Role, ...] = DEFAULT_ROLES
+    default_model: str = "gpt-4o-mini"
+    role_models: tuple[RoleModel, ...] = ()
+    restart_at_step: int = 0
+    summary_budget: int = 6000
+    summary_verbatim_steps: int = 2
+    approval: ApprovalMode = "none"
+    max_plan_revisions: int = 3
+    max_cost_usd: float | None = None
+
+    def __post_init__(self) -> None:
+        problem = _first_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+
+    @property
+    def role_names(self) -> tuple[str, ...]:
+        """Names of the roles a plan may use, in roster order."""
+        return tuple(role.name for role in self.roles)
+
+    def role(self, name: str) -> Role | None:
+        """The roster entry called ``name``, if any."""
+        return next((role for role in self.roles if role.name == name), None)
+
+    def model_for(self, role: str) -> str:
+        """The model ``role`` uses: its override, else the default model."""
+        return next((rm.model for rm in self.role_models if rm.role == role), self.default_model)
+
+
+_AT_LEAST: tuple[tuple[str, int], ...] = (
+    ("max_rounds_planning", 1),
+    ("max_rounds_control", 1),
+    ("max_plan_steps", 1),
+    ("n_plan_reviews", 0),
+    ("max_n_attempts", 1),
+    ("max_reply_retries", 0),
+    ("restart_at_step", 0),
+    ("summary_budget", 200),
+    ("summary_verbatim_steps", 0),
+    ("max_plan_revisions", 0),
+)
+
+
+def _first_problem(s: Settings) -> str | None:
+    for name, low in _AT_LEAST:
+        value = getattr(s, name)
+        if value < low:
+            return f"settings.{name} must be at least {low}, got {value}; set it to {low} or more"
+    if s.max_cost_usd is not None and s.max_cost_usd <= 0:
+        return f"settings.max_cost_usd must be positive, got {s.max_cost_usd}; or leave it unset"
+    if not s.roles:
+        return "settings.roles is empty; list at least one role a plan may use"
+    names = s.role_names
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        return f"settings.roles names {', '.join(duplicates)} twice; give each role once"
+    clashes = sorted(set(names) & set(SUPPORT_ROLES))
+    if clashes:
+        return (
+            f"settings.roles includes {', '.join(clashes)}, which plancontrol runs itself; "
+            "remove it from the roster"
+        )
+    known = set(names) | set(SUPPORT_ROLES)
+    for rm in s.role_models:
+        if rm.role not in known:
+            return (
+                f"settings.role_models sets a model for unknown role {rm.role!r}; "
+                f"known roles: {', '.join(sorted(known))}"
+            )
+    if not s.researcher_filename or "/" in s.researcher_filename:
+        return (
+            f"settings.researcher_filename must be a plain file name, got "
+            f"{s.researcher_filename!r}; use something like 'report.md'"
+        )
+    return None
+
+
+def load_settings(data: Mapping[str, Any]) -> Result[Settings, InvalidSettings]:
+    """Validate untrusted settings (from a file or flags) into ``Settings``.
+
+    >>> print(load_settings({"max_plan_steps": 0}).failure().message)
+    invalid settings: settings.max_plan_steps must be at least 1, got 0; set it to 1 or more
+    >>> print(load_settings({"max_plan_step": 2}).failure().message)
+    invalid settings: Object contains unknown field `max_plan_step`
+    """
+    try:
+        return Success(msgspec.convert(dict(data), Settings))
+    except msgspec.ValidationError as exc:
+        return Failure(InvalidSettings(detail=str(exc)))

@@ -1,0 +1,168 @@
+"""Carrying out one plan step: the engineer's write-run-judge-fix loop, or a text role's reply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import NamedTuple, TypeVar
+
+from returns.result import Failure, Result, Success
+
+from plancontrol.calls import ask, ask_typed
+from plancontrol.context import CodeStatus, Context, StepOutcome, StepStatus
+from plancontrol.effects import Effects, Execution, Reply, Request, Script
+from plancontrol.errors import AttemptsExhausted, Error, RoundsExhausted
+from plancontrol.events import CodeExecuted, deliver
+from plancontrol.phase import Halt
+from plancontrol.prompts import (
+    engineer_request,
+    installer_request,
+    judge_request,
+    retry_note,
+    summary_for,
+    text_step_request,
+)
+from plancontrol.replies import Code, Install, Verdict
+from plancontrol.settings import StepKind
+
+__all__ = ["STEP_RUNNERS", "StepEnd", "StepRunner", "run_code_step", "run_text_step"]
+
+T = TypeVar("T")
+
+
+class StepEnd(NamedTuple):
+    """How a step ended: the context after it, its outcome, and the error when it failed."""
+
+    context: Context
+    outcome: StepOutcome
+    error: Error | None
+
+
+StepRunner = Callable[[Context, Effects, int, str, str], StepEnd]
+"""``(ctx, fx, step, role, feedback) -> StepEnd``: carries out one step, never raises."""
+
+
+class _Budget(NamedTuple):
+    step: int
+    first_call: int
+    limit: int
+
+    def check(self, ctx: Context) -> Halt | None:
+        if len(ctx.usage) - self.first_call >= self.limit:
+            return Halt(RoundsExhausted(phase="control", step=self.step, limit=self.limit), ctx)
+        return None
+
+
+def _typed(
+    ctx: Context, fx: Effects, budget: _Budget, request: Request, typ: type[T]
+) -> Result[tuple[Context, T], Halt]:
+    over = budget.check(ctx)
+    return Failure(over) if over else ask_typed(ctx, fx, request, typ)
+
+
+def _code_status(run: Execution) -> CodeStatus:
+    if run.timed_out:
+        return "timed_out"
+    return "succeeded" if run.exit_code == 0 else "failed"
+
+
+def run_code_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str) -> StepEnd:
+    """Engineer loop: write code, run it, let the judge decide; a failed attempt's output and
+    the judge's fix suggestion reach the next attempt; stop after max_n_attempts."""
+    budget = _Budget(step, len(ctx.usage), ctx.settings.max_rounds_control)
+    filename = f"codebase/step_{step}.py"
+    previous = f"Feedback from the approver: {feedback}" if feedback else ""
+    code_status: CodeStatus = "not_run"
+    files: tuple[str, ...] = ()
+    problem = ""
+
+    def ended(ctx: Context, attempts: int, error: Error | None, summary: str = "") -> StepEnd:
+        status: StepStatus = "failed" if error else "completed"
+        outcome = StepOutcome(
+            step=step,
+            agent=role,
+            status=status,
+            code_status=code_status,
+            attempts=attempts,
+            summary=summary,
+            files=files,
+            error=error.message if error else "",
+        )
+        return StepEnd(ctx, outcome, error)
+
+    attempts = ctx.settings.max_n_attempts
+    for attempt in range(1, attempts + 1):
+        match _typed(ctx, fx, budget, engineer_request(ctx, step, attempt, previous), Code):
+            case Failure(h):
+                return ended(h.context, attempt, h.error)
+            case Success((ctx, code)):
+                pass
+        script = Script(step=step, attempt=attempt, filename=filename, code=code.code)
+        match fx.executor.run(script):
+            case Failure(exec_error):
+                return ended(ctx, attempt, exec_error)
+            case Success(run):
+                pass
+        code_status = _code_status(run)
+        files = tuple(dict.fromkeys((*files, filename, *run.files)))
+        deliver(
+            fx.events,
+            CodeExecuted(
+                step=step,
+                attempt=attempt,
+                filename=filename,
+                exit_code=run.exit_code,
+                timed_out=run.timed_out,
+            ),
+        )
+        match _typed(ctx, fx, budget, judge_request(ctx, step, attempt, code.code, run), Verdict):
+            case Failure(h):
+                return ended(h.context, attempt, h.error)
+            case Success((ctx, verdict)):
+                pass
+        if verdict.decision == "success":
+            return ended(ctx, attempt, None, summary_for(code.code, run, verdict))
+        problem = verdict.reason
+        previous = retry_note(code.code, run, verdict)
+        if verdict.decision == "install":
+            request = installer_request(ctx, step, attempt, verdict)
+            match _typed(ctx, fx, budget, request, Install):
+                case Failure(h):
+                    return ended(h.context, attempt, h.error)
+                case Success((ctx, install)):
+                    pass
+            match fx.executor.install(step, install.packages):
+                case Failure(exec_error):
+                    return ended(ctx, attempt, exec_error)
+                case Success(done):
+                    outcome = "installed" if done.exit_code == 0 else "could not install"
+                    previous += f"\n\n{outcome} {', '.join(install.packages)}: {done.stderr[-500:]}"
+    return ended(
+        ctx, attempts, AttemptsExhausted(step=step, attempts=attempts, last_problem=problem)
+    )
+
+
+def run_text_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str) -> StepEnd:
+    """A text role replies once; the reply is saved as the step's report and is its summary."""
+    budget = _Budget(step, len(ctx.usage), ctx.settings.max_rounds_control)
+    over = budget.check(ctx)
+    result: Result[tuple[Context, Reply], Halt] = (
+        Failure(over) if over else ask(ctx, fx, text_step_request(ctx, step, role, feedback))
+    )
+    match result:
+        case Failure(h):
+            outcome = StepOutcome(
+                step=step, agent=role, status="failed", attempts=1, error=h.error.message
+            )
+            return StepEnd(h.context, outcome, h.error)
+        case Success((ctx, reply)):
+            pass
+    name = ctx.settings.researcher_filename if role == "researcher" else f"{role}.md"
+    path = fx.workspace.write(f"reports/step_{step}_{name}", reply.text)
+    outcome = StepOutcome(
+        step=step, agent=role, status="completed", attempts=1, summary=reply.text, files=(path,)
+    )
+    return StepEnd(ctx, outcome, None)
+
+
+STEP_RUNNERS: Mapping[StepKind, StepRunner] = {"code": run_code_step, "text": run_text_step}
+"""How each kind of role carries out a step; the roster gives each role its kind."""

@@ -36,7 +36,7 @@ from plancontrol.errors import (
     RoundsExhausted,
 )
 from plancontrol.events import CallbackEvents, CallbackSignals, Event, FanOut
-from plancontrol.ledger import Report, report
+from plancontrol.ledger import Report, summarize
 from plancontrol.phase import Halt, Phase, PhaseResult, halt
 from plancontrol.pipeline import (
     CONTROL,
@@ -107,6 +107,6 @@ __all__ = [
     "load_settings",
     "one_shot",
     "plan_text",
-    "report",
     "run_pipeline",
+    "summarize",
 ]

@@ -70,11 +70,12 @@ def ask(ctx: Context, fx: Effects, request: Request) -> Result[tuple[Context, Re
 def validation_problem(exc: msgspec.MsgspecError) -> tuple[str, str]:
     """Split a msgspec error into (JSON path, what was wrong).
 
+    >>> from plancontrol.replies import Install
     >>> try:
-    ...     msgspec.json.decode(b'{"a": 1}', type=dict[str, str])
+    ...     msgspec.json.decode(b'{"packages": [1]}', type=Install)
     ... except msgspec.ValidationError as exc:
     ...     validation_problem(exc)
-    ('$.a', 'Expected `str`, got `int`')
+    ('$.packages[0]', 'Expected `str`, got `int`')
     """
     text = str(exc)
     detail, sep, path = text.rpartition(" - at ")

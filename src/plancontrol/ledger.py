@@ -8,7 +8,7 @@ import msgspec
 
 from plancontrol.context import Context, StepOutcome, TimingRow, UsageRow
 
-__all__ = ["Report", "Totals", "known_cost", "report", "total_cost", "totals_by"]
+__all__ = ["Report", "Totals", "known_cost", "summarize", "total_cost", "totals_by"]
 
 
 class Totals(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,7 +81,7 @@ def _step_key(row: UsageRow) -> str:
     return "planning" if row.step == 0 else f"step {row.step}"
 
 
-def report(ctx: Context) -> Report:
+def summarize(ctx: Context) -> Report:
     """Summarise ``ctx``: latest outcome per step, usage per role / phase / step, total time."""
     latest: dict[int, StepOutcome] = {o.step: o for o in ctx.outcomes}
     starts = [t.started for t in ctx.timings]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 from returns.result import Failure, Result, Success
@@ -158,4 +158,15 @@ def load_settings(data: Mapping[str, Any]) -> Result[Settings, InvalidSettings]:
     try:
         return Success(msgspec.convert(dict(data), Settings))
     except msgspec.ValidationError as exc:
-        return Failure(InvalidSettings(detail=str(exc)))
+        return Failure(InvalidSettings(detail=_with_choices(str(exc))))
+
+
+_CHOICES = {"approval": ApprovalMode, "kind": StepKind}
+
+
+def _with_choices(message: str) -> str:
+    """msgspec names a bad enum value but not the good ones: add them."""
+    field = message.rpartition(".")[2].rstrip("`")
+    if message.startswith("Invalid enum value") and field in _CHOICES:
+        return f"{message}; choose one of: {', '.join(get_args(_CHOICES[field]))}"
+    return message

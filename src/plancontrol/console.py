@@ -1,0 +1,90 @@
+"""What a person sees in the terminal: live progress on stderr, closing tables with rich."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from plancontrol.events import (
+    CodeExecuted,
+    Event,
+    PlanningComplete,
+    StepComplete,
+    StepFailed,
+    StepStart,
+    WorkflowFailed,
+)
+from plancontrol.ledger import Report, Totals
+from plancontrol.plan import Step
+from plancontrol.report import dollars
+
+__all__ = ["ConsoleEvents", "plan_table", "report_tables"]
+
+
+def plan_table(steps: tuple[Step, ...]) -> Table:
+    """The plan: one row per step with its agent and instructions."""
+    table = Table(title="Plan", title_justify="left")
+    table.add_column("step", justify="right")
+    table.add_column("agent")
+    table.add_column("sub-task")
+    table.add_column("instructions")
+    for number, step in enumerate(steps, start=1):
+        table.add_row(str(number), step.agent, step.sub_task, "\n".join(step.bullet_points))
+    return table
+
+
+class ConsoleEvents:
+    """Prints the plan and each step's progress as they happen."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def emit(self, event: Event) -> None:
+        match event:
+            case PlanningComplete(steps=steps, seconds=seconds):
+                self.console.print(plan_table(steps))
+                self.console.print(f"planned in {seconds:.2f} s")
+            case StepStart(step=step, n_steps=n, agent=agent, goal=goal):
+                self.console.print(f"[bold]step {step}/{n}[/] {agent}: {goal}")
+            case CodeExecuted(attempt=attempt, exit_code=code, timed_out=timed_out):
+                status = "timed out" if timed_out else f"exit code {code}"
+                self.console.print(f"  attempt {attempt}: script ran, {status}")
+            case StepComplete(step=step, started=started, ended=ended):
+                self.console.print(f"  [green]step {step} completed[/] in {ended - started:.2f} s")
+            case StepFailed(step=step, error=error):
+                self.console.print(f"  [red]step {step} failed[/]: {error}")
+            case WorkflowFailed(phase=phase, error=error):
+                self.console.print(f"[red]stopped in {phase}[/]: {error}")
+            case _:
+                pass
+
+
+def _usage_table(title: str, groups: tuple[Totals, ...], total: Totals) -> Table:
+    table = Table(title=f"Cost by {title}", title_justify="left")
+    for column in (title, "calls", "prompt tokens", "completion tokens", "cost"):
+        table.add_column(column, justify="left" if column == title else "right")
+    for g in (*groups, total):
+        table.add_row(g.key, str(g.calls), str(g.prompt_tokens), str(g.completion_tokens),
+                      dollars(g.cost_usd), style="bold" if g is total else None)
+    return table
+
+
+def report_tables(report: Report) -> list[Table]:
+    """Closing tables: step outcomes, cost per role, cost per step, timing."""
+    steps = Table(title="Steps", title_justify="left")
+    for column in ("step", "agent", "status", "code", "attempts", "files"):
+        steps.add_column(column)
+    for o in report.outcomes:
+        steps.add_row(str(o.step), o.agent, o.status, o.code_status, str(o.attempts),
+                      "\n".join(o.files))
+    timing = Table(title="Timing", title_justify="left")
+    for column in ("phase", "step", "seconds"):
+        timing.add_column(column)
+    for t in report.timings:
+        timing.add_row(t.phase, str(t.step) if t.step else "", f"{t.seconds:.2f}")
+    return [
+        steps,
+        _usage_table("role", report.by_role, report.total),
+        _usage_table("step", report.by_step, report.total),
+        timing,
+    ]

@@ -1,0 +1,172 @@
+"""Hypothesis strategies that build only valid plancontrol values (settings, plans, contexts)."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+from pyrsistent import PMap, pmap
+
+from plancontrol.context import Context, Scalar, StepOutcome, TimingRow, UsageRow, Value
+from plancontrol.plan import Plan, Review, Step
+from plancontrol.settings import SUPPORT_ROLES, Role, RoleModel, Settings
+
+__all__ = [
+    "contexts",
+    "outcomes",
+    "plans",
+    "reviews",
+    "roles",
+    "settings",
+    "timing_rows",
+    "usage_rows",
+    "variables",
+]
+
+# Text agents and people write: any Unicode JSON can carry (no surrogates), kept short.
+_text = st.text(max_size=40)
+_line = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+_finite = st.floats(allow_nan=False, allow_infinity=False)
+_counts = st.integers(min_value=0, max_value=1_000_000)
+
+_role_name = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True).filter(
+    lambda name: name not in SUPPORT_ROLES
+)
+_model = st.sampled_from(["gpt-4o-mini", "gpt-4.1", "claude-sonnet", "o3-mini", "local/llama"])
+
+
+def roles() -> st.SearchStrategy[tuple[Role, ...]]:
+    """A roster of 1 to 5 uniquely named roles, none called by a name plancontrol reserves."""
+    return st.lists(_role_name, min_size=1, max_size=5, unique=True).flatmap(
+        lambda names: st.tuples(
+            *(
+                st.builds(Role, st.just(name), _text, st.sampled_from(["code", "text"]))
+                for name in names
+            )
+        )
+    )
+
+
+@st.composite
+def settings(draw: st.DrawFn) -> Settings:
+    """Settings whose every knob lies within its allowed range."""
+    roster = draw(roles())
+    overridable = [role.name for role in roster] + list(SUPPORT_ROLES)
+    overridden = draw(st.lists(st.sampled_from(overridable), max_size=4, unique=True))
+    filename = draw(
+        st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,19}", fullmatch=True).filter(
+            lambda name: "/" not in name
+        )
+    )
+    return Settings(
+        max_rounds_planning=draw(st.integers(1, 200)),
+        max_rounds_control=draw(st.integers(1, 300)),
+        max_plan_steps=draw(st.integers(1, 8)),
+        n_plan_reviews=draw(st.integers(0, 3)),
+        max_n_attempts=draw(st.integers(1, 6)),
+        max_reply_retries=draw(st.integers(0, 4)),
+        plan_instructions=draw(_text),
+        engineer_instructions=draw(_text),
+        researcher_instructions=draw(_text),
+        hardware_constraints=draw(_text),
+        researcher_filename=filename,
+        roles=roster,
+        default_model=draw(_model),
+        role_models=tuple(RoleModel(role, draw(_model)) for role in overridden),
+        restart_at_step=draw(st.integers(0, 8)),
+        summary_budget=draw(st.integers(200, 20_000)),
+        summary_verbatim_steps=draw(st.integers(0, 6)),
+        approval=draw(st.sampled_from(["none", "after_planning", "before_each_step"])),
+        max_plan_revisions=draw(st.integers(0, 5)),
+        max_cost_usd=draw(
+            st.none() | st.floats(min_value=0.0, exclude_min=True, allow_infinity=False)
+        ),
+    )
+
+
+def plans(within: Settings) -> st.SearchStrategy[Plan]:
+    """Plans that pass ``check_plan`` for ``within``: 1..max_plan_steps roster-only steps."""
+    step = st.builds(
+        Step,
+        _line.filter(lambda text: text.strip() != ""),
+        st.sampled_from(within.role_names),
+        st.lists(_text, max_size=3).map(tuple),
+    )
+    return st.lists(step, min_size=1, max_size=within.max_plan_steps).map(
+        lambda steps: Plan(tuple(steps))
+    )
+
+
+def reviews() -> st.SearchStrategy[Review]:
+    """Plan reviews with a few recommendations."""
+    return st.lists(_text, max_size=4).map(lambda recs: Review(tuple(recs)))
+
+
+def outcomes(step: st.SearchStrategy[int] | None = None) -> st.SearchStrategy[StepOutcome]:
+    """Step outcomes of any status."""
+    return st.builds(
+        StepOutcome,
+        step=step if step is not None else st.integers(1, 40),
+        agent=_role_name,
+        status=st.sampled_from(["completed", "failed", "skipped"]),
+        code_status=st.sampled_from(["not_run", "succeeded", "failed", "timed_out"]),
+        attempts=st.integers(0, 10),
+        summary=st.text(max_size=300),
+        files=st.lists(_line, max_size=3).map(tuple),
+        error=_text,
+    )
+
+
+def usage_rows() -> st.SearchStrategy[UsageRow]:
+    """Usage rows; the cost is a finite non-negative float, or None when the price is unknown."""
+    return st.builds(
+        UsageRow,
+        role=_role_name | st.sampled_from(SUPPORT_ROLES),
+        model=_model,
+        phase=st.sampled_from(["planning", "control"]),
+        step=st.integers(0, 40),
+        attempt=st.integers(1, 10),
+        prompt_tokens=_counts,
+        completion_tokens=_counts,
+        cost_usd=st.none() | st.floats(min_value=0.0, allow_infinity=False),
+    )
+
+
+@st.composite
+def timing_rows(draw: st.DrawFn) -> TimingRow:
+    """Timing spans that end no earlier than they start."""
+    started = draw(st.floats(min_value=-1e12, max_value=1e12))
+    length = draw(st.floats(min_value=0.0, max_value=1e6))
+    return TimingRow(
+        phase=draw(st.sampled_from(["plan", "review", "approve", "control", "finalize"])),
+        step=draw(st.integers(0, 40)),
+        started=started,
+        ended=started + length,
+    )
+
+
+_scalars: st.SearchStrategy[Scalar] = st.one_of(
+    st.none(), st.booleans(), st.integers(), _finite, _text
+)
+
+
+def variables() -> st.SearchStrategy[PMap[str, Value]]:
+    """Agent variables: string keys to JSON scalars or tuples of them (finite floats only)."""
+    values: st.SearchStrategy[Value] = _scalars | st.lists(_scalars, max_size=4).map(tuple)
+    return st.dictionaries(_text, values, max_size=5).map(pmap)
+
+
+@st.composite
+def contexts(draw: st.DrawFn) -> Context:
+    """Contexts at any stage of a run, their plan and drafts valid for their settings."""
+    chosen = draw(settings())
+    return Context(
+        task=draw(_line),
+        settings=chosen,
+        plan=draw(st.none() | plans(chosen)),
+        drafts=tuple(draw(st.lists(plans(chosen), max_size=2))),
+        reviews=tuple(draw(st.lists(reviews(), max_size=2))),
+        feedback=tuple(draw(st.lists(_text, max_size=2))),
+        outcomes=tuple(draw(st.lists(outcomes(), max_size=4))),
+        usage=tuple(draw(st.lists(usage_rows(), max_size=4))),
+        timings=tuple(draw(st.lists(timing_rows(), max_size=4))),
+        variables=draw(variables()),
+    )

@@ -1,0 +1,103 @@
+"""The public surface is pinned: what users import does not change by accident."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import plancontrol
+import plancontrol.testing
+
+PUBLIC = [
+    "CONTROL",
+    "PLANNING",
+    "PLANNING_AND_CONTROL",
+    "ApprovalRequest",
+    "Approve",
+    "AttemptsExhausted",
+    "BudgetExceeded",
+    "CallbackEvents",
+    "CallbackSignals",
+    "Cancelled",
+    "Context",
+    "Decision",
+    "Effects",
+    "Error",
+    "Event",
+    "Execution",
+    "ExecutionFailure",
+    "FanOut",
+    "Halt",
+    "InvalidPlan",
+    "InvalidReply",
+    "InvalidSettings",
+    "Message",
+    "ModelFailure",
+    "Phase",
+    "PhaseResult",
+    "Pipeline",
+    "Plan",
+    "PlanRejected",
+    "Reject",
+    "Reply",
+    "Report",
+    "Request",
+    "RestartOutOfRange",
+    "Review",
+    "Revise",
+    "Role",
+    "RoleModel",
+    "RoundsExhausted",
+    "Script",
+    "Settings",
+    "Step",
+    "StepOutcome",
+    "TimingRow",
+    "UsageRow",
+    "__version__",
+    "check_plan",
+    "decode_context",
+    "encode_context",
+    "halt",
+    "insert_after",
+    "load_settings",
+    "one_shot",
+    "plan_text",
+    "run_pipeline",
+    "summarize",
+]
+
+DOUBLES = [
+    "FixedClock",
+    "FunctionAgents",
+    "MemoryWorkspace",
+    "RecordingEvents",
+    "ScriptedAgents",
+    "ScriptedApprover",
+    "ScriptedExecutor",
+    "ScriptedSignals",
+    "scripted_effects",
+]
+
+
+def test_package_exports_are_pinned() -> None:
+    assert sorted(plancontrol.__all__) == sorted(PUBLIC)
+    for name in PUBLIC:
+        assert hasattr(plancontrol, name), name
+
+
+def test_testing_exports_the_doubles() -> None:
+    assert sorted(plancontrol.testing.__all__) == sorted(DOUBLES)
+
+
+def test_every_module_states_its_job_in_one_line_and_its_exports() -> None:
+    for info in pkgutil.iter_modules(plancontrol.__path__):
+        module = importlib.import_module(f"plancontrol.{info.name}")
+        doc = module.__doc__ or ""
+        assert doc, f"{info.name}: needs a docstring"
+        assert "\n" not in doc.strip(), f"{info.name}: its docstring should be one line"
+        if not info.name.startswith("_"):
+            exported = getattr(module, "__all__", None)
+            assert exported is not None, f"{info.name} has no __all__"
+            for name in exported:
+                assert hasattr(module, name), f"{info.name}.__all__ names missing {name}"

@@ -1,0 +1,344 @@
+"""The real handlers, against real files and real subprocesses in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from returns.result import Failure
+
+from plancontrol import local
+from plancontrol.effects import Execution, Script
+from plancontrol.errors import ExecutionFailure
+from plancontrol.local import FolderWorkspace, SubprocessExecutor, SystemClock
+
+SPAWN_SLEEPING_CHILD = """
+import subprocess, sys, time
+from pathlib import Path
+subprocess.Popen([sys.executable, "-c",
+    "import os, time; open('child.pid', 'w').write(str(os.getpid())); time.sleep(60)"])
+while not Path("child.pid").exists() or not Path("child.pid").read_text():
+    time.sleep(0.01)
+print("child started")
+"""
+
+
+def _script(code: str, step: int = 1) -> Script:
+    return Script(
+        step=step, attempt=1, filename=f"codebase/step_{step}.py", code=textwrap.dedent(code)
+    )
+
+
+def _run(executor: SubprocessExecutor, code: str, step: int = 1) -> Execution:
+    return executor.run(_script(code, step)).unwrap()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs; a killed orphan may linger as a zombie when PID 1 does not
+    reap (as in some containers), and a zombie runs nothing, so it counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def _gone_soon(pid: int, within: float = 5.0) -> bool:
+    end = time.monotonic() + within
+    while _running(pid):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def executor(tmp_path: Path) -> SubprocessExecutor:
+    return SubprocessExecutor(tmp_path / "work", timeout=20)
+
+
+def test_local_exports_exactly_its_handlers() -> None:
+    assert local.__all__ == ["FolderWorkspace", "SubprocessExecutor", "SystemClock"]
+    assert all(hasattr(local, name) for name in local.__all__)
+
+
+def test_run_passes_exit_code_zero_and_captures_stdout(executor: SubprocessExecutor) -> None:
+    run = _run(executor, "print('hello from step 1')")
+
+    assert run == Execution(exit_code=0, stdout="hello from step 1\n", stderr="")
+
+
+def test_run_reports_a_raising_script_as_exit_1_with_the_traceback(
+    executor: SubprocessExecutor,
+) -> None:
+    run = _run(executor, "raise ValueError('bad input')")
+
+    assert run.exit_code == 1
+    assert run.timed_out is False
+    assert run.stderr.startswith("Traceback (most recent call last):")
+    assert run.stderr.rstrip().endswith("ValueError: bad input")
+
+
+def test_run_passes_on_the_scripts_own_exit_code(executor: SubprocessExecutor) -> None:
+    run = _run(executor, "import sys; print('partial', file=sys.stderr); sys.exit(3)")
+
+    assert (run.exit_code, run.stderr) == (3, "partial\n")
+
+
+def test_run_enforces_timeout_and_keeps_output_so_far(tmp_path: Path) -> None:
+    executor = SubprocessExecutor(tmp_path, timeout=1)
+    started = time.monotonic()
+
+    run = _run(executor, "print('looping'); \nwhile True: pass")
+
+    assert time.monotonic() - started < 5
+    assert (run.timed_out, run.exit_code, run.stdout) == (True, -9, "looping\n")
+
+
+def test_run_enforces_timeout_and_kills_the_process_group(tmp_path: Path) -> None:
+    executor = SubprocessExecutor(tmp_path, timeout=1)
+    started = time.monotonic()
+
+    run = _run(executor, SPAWN_SLEEPING_CHILD + "time.sleep(60)")
+
+    assert time.monotonic() - started < 8
+    assert (run.timed_out, run.stdout) == (True, "child started\n")
+    assert _gone_soon(int((tmp_path / "child.pid").read_text())) is True
+
+
+def test_run_kills_children_left_behind_by_a_script_that_exits(tmp_path: Path) -> None:
+    executor = SubprocessExecutor(tmp_path, timeout=30)
+    started = time.monotonic()
+
+    run = _run(executor, SPAWN_SLEEPING_CHILD)
+
+    assert time.monotonic() - started < 8
+    assert (run.exit_code, run.timed_out, run.stdout) == (0, False, "child started\n")
+    assert _gone_soon(int((tmp_path / "child.pid").read_text())) is True
+
+
+def test_run_keeps_head_and_tail_of_huge_output_within_the_limit(tmp_path: Path) -> None:
+    executor = SubprocessExecutor(tmp_path, output_limit=1000)
+    code = """
+        import sys
+        print("HEAD" + "x" * 5_000_000 + "TAIL")
+        print("top" + "é" * 3000 + "end", file=sys.stderr)
+    """
+
+    run = _run(executor, code)
+
+    assert run.stdout.startswith("HEAD" + "x" * 496 + "\n[… 4999009 characters cut …]\n")
+    assert run.stdout.endswith("x" * 495 + "TAIL\n")
+    assert len(run.stdout) == 1000 + len("\n[… 4999009 characters cut …]\n")
+    assert run.stderr.startswith("top" + "é" * 497 + "\n[… 2007 characters cut …]\n")
+    assert run.stderr.endswith("é" * 496 + "end\n")
+
+
+def test_run_decodes_invalid_utf8_with_replacement_characters(
+    executor: SubprocessExecutor,
+) -> None:
+    run = _run(executor, "import sys; sys.stdout.buffer.write(b'\\xff ok')")
+
+    assert run.stdout == "\ufffd ok"
+
+
+def test_run_lists_new_files_and_a_later_step_reads_them(executor: SubprocessExecutor) -> None:
+    first = _run(executor, "open('results.csv', 'w').write('a,b\\n1,2\\n')", step=1)
+    second = _run(executor, "print(open('results.csv').read(), end='')", step=2)
+
+    assert first.files == ("results.csv",)
+    assert (second.exit_code, second.stdout, second.files) == (0, "a,b\n1,2\n", ())
+
+
+def test_run_lists_files_a_step_modifies(executor: SubprocessExecutor) -> None:
+    _run(executor, "open('log.txt', 'w').write('one\\n'); open('keep.txt', 'w').write('x')")
+    run = _run(executor, "open('log.txt', 'a').write('two\\n')", step=2)
+
+    assert run.files == ("log.txt",)
+
+
+def test_run_lists_files_in_subfolders_sorted_with_forward_slashes_but_no_pycache(
+    executor: SubprocessExecutor,
+) -> None:
+    code = """
+        import os
+        for path in ["data/plot.txt", "b.txt", "a.txt", "__pycache__/junk.pyc"]:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            open(path, "w").write("x")
+    """
+
+    assert _run(executor, code).files == ("a.txt", "b.txt", "data/plot.txt")
+
+
+def test_run_saves_the_script_in_codebase_and_does_not_list_it(tmp_path: Path) -> None:
+    executor = SubprocessExecutor(tmp_path)
+
+    run = _run(executor, "print(open(__file__).read(), end='')")
+
+    assert (tmp_path / "codebase" / "step_1.py").read_text() == run.stdout
+    assert run.stdout == "print(open(__file__).read(), end='')"
+    assert run.files == ()
+    assert sorted(p.name for p in (tmp_path / "codebase").iterdir()) == ["step_1.py"]
+
+
+def test_run_gives_the_script_the_given_env_plus_unbuffered_and_no_bytecode(
+    tmp_path: Path,
+) -> None:
+    executor = SubprocessExecutor(tmp_path, env={"MARK": "set"})
+    code = """
+        import os
+        names = ("MARK", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "HOME")
+        print([os.environ.get(name) for name in names])
+    """
+
+    assert _run(executor, code).stdout == "['set', '1', '1', None]\n"
+
+
+def test_run_refuses_a_script_path_outside_the_work_folder(
+    executor: SubprocessExecutor,
+) -> None:
+    with pytest.raises(ValueError, match="relative to"):
+        executor.run(Script(step=1, attempt=1, filename="../escape.py", code=""))
+
+
+def test_run_with_a_missing_python_fails_naming_it(tmp_path: Path) -> None:
+    executor = SubprocessExecutor(tmp_path, python=str(tmp_path / "no-such-python"))
+
+    result = executor.run(_script("print(1)", step=4))
+
+    assert isinstance(result, Failure)
+    failure = result.failure()
+    assert isinstance(failure, ExecutionFailure)
+    assert failure.step == 4
+    assert str(tmp_path / "no-such-python") in failure.detail
+
+
+def test_install_is_refused_by_default_without_running_pip(tmp_path: Path) -> None:
+    # a python that does not exist would make any real attempt a Failure
+    executor = SubprocessExecutor(tmp_path, python=str(tmp_path / "no-such-python"))
+
+    run = executor.install(2, ("numpy", "scipy>=1.11")).unwrap()
+
+    assert run.exit_code == 1
+    assert run.stderr == (
+        "installing packages is turned off; allow it with allow_install=True "
+        "(or install them yourself): numpy scipy>=1.11"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["--index-url=http://x", "foo; rm -rf /", "git+https://x", "numpy >=1", ""]
+)
+def test_install_rejects_a_name_that_is_not_a_plain_requirement(tmp_path: Path, name: str) -> None:
+    executor = SubprocessExecutor(
+        tmp_path, python=str(tmp_path / "no-such-python"), allow_install=True
+    )
+
+    run = executor.install(2, ("numpy", name)).unwrap()
+
+    assert run.exit_code == 2
+    assert run.stderr.startswith(f"refused to install {name!r}: expected a package name")
+
+
+def test_install_runs_pip_with_each_requirement_as_one_argument(tmp_path: Path) -> None:
+    fake_python = tmp_path / "fake-python"
+    fake_python.write_text('#!/bin/sh\nfor arg in "$@"; do echo "<$arg>"; done\n')
+    fake_python.chmod(0o755)
+    executor = SubprocessExecutor(tmp_path / "work", python=str(fake_python), allow_install=True)
+
+    run = executor.install(2, ("numpy>=1.26,<3", "pandas[excel]==2.*", "scikit-learn")).unwrap()
+
+    assert run.exit_code == 0
+    assert run.stdout.splitlines() == [
+        "<-m>",
+        "<pip>",
+        "<install>",
+        "<numpy>=1.26,<3>",
+        "<pandas[excel]==2.*>",
+        "<scikit-learn>",
+    ]
+
+
+def test_workspace_round_trips_text_exactly(tmp_path: Path) -> None:
+    workspace = FolderWorkspace(tmp_path)
+
+    written = workspace.write("report.md", "# Report\r\nünïcode\n")
+
+    assert written == "report.md"
+    assert workspace.read("report.md") == "# Report\r\nünïcode\n"
+    assert (tmp_path / "report.md").read_bytes() == "# Report\r\nünïcode\n".encode()
+
+
+def test_workspace_creates_nested_folders_and_normalises_the_path(tmp_path: Path) -> None:
+    workspace = FolderWorkspace(tmp_path / "run")
+
+    written = workspace.write("reports//./step_1/summary.md", "done")
+
+    assert written == "reports/step_1/summary.md"
+    assert (tmp_path / "run" / "reports" / "step_1" / "summary.md").read_text() == "done"
+    assert workspace.read("reports/step_1/summary.md") == "done"
+
+
+def test_workspace_reads_a_missing_file_as_none(tmp_path: Path) -> None:
+    workspace = FolderWorkspace(tmp_path)
+    workspace.write("a.md", "x")
+
+    assert (workspace.read("missing.md"), workspace.read("a.md/below.md")) == (None, None)
+
+
+@pytest.mark.parametrize("path", ["../x", "a/../../x", "/etc/passwd", "", "."])
+def test_workspace_refuses_paths_outside_its_folder(tmp_path: Path, path: str) -> None:
+    workspace = FolderWorkspace(tmp_path / "run")
+
+    with pytest.raises(ValueError, match="expected a file path relative to"):
+        workspace.write(path, "x")
+    with pytest.raises(ValueError, match="expected a file path relative to"):
+        workspace.read(path)
+    assert not (tmp_path / "x").exists()
+
+
+def test_workspace_refuses_to_write_through_a_link_out_of_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "run" / "link").symlink_to(tmp_path / "outside")
+
+    with pytest.raises(ValueError, match="leads outside"):
+        FolderWorkspace(tmp_path / "run").write("link/x.md", "x")
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_workspace_atomic_writes_replace_content_and_leave_no_temp_files(tmp_path: Path) -> None:
+    workspace = FolderWorkspace(tmp_path)
+
+    for n in range(5):
+        workspace.write("notes/log.md", f"version {n}")
+
+    assert workspace.read("notes/log.md") == "version 4"
+    assert [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*"))] == [
+        "notes",
+        "notes/log.md",
+    ]
+    assert (tmp_path / "notes" / "log.md").stat().st_mode & 0o777 == 0o644
+
+
+def test_system_clock_reads_the_wall_clock_and_never_goes_back() -> None:
+    clock = SystemClock()
+
+    first, second = clock.now(), clock.now()
+
+    assert first <= second
+    assert abs(second - time.time()) < 1.0
+
+
+def test_executor_refuses_a_nonpositive_timeout(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="need timeout > 0"):
+        SubprocessExecutor(tmp_path, timeout=0)
+
+
+def test_executor_uses_the_running_python_by_default(tmp_path: Path) -> None:
+    assert SubprocessExecutor(tmp_path).python == sys.executable

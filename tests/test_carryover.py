@@ -122,12 +122,14 @@ def test_latest_steps_too_long_for_the_budget_are_clipped_after_the_marker() -> 
 
     summary = carried_summary(outcomes, budget=300, verbatim=2)
 
-    head = "(steps 1 to 1 omitted to keep this summary short)"
-    each = (300 - len(head) - 2) // 2 - 2
-    step_2 = clip("### Step 2\n" + "B" * 5000, each)
-    assert summary == f"{head}\n\n{step_2}\n\n### Step 3\nc"
+    head = "(step 1 omitted to keep this summary short)"
+    step_3 = "### Step 3\nc"
+    # The short step keeps its full size; the long one gets all the room that is left.
+    room = 300 - len(head) - 2 - 2 - len(step_3)
+    step_2 = clip("### Step 2\n" + "B" * 5000, room)
+    assert summary == f"{head}\n\n{step_2}\n\n{step_3}"
     assert summary.endswith(" […]\n\n### Step 3\nc")
-    assert len(summary) <= 300
+    assert len(summary) == 300
 
 
 def test_only_latest_outcome_per_step_counts() -> None:

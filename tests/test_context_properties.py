@@ -55,7 +55,10 @@ def test_context_json_sorts_variable_keys() -> None:
         (b"{}", f"{PREFIX}: Object missing required field `task`"),
         (b'{"task": 1}', f"{PREFIX}: Expected `str`, got `int` - at `$.task`"),
         (b'{"task": "t", "extra": 1}', f"{PREFIX}: Object contains unknown field `extra`"),
-        (b'{"task": "t", "variables": null}', f"{PREFIX}: Expected `object`, got `null`"),
+        (
+            b'{"task": "t", "variables": null}',
+            f"{PREFIX}: Expected `object`, got `null` - at `$.variables`",
+        ),
         (
             b'{"task": "t", "settings": {"max_plan_steps": 0}}',
             f"{PREFIX}: settings.max_plan_steps must be at least 1, got 0; "

@@ -306,3 +306,24 @@ def test_before_each_step_approval_can_revise_and_reject() -> None:
     assert "Feedback from the approver: print more digits" in contents(fx.agents.requests)[0]
     assert [(r.kind, r.step) for r in approver.requests] == [("step", 1), ("step", 2)]
     assert halt.context.completed_steps == (1,)
+
+
+def test_a_custom_code_role_asks_with_its_own_name_and_model() -> None:
+    from plancontrol import Role, RoleModel
+
+    settings = Settings(
+        roles=(Role("coder", "writes code", "code"),),
+        role_models=(RoleModel("coder", "big-model"),),
+        engineer_instructions="only for the engineer",
+    )
+    fx = scripted_effects({"coder": [Code("print(1)")], "judge": [OK]})
+    plan = Plan((Step("Fit", "coder"),))
+    ctx = run_steps(Context(task="t", plan=plan, settings=settings), fx).unwrap()
+    assert [(r.role, r.model) for r in fx.agents.requests] == [
+        ("coder", "big-model"),
+        ("judge", "gpt-4o-mini"),
+    ]
+    assert fx.agents.requests[0].system.startswith("You are the coder.")
+    assert "only for the engineer" not in fx.agents.requests[0].system
+    assert ctx.usage[0].role == "coder"
+    assert ctx.outcomes[0].agent == "coder"

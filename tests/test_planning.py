@@ -214,3 +214,19 @@ def test_plan_step_count_is_derived_from_its_steps(step_count: int) -> None:
     plan = engineer_plan(step_count)
     assert plan.n_steps == step_count
     assert b"n_steps" not in msgspec.json.encode(plan)
+
+
+def test_planning_complete_announces_the_plan_that_was_finally_approved() -> None:
+    from plancontrol.events import PlanningComplete
+    from plancontrol.testing import RecordingEvents
+
+    events = RecordingEvents()
+    approver = ScriptedApprover([Revise("explain first")])
+    fx = scripted_effects(
+        {"planner": [engineer_plan(1), engineer_plan(2)]}, approver=approver, events=events
+    )
+    settings = Settings(approval="after_planning", n_plan_reviews=0)
+    run_pipeline(PLANNING, Context(task="t", settings=settings), fx).unwrap()
+    (announced,) = events.of(PlanningComplete)
+    assert announced.n_steps == 2
+    assert announced.steps == engineer_plan(2).steps

@@ -68,7 +68,10 @@ def test_defaults_match_cmbagent() -> None:
             "settings.researcher_filename must be a plain file name, got '../x.md'; use something "
             "like 'report.md'",
         ),
-        ({"max_cost_usd": 0}, "settings.max_cost_usd must be positive, got 0.0; or leave it unset"),
+        (
+            {"max_cost_usd": 0},
+            "settings.max_cost_usd must be a positive number, got 0.0; or leave it unset",
+        ),
         (
             {"approval": "sometimes"},
             "Invalid enum value 'sometimes' - at `$.approval`; choose one of: none, "
@@ -87,6 +90,12 @@ def test_good_settings_load() -> None:
     assert s.max_plan_steps == 8
     assert s.role("coder") == Role("coder", "codes", "code")
     assert s.role("engineer") is None
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])
+def test_cost_budget_must_be_a_finite_positive_number(value: float) -> None:
+    with pytest.raises(ValueError, match="max_cost_usd must be a positive number"):
+        Settings(max_cost_usd=value)
 
 
 def test_direct_construction_is_validated_too() -> None:

@@ -38,7 +38,22 @@ def _shorten(body: str) -> str:
 def _omitted(steps: list[int], dropped: int) -> str:
     if not dropped:
         return ""
-    return f"(steps {steps[0]} to {steps[dropped - 1]} omitted to keep this summary short)"
+    span = f"step {steps[0]}" if dropped == 1 else f"steps {steps[0]} to {steps[dropped - 1]}"
+    return f"({span} omitted to keep this summary short)"
+
+
+def _shares(sizes: list[int], room: int) -> list[int]:
+    """Split ``room`` among sections: short ones keep their size, long ones share the rest.
+
+    >>> _shares([10, 500, 900], 610)
+    [10, 300, 300]
+    """
+    shares = [0] * len(sizes)
+    left = room
+    for rank, index in enumerate(sorted(range(len(sizes)), key=sizes.__getitem__)):
+        shares[index] = min(sizes[index], left // (len(sizes) - rank))
+        left -= shares[index]
+    return shares
 
 
 def _join(parts: Iterable[str]) -> str:
@@ -81,7 +96,7 @@ def carried_summary(outcomes: Iterable[StepOutcome], budget: int, verbatim: int)
     text = _join([_omitted(steps, dropped), *older, *recent])
     if len(text) > budget and recent:
         head = _omitted(steps, cut)
-        room = budget - len(head) - (len(_SEP) if head else 0)
-        each = room // len(recent) - len(_SEP)
-        text = _join([head, *(clip(s, max(each, 0)) for s in recent)])
+        room = budget - (len(head) + len(_SEP) if head else 0) - len(_SEP) * (len(recent) - 1)
+        shares = _shares([len(s) for s in recent], max(room, 0))
+        text = _join([head, *(clip(s, n) for s, n in zip(recent, shares, strict=True))])
     return text[:budget]

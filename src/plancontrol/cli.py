@@ -29,8 +29,10 @@ def _fresh_run_dir(run_dir: Path | None, prefix: str) -> Path:
     if run_dir is None:
         run_dir = Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise _fail(f"run folder {run_dir} already exists and is not empty; choose another "
-                    "--run-dir or remove it")
+        raise _fail(
+            f"run folder {run_dir} already exists and is not empty; choose another "
+            "--run-dir or remove it"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 

@@ -64,8 +64,14 @@ def _usage_table(title: str, groups: tuple[Totals, ...], total: Totals) -> Table
     for column in (title, "calls", "prompt tokens", "completion tokens", "cost"):
         table.add_column(column, justify="left" if column == title else "right")
     for g in (*groups, total):
-        table.add_row(g.key, str(g.calls), str(g.prompt_tokens), str(g.completion_tokens),
-                      dollars(g.cost_usd), style="bold" if g is total else None)
+        table.add_row(
+            g.key,
+            str(g.calls),
+            str(g.prompt_tokens),
+            str(g.completion_tokens),
+            dollars(g.cost_usd),
+            style="bold" if g is total else None,
+        )
     return table
 
 
@@ -75,8 +81,9 @@ def report_tables(report: Report) -> list[Table]:
     for column in ("step", "agent", "status", "code", "attempts", "files"):
         steps.add_column(column)
     for o in report.outcomes:
-        steps.add_row(str(o.step), o.agent, o.status, o.code_status, str(o.attempts),
-                      "\n".join(o.files))
+        steps.add_row(
+            str(o.step), o.agent, o.status, o.code_status, str(o.attempts), "\n".join(o.files)
+        )
     timing = Table(title="Timing", title_justify="left")
     for column in ("phase", "step", "seconds"):
         timing.add_column(column)

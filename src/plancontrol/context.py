@@ -114,7 +114,10 @@ def _enc_hook(obj: Any) -> Any:
 
 def _dec_hook(typ: Any, obj: Any) -> Any:
     if getattr(typ, "__origin__", typ) is PMap:
-        return pmap(msgspec.convert(obj, dict[str, Value]))
+        try:
+            return pmap(msgspec.convert(obj, dict[str, Value]))
+        except msgspec.ValidationError as exc:  # re-raised so msgspec adds the field's path
+            raise ValueError(str(exc).split(" - at ")[0]) from None
     raise NotImplementedError(f"cannot decode {typ!r}")
 
 

@@ -258,9 +258,10 @@ class SubprocessExecutor:
                 _pump(selector, captures, min(left, _POLL_SECONDS))
             timed_out = not _exited(proc.pid)
             _kill_group(proc.pid)  # on time-out, and whatever a finished script left running
-            deadline = time.monotonic() + _DRAIN_SECONDS  # bounded: a process that left the
-            while selector.get_map() and (left := deadline - time.monotonic()) > 0:  # group
-                _pump(selector, captures, left)  # may still hold the pipes open
+            # drain, but not forever: a process that left the group may hold the pipes open
+            deadline = time.monotonic() + _DRAIN_SECONDS
+            while selector.get_map() and (left := deadline - time.monotonic()) > 0:
+                _pump(selector, captures, left)
         return captures[out].text(), captures[err].text(), timed_out
 
 

@@ -59,7 +59,7 @@ def draft_plan(ctx: Context, fx: Effects) -> PhaseResult:
 
 
 def review_plan(ctx: Context, fx: Effects) -> PhaseResult:
-    """n_plan_reviews rounds of review then revision; the planner sees the latest review."""
+    """n_plan_reviews rounds of review then revision; each revision sees the latest review."""
     for round_ in range(1, ctx.settings.n_plan_reviews + 1):
         assert ctx.plan is not None, "review_plan needs a plan: put draft_plan before it"
         if isinstance(stop := _rounds_left(ctx), Failure):
@@ -74,6 +74,11 @@ def review_plan(ctx: Context, fx: Effects) -> PhaseResult:
                 return Failure(h)
             case Success(ctx):
                 pass
+    return Success(ctx)
+
+
+def _planned(ctx: Context, fx: Effects) -> PhaseResult:
+    """Announce the final plan, timed from the start of the ``plan`` phase."""
     assert ctx.plan is not None
     started = next((t.started for t in ctx.timings if t.phase == "plan"), None)
     now = fx.clock.now()
@@ -92,14 +97,14 @@ def review_plan(ctx: Context, fx: Effects) -> PhaseResult:
 
 def approve_plan(ctx: Context, fx: Effects) -> PhaseResult:
     """When approval is asked for, let the approver approve, reject, or have the plan revised
-    with feedback (at most max_plan_revisions times)."""
+    with feedback (at most max_plan_revisions times); then announce the final plan."""
     if ctx.settings.approval == "none":
-        return Success(ctx)
+        return _planned(ctx, fx)
     for revision in range(ctx.settings.max_plan_revisions + 1):
         assert ctx.plan is not None, "approve_plan needs a plan: put draft_plan before it"
         match fx.approver.decide(ApprovalRequest(kind="plan", task=ctx.task, plan=ctx.plan)):
             case Approve():
-                return Success(ctx)
+                return _planned(ctx, fx)
             case Reject(reason):
                 return halt(ctx, PlanRejected(reason=reason))
             case Revise(feedback) if revision < ctx.settings.max_plan_revisions:

@@ -106,17 +106,21 @@ def _step_brief(ctx: Context, step: int) -> str:
     return brief
 
 
-def engineer_request(ctx: Context, step: int, attempt: int, previous: str) -> Request:
-    """Ask the engineer for this attempt's script; ``previous`` tells what went wrong last."""
+def engineer_request(
+    ctx: Context, step: int, attempt: int, previous: str, role: str = "engineer"
+) -> Request:
+    """Ask the engineer (or another code role) for this attempt's script; ``previous`` tells
+    what went wrong last."""
     s = ctx.settings
+    instructions = s.engineer_instructions if role == "engineer" else ""
     system = (
-        "You are the engineer. Write one self-contained Python script that carries out your "
+        f"You are the {role}. Write one self-contained Python script that carries out your "
         "step. Save files in the current folder (plots under data/). Print the results."
         + _extra("Hardware constraints", s.hardware_constraints)
-        + _extra("Further instructions", s.engineer_instructions)
+        + _extra("Further instructions", instructions)
     )
     user = _step_brief(ctx, step) + _extra("Your previous attempt", previous)
-    return _request(ctx, "engineer", "control", step, attempt, system, user)
+    return _request(ctx, role, "control", step, attempt, system, user)
 
 
 def _execution_report(code: str, run: Execution) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
@@ -118,8 +119,11 @@ def _first_problem(s: Settings) -> str | None:
         value = getattr(s, name)
         if value < low:
             return f"settings.{name} must be at least {low}, got {value}; set it to {low} or more"
-    if s.max_cost_usd is not None and s.max_cost_usd <= 0:
-        return f"settings.max_cost_usd must be positive, got {s.max_cost_usd}; or leave it unset"
+    if s.max_cost_usd is not None and not 0 < s.max_cost_usd < math.inf:
+        return (
+            f"settings.max_cost_usd must be a positive number, got {s.max_cost_usd}; "
+            "or leave it unset"
+        )
     if not s.roles:
         return "settings.roles is empty; list at least one role a plan may use"
     names = s.role_names

@@ -91,7 +91,7 @@ def run_code_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str
 
     attempts = ctx.settings.max_n_attempts
     for attempt in range(1, attempts + 1):
-        match _typed(ctx, fx, budget, engineer_request(ctx, step, attempt, previous), Code):
+        match _typed(ctx, fx, budget, engineer_request(ctx, step, attempt, previous, role), Code):
             case Failure(h):
                 return ended(h.context, attempt, h.error)
             case Success((ctx, code)):

@@ -112,11 +112,23 @@ class ScriptedAgents:
         return {role: len(q) for role, q in self._queues.items() if q}
 
 
+Answerer = Callable[[Request], Scripted]
+
+
 class FunctionAgents:
-    """Answers with ``fn(request)``: for replies that depend on what was asked."""
+    """Answers with ``fn(request)``, or with the function given for the request's role: for
+    replies that depend on what was asked. A role with no function fails with ModelFailure.
+
+    >>> from plancontrol.effects import Message
+    >>> agents = FunctionAgents({"judge": lambda r: f"{len(r.messages)} message(s)"})
+    >>> req = Request(role="judge", model="m", phase="control", step=1, attempt=1,
+    ...               system="", messages=(Message("user", "hi"),))
+    >>> agents.ask(req).unwrap().text
+    '1 message(s)'
+    """
 
     def __init__(
-        self, fn: Callable[[Request], Scripted], price_per_token: float | None = None
+        self, fn: Answerer | Mapping[str, Answerer], price_per_token: float | None = None
     ) -> None:
         self.fn = fn
         self.price_per_token = price_per_token
@@ -124,7 +136,16 @@ class FunctionAgents:
 
     def ask(self, request: Request) -> Result[Reply, ModelFailure]:
         self.requests.append(request)
-        return _as_reply(self.fn(request), request, self.price_per_token)
+        answer = self.fn if callable(self.fn) else self.fn.get(request.role)
+        if answer is None:
+            return Failure(
+                ModelFailure(
+                    role=request.role,
+                    step=request.step,
+                    detail=f"no function answers for {request.role}",
+                )
+            )
+        return _as_reply(answer(request), request, self.price_per_token)
 
 
 class MemoryWorkspace:

@@ -68,14 +68,24 @@ PUBLIC = [
 ]
 
 DOUBLES = [
+    "Drop",
+    "Empty",
+    "Exchange",
     "FixedClock",
     "FunctionAgents",
+    "Malformed",
     "MemoryWorkspace",
+    "OpenAITestServer",
     "RecordingEvents",
     "ScriptedAgents",
     "ScriptedApprover",
     "ScriptedExecutor",
     "ScriptedSignals",
+    "Slow",
+    "Status",
+    "ToolCall",
+    "ToolCalls",
+    "role_of",
     "scripted_effects",
 ]
 

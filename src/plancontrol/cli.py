@@ -5,9 +5,17 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from plancontrol.context import Context
+    from plancontrol.effects import Agents
+    from plancontrol.models import StructuredMode
+    from plancontrol.pipeline import Pipeline
 
 __all__ = ["app", "main"]
 
@@ -17,6 +25,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+RunDir = Annotated[Path | None, typer.Option(help="New folder for the run's files.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -37,45 +48,179 @@ def _fresh_run_dir(run_dir: Path | None, prefix: str) -> Path:
     return run_dir
 
 
-@app.command()
-def demo(
-    run_dir: Annotated[Path | None, typer.Option(help="New folder for the run's files.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
-) -> None:
-    """Run the whole workflow offline: scripted agents, real code execution in RUN_DIR."""
+def _execute(
+    pipeline: Pipeline,
+    ctx: Context,
+    agents: Agents,
+    folder: Path,
+    *,
+    quiet: bool,
+    allow_install: bool = False,
+    err: Console,
+    timeout: float = 600.0,
+) -> int:
+    """Run ``pipeline`` with the real handlers in ``folder``; print tables; the exit status."""
+    from msgspec import json
     from rich.console import Console
 
     from plancontrol.console import ConsoleEvents, report_tables
-    from plancontrol.context import Context, encode_context
-    from plancontrol.demo import DEMO_TASK, demo_agents
+    from plancontrol.context import encode_context
     from plancontrol.effects import Effects
     from plancontrol.ledger import summarize
     from plancontrol.local import FolderWorkspace, SubprocessExecutor, SystemClock
-    from plancontrol.pipeline import PLANNING_AND_CONTROL, run_pipeline
+    from plancontrol.pipeline import run_pipeline
     from plancontrol.testing import RecordingEvents, ScriptedApprover, ScriptedSignals
 
-    folder = _fresh_run_dir(run_dir, "demo")
-    err = Console(stderr=True, quiet=quiet)
-    out = Console()
-    err.print(f"[bold]plancontrol demo[/]: {DEMO_TASK}")
-    err.print("agents are scripted; the engineer's code really runs, in " + str(folder))
+    workspace = FolderWorkspace(folder)
     fx = Effects(
-        agents=demo_agents(),
-        executor=SubprocessExecutor(folder, timeout=60.0),
-        workspace=FolderWorkspace(folder),
-        events=ConsoleEvents(err) if not quiet else RecordingEvents(),
+        agents=agents,
+        executor=SubprocessExecutor(folder, timeout=timeout, allow_install=allow_install),
+        workspace=workspace,
+        events=RecordingEvents() if quiet else ConsoleEvents(err),
         approver=ScriptedApprover(),
         clock=SystemClock(),
         signals=ScriptedSignals(),
     )
-    result = run_pipeline(PLANNING_AND_CONTROL, Context(task=DEMO_TASK), fx)
-    ctx = result.value_or(None) or result.failure().context
-    fx.workspace.write("context.json", encode_context(ctx).decode())
-    for table in report_tables(summarize(ctx)):
+    result = run_pipeline(pipeline, ctx, fx)
+    final = result.value_or(None)
+    stopped = result.failure() if final is None else None
+    last = final if final is not None else stopped.context  # type: ignore[union-attr]
+    if last.plan is not None:
+        workspace.write("plan.json", json.format(json.encode(last.plan)).decode() + "\n")
+    workspace.write("context.json", encode_context(last).decode())
+    out = Console()
+    for table in report_tables(summarize(last)):
         out.print(table)
     out.print(f"run folder: {folder}")
-    if ctx is not result.value_or(None):
-        raise _fail(result.failure().message, code=1)
+    if stopped is not None:
+        err.print(f"[red]workflow stopped[/]: {stopped.message}")
+        return 1
+    return 0
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="What the agents should do.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model for every role; 'local' for the embedded model.")
+    ] = None,
+    role_model: Annotated[
+        list[str] | None, typer.Option(help="ROLE=MODEL override, repeatable.")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="An OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")
+    ] = None,
+    run_dir: RunDir = None,
+    max_steps: Annotated[int | None, typer.Option(help="Most steps a plan may have.")] = None,
+    reviews: Annotated[int | None, typer.Option(help="Plan review rounds.")] = None,
+    attempts: Annotated[int | None, typer.Option(help="Failed runs allowed per code step.")] = None,
+    structured: Annotated[
+        str | None, typer.Option(help="How to ask for JSON: json_schema, json_object or prompt.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per model call.")] = 120.0,
+    code_timeout: Annotated[float, typer.Option(help="Seconds per script run.")] = 600.0,
+    allow_install: Annotated[bool, typer.Option(help="Let the installer run pip.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Plan TASK, review the plan, and carry it out step by step with real models."""
+    import contextlib
+    import os
+
+    from msgspec.structs import replace
+    from returns.result import Failure
+    from rich.console import Console
+
+    from plancontrol.ag2_agents import Ag2Agents
+    from plancontrol.configure import ModelChoice, parse_role_models, plan_models, with_local_server
+    from plancontrol.context import Context
+    from plancontrol.localmodel import LOCAL_INSTALL_HINT, LocalModelServer, local_model_available
+    from plancontrol.pipeline import PLANNING_AND_CONTROL
+    from plancontrol.settings import load_settings
+
+    if structured not in (None, "json_schema", "json_object", "prompt"):
+        raise _fail(f"--structured must be json_schema, json_object or prompt, got {structured!r}")
+    pairs = parse_role_models(role_model or [])
+    if isinstance(pairs, Failure):
+        raise _fail(pairs.failure())
+    choice = ModelChoice(
+        model=model,
+        role_models=pairs.unwrap(),
+        base_url=base_url,
+        structured=cast("StructuredMode | None", structured),
+        timeout=timeout,
+    )
+    planned = plan_models(choice, os.environ, local_model_available(), LOCAL_INSTALL_HINT)
+    if isinstance(planned, Failure):
+        raise _fail(planned.failure())
+    models = planned.unwrap()
+    knobs: dict[str, Any] = {
+        "default_model": models.default_model,
+        "role_models": [{"role": r, "model": m} for r, m in models.role_models],
+    }
+    for name, value in (
+        ("max_plan_steps", max_steps),
+        ("n_plan_reviews", reviews),
+        ("max_n_attempts", attempts),
+    ):
+        if value is not None:
+            knobs[name] = value
+    loaded = load_settings(knobs)
+    if isinstance(loaded, Failure):
+        raise _fail(loaded.failure().message)
+    settings = loaded.unwrap()
+    folder = _fresh_run_dir(run_dir, "run")
+    err = Console(stderr=True, quiet=quiet)
+    if models.notice:
+        err.print(models.notice)
+    try:
+        with contextlib.ExitStack() as stack:
+            if models.local:
+                err.print("starting the embedded model server…")
+                server = stack.enter_context(LocalModelServer())
+                models = with_local_server(models, server.base_url, server.model_name)
+                settings = replace(settings, default_model=models.default_model)
+            agents = stack.enter_context(Ag2Agents(models.default, dict(models.routes)))
+            ctx = Context(task=task, settings=settings)
+            code = _execute(
+                PLANNING_AND_CONTROL,
+                ctx,
+                agents,
+                folder,
+                quiet=quiet,
+                err=err,
+                allow_install=allow_install,
+                timeout=code_timeout,
+            )
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted; what finished is in {folder}", code=130) from None
+    except RuntimeError as exc:  # the embedded server could not start
+        raise _fail(str(exc).splitlines()[0], code=1) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
+    """Run the whole workflow offline: scripted agents, real code execution in RUN_DIR."""
+    from rich.console import Console
+
+    from plancontrol.context import Context
+    from plancontrol.demo import DEMO_TASK, demo_agents
+    from plancontrol.pipeline import PLANNING_AND_CONTROL
+
+    folder = _fresh_run_dir(run_dir, "demo")
+    err = Console(stderr=True, quiet=quiet)
+    err.print(f"[bold]plancontrol demo[/]: {DEMO_TASK}")
+    err.print(f"agents are scripted; the engineer's code really runs, in {folder}")
+    code = _execute(
+        PLANNING_AND_CONTROL,
+        Context(task=DEMO_TASK),
+        demo_agents(),
+        folder,
+        quiet=quiet,
+        err=err,
+        timeout=60.0,
+    )
+    raise typer.Exit(code)
 
 
 @app.command()

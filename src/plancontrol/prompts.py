@@ -80,7 +80,7 @@ def _bullets(review: Review) -> str:
 def reviewer_request(ctx: Context, plan: Plan, round_: int) -> Request:
     """Ask the plan reviewer for recommendations on ``plan``."""
     system = (
-        "You are the plan reviewer. Recommend how to improve the proposed plan: split it into "
+        "You are the plan_reviewer. Recommend how to improve the proposed plan: split it into "
         "elementary steps, one agent per step, no repetition, within the step limit and the "
         "hardware. Do not write the plan yourself.\n\n" + _planning_rules(ctx)
     )

@@ -21,16 +21,38 @@ from plancontrol.effects import (
 )
 from plancontrol.errors import ExecutionFailure, ModelFailure
 from plancontrol.events import Event, event_name
+from plancontrol.testserver import (
+    Drop,
+    Empty,
+    Exchange,
+    Malformed,
+    OpenAITestServer,
+    Slow,
+    Status,
+    ToolCall,
+    ToolCalls,
+    role_of,
+)
 
 __all__ = [
+    "Drop",
+    "Empty",
+    "Exchange",
     "FixedClock",
     "FunctionAgents",
+    "Malformed",
     "MemoryWorkspace",
+    "OpenAITestServer",
     "RecordingEvents",
     "ScriptedAgents",
     "ScriptedApprover",
     "ScriptedExecutor",
     "ScriptedSignals",
+    "Slow",
+    "Status",
+    "ToolCall",
+    "ToolCalls",
+    "role_of",
     "scripted_effects",
 ]
 

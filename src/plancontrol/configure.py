@@ -1,0 +1,180 @@
+"""Turns command-line model choices and an environment into routes; reads nothing itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import msgspec
+from msgspec.structs import replace
+from returns.result import Failure, Result, Success
+
+from plancontrol.models import (
+    KEY_VARIABLES,
+    Provider,
+    Route,
+    StructuredMode,
+    default_mode,
+    provider_of,
+)
+
+__all__ = [
+    "LOCAL",
+    "ModelChoice",
+    "ModelPlan",
+    "parse_role_models",
+    "plan_models",
+    "with_local_server",
+]
+
+LOCAL = "local"
+"""The model name that asks for the embedded local model."""
+
+FALLBACK_MODEL = "gpt-4o-mini"
+
+
+class ModelChoice(msgspec.Struct, frozen=True, kw_only=True):
+    """What the user asked for on the command line."""
+
+    model: str | None = None
+    role_models: tuple[tuple[str, str], ...] = ()
+    base_url: str | None = None
+    structured: StructuredMode | None = None
+    timeout: float = 120.0
+    max_retries: int = 2
+
+
+class ModelPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """The models a run uses: the default and per-role names, and how each is reached.
+
+    When ``local`` is set, the shell starts the embedded server and puts its address into
+    ``default`` (and every route) before the run.
+    """
+
+    default_model: str
+    role_models: tuple[tuple[str, str], ...]
+    default: Route
+    routes: tuple[tuple[str, Route], ...]
+    local: bool
+    notice: str = ""
+
+
+def parse_role_models(values: Sequence[str]) -> Result[tuple[tuple[str, str], ...], str]:
+    """``ROLE=MODEL`` pairs from repeated ``--role-model`` flags.
+
+    >>> parse_role_models(["planner=gpt-4o", "engineer=o3"]).unwrap()
+    (('planner', 'gpt-4o'), ('engineer', 'o3'))
+    >>> parse_role_models(["planner"]).failure()
+    "--role-model expects ROLE=MODEL, got 'planner'"
+    """
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        role, sep, model = value.partition("=")
+        if not sep or not role.strip() or not model.strip():
+            return Failure(f"--role-model expects ROLE=MODEL, got {value!r}")
+        pairs.append((role.strip(), model.strip()))
+    return Success(tuple(pairs))
+
+
+def _key(env: Mapping[str, str], provider: Provider) -> str | None:
+    return next((env[n] for n in KEY_VARIABLES[provider] if env.get(n)), None)
+
+
+def _hosted(model: str, choice: ModelChoice, env: Mapping[str, str]) -> Result[Route, str]:
+    provider = provider_of(model)
+    key = _key(env, provider)
+    if key is None:
+        names = " or ".join(KEY_VARIABLES[provider])
+        return Failure(
+            f"no API key for {provider} (model {model}): set {names} in your shell, or use "
+            "--base-url for an OpenAI-compatible server, or --model local"
+        )
+    return Success(
+        Route(
+            provider=provider,
+            api_key=key,
+            structured=choice.structured or default_mode(provider),
+            timeout=choice.timeout,
+            max_retries=choice.max_retries,
+        )
+    )
+
+
+def _local(choice: ModelChoice, notice: str) -> ModelPlan:
+    route = Route(
+        structured=choice.structured or "json_object",
+        timeout=choice.timeout,
+        max_retries=choice.max_retries,
+        seed=0,
+        free=True,
+    )
+    return ModelPlan(
+        default_model=LOCAL, role_models=(), default=route, routes=(), local=True, notice=notice
+    )
+
+
+def plan_models(
+    choice: ModelChoice, env: Mapping[str, str], local_available: bool, local_hint: str
+) -> Result[ModelPlan, str]:
+    """Decide the models: ``--model local``; a ``--base-url`` server; a hosted provider with
+    its key from ``env``; or, with nothing configured, the embedded model when installed."""
+    if choice.model == LOCAL:
+        if not local_available:
+            return Failure(local_hint)
+        return Success(_local(choice, "using the embedded local model"))
+    if choice.base_url is not None:
+        if choice.model is None:
+            return Failure("--base-url needs --model: the name of a model that server serves")
+        route = Route(
+            base_url=choice.base_url,
+            api_key=env.get("OPENAI_API_KEY") or None,
+            structured=choice.structured or "json_schema",
+            timeout=choice.timeout,
+            max_retries=choice.max_retries,
+        )
+        return Success(
+            ModelPlan(
+                default_model=choice.model,
+                role_models=choice.role_models,
+                default=route,
+                routes=(),
+                local=False,
+            )
+        )
+    model = choice.model
+    notice = ""
+    if model is None:
+        if _key(env, "openai"):
+            model = FALLBACK_MODEL
+            notice = f"no --model given: using {model} with OPENAI_API_KEY"
+        elif local_available:
+            return Success(
+                _local(
+                    choice,
+                    "no model configured (no --model, no --base-url, no "
+                    "OPENAI_API_KEY): using the embedded local model",
+                )
+            )
+        else:
+            return Failure(f"no model configured. {local_hint}")
+    routes: dict[str, Route] = {}
+    for name in dict.fromkeys((model, *(m for _, m in choice.role_models))):
+        match _hosted(name, choice, env):
+            case Failure(problem):
+                return Failure(problem)
+            case Success(route):
+                routes[name] = route
+    return Success(
+        ModelPlan(
+            default_model=model,
+            role_models=choice.role_models,
+            default=routes[model],
+            routes=tuple(routes.items()),
+            local=False,
+            notice=notice,
+        )
+    )
+
+
+def with_local_server(plan: ModelPlan, base_url: str, model_name: str) -> ModelPlan:
+    """``plan`` pointed at the started embedded server, every role on its model."""
+    return replace(plan, default_model=model_name, default=replace(plan.default, base_url=base_url))

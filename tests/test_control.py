@@ -327,3 +327,18 @@ def test_a_custom_code_role_asks_with_its_own_name_and_model() -> None:
     assert "only for the engineer" not in fx.agents.requests[0].system
     assert ctx.usage[0].role == "coder"
     assert ctx.outcomes[0].agent == "coder"
+
+
+def test_a_registered_role_gets_its_own_instructions() -> None:
+    from plancontrol import Role
+
+    critic = Role("critic", "finds flaws in the results", instructions="Be harsh but fair.")
+    settings = Settings(roles=(*Settings().roles, critic))
+    fx = scripted_effects({"critic": ["- the sieve bound is too small"]})
+    plan = Plan((Step("Criticise the results", "critic"),))
+    ctx = run_steps(Context(task="t", plan=plan, settings=settings), fx).unwrap()
+    system = fx.agents.requests[0].system
+    assert system.startswith("You are the critic, the agent who finds flaws in the results.")
+    assert system.endswith("Further instructions:\nBe harsh but fair.")
+    assert fx.workspace.files["reports/step_1_critic.md"] == "- the sieve bound is too small"
+    assert ctx.outcomes[0].status == "completed"

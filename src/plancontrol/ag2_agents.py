@@ -15,7 +15,40 @@ from plancontrol.errors import ModelFailure
 from plancontrol.models import Route
 from plancontrol.prices import cost_usd
 
-__all__ = ["Ag2Agents", "response_format"]
+__all__ = ["Ag2Agents", "grammar_schema", "response_format"]
+
+_JSON_CHAR = r'([^"\\\x00-\x1f]|\\(["\\/bfnrt]|u[0-9a-fA-F]{4}))'
+"""One character of a JSON string, as a regular expression."""
+
+
+def _bounded_strings(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_bounded_strings(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _bounded_strings(v) for k, v in node.items()}
+    if node.get("type") == "string" and "enum" not in node and "pattern" not in node:
+        limit = node.pop("maxLength", None)
+        node["pattern"] = f"^{_JSON_CHAR}{'*' if limit is None else f'{{0,{limit}}}'}$"
+    return node
+
+
+def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` rewritten for servers that turn schemas into grammars (llama.cpp): the root
+    ``$ref`` inlined (its converter cannot follow it and silently drops the schema) and every
+    free string held to characters valid inside JSON and to its ``maxLength``.
+
+    >>> out = grammar_schema({"$ref": "#/$defs/A", "$defs": {"A": {"type": "object",
+    ...     "properties": {"a": {"type": "string", "maxLength": 5}}}}})
+    >>> out["type"], out["properties"]["a"]["pattern"].endswith("{0,5}$"), "$defs" in out
+    ('object', True, True)
+    """
+    out: dict[str, Any] = _bounded_strings(schema)
+    ref = out.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        defs = out["$defs"]
+        out = {**defs[ref.removeprefix("#/$defs/")], "$defs": defs}
+    return out
 
 
 def response_format(request: Request, route: Route) -> dict[str, Any] | None:
@@ -25,13 +58,15 @@ def response_format(request: Request, route: Route) -> dict[str, Any] | None:
     ...             messages=(), schema_name="Verdict", schema={"type": "object"})
     >>> response_format(r, Route(structured="json_object"))
     {'type': 'json_object', 'schema': {'type': 'object'}}
+    >>> response_format(r, Route())["json_schema"]["name"]
+    'Verdict'
     >>> response_format(r, Route(structured="prompt")) is None
     True
     """
     if request.schema is None or route.structured == "prompt":
         return None
     if route.structured == "json_object":
-        return {"type": "json_object", "schema": request.schema}
+        return {"type": "json_object", "schema": grammar_schema(request.schema)}
     return {
         "type": "json_schema",
         "json_schema": {"name": request.schema_name or "reply", "schema": request.schema},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec.structs import replace
@@ -20,9 +20,24 @@ __all__ = ["ask", "ask_typed", "schema_of", "validation_problem"]
 T = TypeVar("T")
 
 
-def schema_of(typ: type[object]) -> dict[str, object]:
-    """The JSON Schema a reply of type ``typ`` must satisfy."""
-    return msgspec.json.schema(typ)
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items() if k not in ("title", "description")}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def schema_of(typ: type[object]) -> dict[str, Any]:
+    """The JSON Schema a reply of type ``typ`` must satisfy, without the docstrings msgspec
+    copies into it (they are written for programmers, not for models).
+
+    >>> from plancontrol.replies import Install
+    >>> schema_of(Install)["$defs"]["Install"]["properties"]["packages"]["maxItems"]
+    10
+    """
+    plain: dict[str, Any] = _plain(msgspec.json.schema(typ))
+    return plain
 
 
 def ask(ctx: Context, fx: Effects, request: Request) -> Result[tuple[Context, Reply], Halt]:
@@ -87,9 +102,10 @@ def validation_problem(exc: msgspec.MsgspecError) -> tuple[str, str]:
 def ask_typed(
     ctx: Context, fx: Effects, request: Request, typ: type[T]
 ) -> Result[tuple[Context, T], Halt]:
-    """Ask for a reply of type ``typ``; re-ask with the validation problem, at most
+    """Ask for a reply of type ``typ`` (described by ``request.schema`` when the request
+    narrows it, else by ``typ``'s schema); re-ask with the validation problem, at most
     ``max_reply_retries`` times, then stop with ``InvalidReply`` naming the field."""
-    request = replace(request, schema_name=typ.__name__, schema=schema_of(typ))
+    request = replace(request, schema_name=typ.__name__, schema=request.schema or schema_of(typ))
     retries = ctx.settings.max_reply_retries
     path, detail = "$", ""
     for asked in range(1, retries + 2):

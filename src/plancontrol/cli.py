@@ -169,7 +169,7 @@ def run(
         raise _fail(loaded.failure().message)
     settings = loaded.unwrap()
     folder = _fresh_run_dir(run_dir, "run")
-    err = Console(stderr=True, quiet=quiet)
+    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
     if models.notice:
         err.print(models.notice)
     try:
@@ -208,7 +208,7 @@ def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
     from plancontrol.pipeline import PLANNING_AND_CONTROL
 
     folder = _fresh_run_dir(run_dir, "demo")
-    err = Console(stderr=True, quiet=quiet)
+    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
     err.print(f"[bold]plancontrol demo[/]: {DEMO_TASK}")
     err.print(f"agents are scripted; the engineer's code really runs, in {folder}")
     code = _execute(

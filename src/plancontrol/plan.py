@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+from msgspec import Meta
 from returns.result import Failure, Result, Success
 
 from plancontrol.errors import InvalidPlan
 from plancontrol.settings import Settings
 
-__all__ = ["Plan", "Review", "Step", "check_plan", "plan_text"]
+__all__ = ["Line", "Lines", "Plan", "Review", "Step", "check_plan", "plan_text"]
+
+Line = Annotated[str, Meta(max_length=400)]
+"""One line of a plan or review: bounded so that a small model cannot ramble forever."""
+Lines = Annotated[tuple[Line, ...], Meta(max_length=12)]
 
 
 class Step(
@@ -16,9 +23,9 @@ class Step(
 ):
     """One step of a plan: what to do, who does it, and the instructions for it."""
 
-    sub_task: str
-    agent: str
-    bullet_points: tuple[str, ...] = ()
+    sub_task: Line
+    agent: Annotated[str, Meta(max_length=64)]
+    bullet_points: Lines = ()
 
 
 class Plan(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename={"steps": "sub_tasks"}):
@@ -45,7 +52,7 @@ class Plan(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename={"ste
 class Review(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The plan reviewer's recommendations for the next revision of the plan."""
 
-    recommendations: tuple[str, ...]
+    recommendations: Lines
 
 
 def check_plan(plan: Plan, settings: Settings) -> Result[Plan, InvalidPlan]:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from msgspec.structs import replace
+
+from plancontrol.calls import schema_of
 from plancontrol.carryover import carried_summary, clip
 from plancontrol.context import Context
 from plancontrol.effects import Execution, Message, Request
@@ -13,6 +18,7 @@ __all__ = [
     "engineer_request",
     "installer_request",
     "judge_request",
+    "plan_schema",
     "planner_request",
     "retry_note",
     "reviewer_request",
@@ -70,7 +76,24 @@ def planner_request(ctx: Context, round_: int) -> Request:
         user += _extra("Reviewer's recommendations to apply", _bullets(ctx.reviews[-1]))
     if ctx.feedback:
         user += _extra("Feedback from the person who approves the plan", ctx.feedback[-1])
-    return _request(ctx, "planner", "planning", 0, round_, system, user)
+    request = _request(ctx, "planner", "planning", 0, round_, system, user)
+    return replace(request, schema=plan_schema(ctx))
+
+
+def plan_schema(ctx: Context) -> dict[str, Any]:
+    """The Plan schema narrowed to this run: agents from the roster, 1 to max_plan_steps steps.
+
+    >>> s = plan_schema(Context(task="t"))
+    >>> s["$defs"]["Step"]["properties"]["sub_task_agent"]["enum"][:2], s["$defs"]["Plan"][
+    ...     "properties"]["sub_tasks"]["maxItems"]
+    (['engineer', 'researcher'], 3)
+    """
+    schema = schema_of(Plan)
+    defs = schema["$defs"]
+    defs["Step"]["properties"]["sub_task_agent"] = {"enum": list(ctx.settings.role_names)}
+    steps = defs["Plan"]["properties"]["sub_tasks"]
+    steps.update(minItems=1, maxItems=ctx.settings.max_plan_steps)
+    return schema
 
 
 def _bullets(review: Review) -> str:
@@ -112,7 +135,7 @@ def engineer_request(
     """Ask the engineer (or another code role) for this attempt's script; ``previous`` tells
     what went wrong last."""
     s = ctx.settings
-    instructions = s.engineer_instructions if role == "engineer" else ""
+    instructions = s.instructions_for(role)
     system = (
         f"You are the {role}. Write one self-contained Python script that carries out your "
         "step. Save files in the current folder (plots under data/). Print the results."
@@ -164,8 +187,8 @@ def text_step_request(ctx: Context, step: int, role: str, feedback: str = "") ->
     """Ask a text role (researcher, idea maker, …) for its contribution to the step."""
     role_entry = ctx.settings.role(role)
     description = role_entry.description if role_entry else role
-    instructions = ctx.settings.researcher_instructions if role == "researcher" else ""
-    system = f"You are the {role}: you {description}. Reply in Markdown." + _extra(
+    instructions = ctx.settings.instructions_for(role)
+    system = f"You are the {role}, the agent who {description}. Reply in Markdown." + _extra(
         "Further instructions", instructions
     )
     user = _step_brief(ctx, step) + _extra("Feedback", feedback)

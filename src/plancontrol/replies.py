@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
+
+from plancontrol.plan import Line
 
 __all__ = ["Code", "Install", "Verdict"]
 
@@ -13,19 +16,19 @@ class Code(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The engineer's script for one attempt at a step."""
 
     code: str
-    explanation: str = ""
+    explanation: Annotated[str, Meta(max_length=2000)] = ""
 
 
 class Verdict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The judge's reading of an execution: done, fix the code, or install packages first."""
 
     decision: Literal["success", "fix", "install"]
-    reason: str
-    fix_suggestion: str = ""
-    packages: tuple[str, ...] = ()
+    reason: Line
+    fix_suggestion: Annotated[str, Meta(max_length=2000)] = ""
+    packages: Annotated[tuple[Annotated[str, Meta(max_length=100)], ...], Meta(max_length=10)] = ()
 
 
 class Install(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The installer's choice of packages to install before the next attempt."""
 
-    packages: tuple[str, ...]
+    packages: Annotated[tuple[Annotated[str, Meta(max_length=100)], ...], Meta(max_length=10)]

@@ -33,6 +33,8 @@ class Role(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     description: str
     kind: StepKind = "text"
+    instructions: str = ""
+    """Added to this role's system prompt whenever it carries out a step."""
 
 
 class RoleModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -94,6 +96,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def role(self, name: str) -> Role | None:
         """The roster entry called ``name``, if any."""
         return next((role for role in self.roles if role.name == name), None)
+
+    def instructions_for(self, role: str) -> str:
+        """The role's own instructions, then the engineer's or researcher's knob for those."""
+        entry = self.role(role)
+        knob = {"engineer": self.engineer_instructions, "researcher": self.researcher_instructions}
+        parts = (entry.instructions if entry else "", knob.get(role, ""))
+        return "\n".join(p.strip() for p in parts if p.strip())
 
     def model_for(self, role: str) -> str:
         """The model ``role`` uses: its override, else the default model."""

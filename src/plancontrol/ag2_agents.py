@@ -144,14 +144,17 @@ class Ag2Agents:
         from ag2.events.types import ModelMessage, ModelResponse
 
         *earlier, last = request.messages
-        history: list[Any] = [
-            ModelRequest([TextInput(m.content)])
-            if m.role == "user"
-            else ModelResponse(ModelMessage(m.content))
-            for m in earlier
-        ]
-        stream = ag2.MemoryStream()
-        await stream.history.replace(history)
+        stream = None  # ag2 makes a fresh one; an explicit stream only to seed a re-ask's turns
+        if earlier:
+            stream = ag2.MemoryStream()
+            await stream.history.replace(
+                [
+                    ModelRequest([TextInput(m.content)])
+                    if m.role == "user"
+                    else ModelResponse(ModelMessage(m.content))
+                    for m in earlier
+                ]
+            )
         if self._http is None:
             import httpx2
 

@@ -80,17 +80,21 @@ def through_plancontrol(base_url: str, calls: int) -> float:
 SERVE = """
 import sys
 from plancontrol.testing import OpenAITestServer
-with OpenAITestServer(lambda body: "Twenty primes, the largest 71.") as server:
+keep_alive = sys.argv[1] == "keep-alive"
+with OpenAITestServer(lambda body: "Twenty primes.", keep_alive=keep_alive) as server:
     print(server.base_url, flush=True)
     sys.stdin.read()
 """
 
 
 @contextmanager
-def server_process() -> Iterator[str]:
+def server_process(connections: str = "keep-alive") -> Iterator[str]:
     """The test server in its own process; yields its base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", SERVE, connections],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -128,8 +132,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--connections",
+        choices=("keep-alive", "close"),
+        default="keep-alive",
+        help="whether the server keeps connections open, as providers do",
+    )
     args = parser.parse_args()
-    with server_process() as url:
+    with server_process(args.connections) as url:
         bare_ag2(url, 20)  # warm up imports and connections
         through_plancontrol(url, 20)
         base: list[float] = []
@@ -145,7 +155,7 @@ def main() -> None:
             inner.append(adapter_in_one_coroutine(url, args.calls))
     b, o, i = statistics.median(base), statistics.median(ours), statistics.median(inner)
     paired = statistics.median(x / y for x, y in zip(ours, base, strict=True))
-    print(f"calls per round: {args.calls}, rounds: {args.rounds}")
+    print(f"calls per round: {args.calls}, rounds: {args.rounds}, connections: {args.connections}")
     print("| path | median ms per call | min | max |")
     print("|---|---|---|---|")
     print(

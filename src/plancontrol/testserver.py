@@ -126,7 +126,9 @@ class OpenAITestServer:
 
     The key is ``route(body)``: by default the NAME of a "You are the NAME" system prompt, else
     the model. A key with no reply left gets a 500. Every request is kept in ``log``. Give
-    clients ``max_retries=0``, or their retries use up scripted replies::
+    clients ``max_retries=0``, or their retries use up scripted replies. Connections close
+    after each response unless ``keep_alive`` (as real providers do; then clients that leave
+    sockets open get ResourceWarnings)::
 
         with OpenAITestServer({"planner": ["# Plan", Status(429, retry_after=0.1)]}) as server:
             client = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
@@ -137,7 +139,9 @@ class OpenAITestServer:
         replies: Mapping[str, Iterable[ServerReply]] | Callable[[dict[str, Any]], ServerReply],
         *,
         route: Callable[[dict[str, Any]], str] = role_of,
+        keep_alive: bool = False,
     ) -> None:
+        self.keep_alive = keep_alive
         self._fn = replies if callable(replies) else None
         self._queues: dict[str, deque[ServerReply]] = {}
         for key, answers in {} if callable(replies) else replies.items():
@@ -380,9 +384,10 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """One connection, one request: closing after each response leaves clients no idle socket."""
+    """One connection, one request (or many, with keep_alive)."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     server: _HTTPServer
 
     def handle(self) -> None:
@@ -393,7 +398,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
-        self.close_connection = True
+        keep_alive = self.server.owner.keep_alive
+        self.close_connection = not keep_alive
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         response = self.server.owner._answer(self.command, self.path, raw)
         if response.status == 0 or self.server.stopping.wait(response.delay):
@@ -402,7 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (
             ("content-type", response.content_type),
             ("content-length", str(len(response.body))),
-            ("connection", "close"),
+            ("connection", "keep-alive" if keep_alive else "close"),
             *response.headers,
         ):
             self.send_header(name, value)

@@ -125,7 +125,7 @@ def adapter_in_one_coroutine(base_url: str, calls: int) -> float:
                 assert text
             return (time.perf_counter() - start) / calls
 
-        return agents._runner.run(go())
+        return agents.run(go())
 
 
 def main() -> None:

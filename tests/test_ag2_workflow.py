@@ -189,3 +189,44 @@ def test_costs_come_from_the_price_table_or_are_unknown(tmp_path, agents_for) ->
         ctx = draft_plan(Context(task="t", settings=settings), effects(agents, tmp_path)).unwrap()
     assert ctx.usage[0].model == "my-llama"
     assert ctx.usage[0].cost_usd is None
+
+
+def test_a_registered_role_with_tools_and_a_reply_schema(tmp_path: Path) -> None:
+    from plancontrol import CONTROL, Plan, Role, Step
+    from plancontrol.testing import ToolCall, ToolCalls
+
+    counted: list[int] = []
+
+    def count_primes(limit: int) -> int:
+        """How many primes are below limit."""
+        counted.append(limit)
+        return sum(all(n % d for d in range(2, n)) for n in range(2, limit))
+
+    schema = (
+        '{"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]}'
+    )
+    counter = Role("counter", "counts things with its tools", reply_schema=schema)
+    settings = Settings(roles=(*Settings().roles, counter))
+    plan = Plan((Step("Count the primes below 20", "counter"),))
+    replies = {"counter": [ToolCalls((ToolCall("count_primes", {"limit": 20}),)), {"count": 8}]}
+    with OpenAITestServer(replies) as server:
+        agents = Ag2Agents(
+            Route(base_url=server.base_url, max_retries=0), tools={"counter": [count_primes]}
+        )
+        with agents:
+            ctx = run_pipeline(
+                CONTROL, Context(task="t", plan=plan, settings=settings), effects(agents, tmp_path)
+            ).unwrap()
+        log = list(server.log)
+    assert counted == [20]
+    assert [e.key for e in log] == ["counter", "counter"]
+    tool_names = [t["function"]["name"] for t in log[0].body["tools"]]
+    assert tool_names == ["count_primes"]
+    assert log[1].body["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": "8"}
+    assert log[0].body["response_format"]["json_schema"]["schema"]["required"] == ["count"]
+    (row,) = ctx.usage  # one ask: its usage sums both model calls of the turn
+    assert row.prompt_tokens == log[0].prompt_tokens + log[1].prompt_tokens
+    assert row.completion_tokens == log[0].completion_tokens + log[1].completion_tokens
+    saved = (tmp_path / "reports" / "step_1_counter.json").read_text()
+    assert msgspec.json.decode(saved) == {"count": 8}
+    assert ctx.outcomes[0].summary == saved

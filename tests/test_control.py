@@ -342,3 +342,22 @@ def test_a_registered_role_gets_its_own_instructions() -> None:
     assert system.endswith("Further instructions:\nBe harsh but fair.")
     assert fx.workspace.files["reports/step_1_critic.md"] == "- the sieve bound is too small"
     assert ctx.outcomes[0].status == "completed"
+
+
+def test_a_role_with_a_reply_schema_is_reasked_until_it_replies_with_an_object() -> None:
+    from plancontrol import Role
+
+    schema = '{"type": "object", "properties": {"ideas": {"type": "array"}}}'
+    maker = Role("maker", "proposes ideas", reply_schema=schema)
+    settings = Settings(roles=(maker,))
+    fx = scripted_effects({"maker": ["- an idea in prose", {"ideas": ["twin primes"]}]})
+    plan = Plan((Step("Propose ideas", "maker"),))
+    ctx = run_steps(Context(task="t", plan=plan, settings=settings), fx).unwrap()
+    first, second = fx.agents.requests
+    assert first.schema == {"type": "object", "properties": {"ideas": {"type": "array"}}}
+    assert "JSON is malformed" in second.messages[-1].content
+    assert (
+        fx.workspace.files["reports/step_1_maker.json"]
+        == '{\n  "ideas": [\n    "twin primes"\n  ]\n}'
+    )
+    assert ctx.outcomes[0].files == ("reports/step_1_maker.json",)

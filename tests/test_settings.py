@@ -69,6 +69,20 @@ def test_defaults_match_cmbagent() -> None:
             "like 'report.md'",
         ),
         (
+            {"roles": [{"name": "a", "description": "x", "reply_schema": "{nope"}]},
+            "settings.roles: the reply_schema of 'a' is not JSON (JSON is malformed: object keys "
+            "must be strings (byte 1)); fix it",
+        ),
+        (
+            {"roles": [{"name": "a", "description": "x", "reply_schema": '{"type": "array"}'}]},
+            "settings.roles: the reply_schema of 'a' must describe a JSON object "
+            '({"type": "object", ...})',
+        ),
+        (
+            {"roles": [{"name": "a", "description": "x", "kind": "code", "reply_schema": "{}"}]},
+            "settings.roles: 'a' runs code; only text roles take a reply_schema",
+        ),
+        (
             {"max_cost_usd": 0},
             "settings.max_cost_usd must be a positive number, got 0.0; or leave it unset",
         ),

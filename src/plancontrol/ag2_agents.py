@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
@@ -16,6 +17,8 @@ from plancontrol.models import Route
 from plancontrol.prices import cost_usd
 
 __all__ = ["Ag2Agents", "grammar_schema", "response_format"]
+
+T = TypeVar("T")
 
 _JSON_CHAR = r'([^"\\\x00-\x1f]|\\(["\\/bfnrt]|u[0-9a-fA-F]{4}))'
 """One character of a JSON string, as a regular expression."""
@@ -92,14 +95,27 @@ def _detail(exc: BaseException) -> str:
 class Ag2Agents:
     """Asks each request's model through ag2, routed by model name (else ``default``).
 
-    Owns one event loop for the whole run (ag2 is async; the core is not): use it as a
-    context manager, or call ``close()``.
+    ``tools`` gives roles Python functions the model may call (ag2 runs them and asks again;
+    the reply's usage then sums every model call of the turn). Owns one event loop for the
+    whole run (ag2 is async; the core is not), running in a thread of its own: ag2's tool
+    machinery resolves names from the frames above it, which must not be the caller's. Use it
+    as a context manager, or ``close()``.
     """
 
-    def __init__(self, default: Route, routes: Mapping[str, Route] | None = None) -> None:
+    def __init__(
+        self,
+        default: Route,
+        routes: Mapping[str, Route] | None = None,
+        tools: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+    ) -> None:
         self.default = default
         self.routes = dict(routes or {})
-        self._runner = asyncio.Runner()
+        self.tools = {role: tuple(fns) for role, fns in (tools or {}).items()}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="plancontrol-ag2", daemon=True
+        )
+        self._thread.start()
         self._http: Any = None  # one httpx2 client for the run, made inside the loop
 
     def __enter__(self) -> Ag2Agents:
@@ -110,12 +126,34 @@ class Ag2Agents:
     ) -> None:
         self.close()
 
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the adapter's loop and wait for it; Ctrl-C cancels it."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
     def close(self) -> None:
-        """Close the HTTP client, then the event loop."""
+        """Close the HTTP client, cancel what is left, stop the loop and its thread."""
+        if self._loop.is_closed():
+            return
+        self.run(self._shutdown())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
         if self._http is not None:
-            self._runner.run(self._http.aclose())
+            await self._http.aclose()
             self._http = None
-        self._runner.close()
+        current = asyncio.current_task()
+        leftovers = [t for t in asyncio.all_tasks() if t is not current]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+        await self._loop.shutdown_asyncgens()
 
     def route(self, model: str) -> Route:
         """The route for ``model``."""
@@ -124,7 +162,7 @@ class Ag2Agents:
     def ask(self, request: Request) -> Result[Reply, ModelFailure]:
         route = self.route(request.model)
         try:
-            text, model, prompt, completion = self._runner.run(self._ask(request, route))
+            text, model, prompt, completion = self.run(self._ask(request, route))
         except Exception as exc:  # every provider/transport failure becomes a value
             return Failure(ModelFailure(role=request.role, step=request.step, detail=_detail(exc)))
         cost = 0.0 if route.free else cost_usd(model, prompt, completion)
@@ -160,9 +198,14 @@ class Ag2Agents:
 
             self._http = httpx2.AsyncClient()
         config = _config(request, route, self._http)
-        agent = ag2.Agent(request.role, prompt=_system(request, route), config=config)
+        agent = ag2.Agent(
+            request.role,
+            prompt=_system(request, route),
+            config=config,
+            tools=self.tools.get(request.role, ()),
+        )
         reply = await agent.ask(last.content, stream=stream)
-        usage = reply.response.usage
+        usage = (await reply.usage()).total
         return (
             reply.body or "",
             reply.response.model or request.model,

@@ -35,6 +35,17 @@ class Role(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     kind: StepKind = "text"
     instructions: str = ""
     """Added to this role's system prompt whenever it carries out a step."""
+    reply_schema: str = ""
+    """For a text role: a JSON Schema (as JSON text) its reply must follow; the reply is then
+    a JSON object, saved as ``reports/step_N_ROLE.json``."""
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """``reply_schema`` parsed, or None."""
+        if not self.reply_schema:
+            return None
+        parsed: dict[str, Any] = msgspec.json.decode(self.reply_schema)
+        return parsed
 
 
 class RoleModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -152,11 +163,32 @@ def _first_problem(s: Settings) -> str | None:
                 f"settings.role_models sets a model for unknown role {rm.role!r}; "
                 f"known roles: {', '.join(sorted(known))}"
             )
+    for role in s.roles:
+        problem = _schema_problem(role)
+        if problem:
+            return problem
     if not s.researcher_filename or "/" in s.researcher_filename:
         return (
             f"settings.researcher_filename must be a plain file name, got "
             f"{s.researcher_filename!r}; use something like 'report.md'"
         )
+    return None
+
+
+def _schema_problem(role: Role) -> str | None:
+    if not role.reply_schema:
+        return None
+    try:
+        schema = msgspec.json.decode(role.reply_schema)
+    except msgspec.DecodeError as exc:
+        return f"settings.roles: the reply_schema of {role.name!r} is not JSON ({exc}); fix it"
+    if not isinstance(schema, dict) or schema.get("type", "object") != "object":
+        return (
+            f"settings.roles: the reply_schema of {role.name!r} must describe a JSON object "
+            '({"type": "object", ...})'
+        )
+    if role.kind == "code":
+        return f"settings.roles: {role.name!r} runs code; only text roles take a reply_schema"
     return None
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
+import msgspec
+from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
 from plancontrol.calls import ask, ask_typed
 from plancontrol.context import CodeStatus, Context, StepOutcome, StepStatus
-from plancontrol.effects import Effects, Execution, Reply, Request, Script
+from plancontrol.effects import Effects, Execution, Request, Script
 from plancontrol.errors import AttemptsExhausted, Error, RoundsExhausted
 from plancontrol.events import CodeExecuted, deliver
 from plancontrol.phase import Halt
@@ -142,24 +144,38 @@ def run_code_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str
 
 
 def run_text_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str) -> StepEnd:
-    """A text role replies once; the reply is saved as the step's report and is its summary."""
+    """A text role replies once; the reply is saved as the step's report and is its summary.
+    A role with a ``reply_schema`` replies with a JSON object (re-asked when it is not one)."""
     budget = _Budget(step, len(ctx.usage), ctx.settings.max_rounds_control)
+    request = text_step_request(ctx, step, role, feedback)
+    entry = ctx.settings.role(role)
+    schema = entry.schema if entry else None
     over = budget.check(ctx)
-    result: Result[tuple[Context, Reply], Halt] = (
-        Failure(over) if over else ask(ctx, fx, text_step_request(ctx, step, role, feedback))
-    )
+    result: Result[tuple[Context, str], Halt]
+    if over:
+        result = Failure(over)
+    elif schema is None:
+        result = ask(ctx, fx, request).map(lambda done: (done[0], done[1].text))
+    else:
+        request = replace(request, schema_name=role, schema=schema)
+        result = ask_typed(ctx, fx, request, dict[str, Any]).map(
+            lambda done: (done[0], msgspec.json.format(msgspec.json.encode(done[1])).decode())
+        )
     match result:
         case Failure(h):
             outcome = StepOutcome(
                 step=step, agent=role, status="failed", attempts=1, error=h.error.message
             )
             return StepEnd(h.context, outcome, h.error)
-        case Success((ctx, reply)):
+        case Success((ctx, text)):
             pass
-    name = ctx.settings.researcher_filename if role == "researcher" else f"{role}.md"
-    path = fx.workspace.write(f"reports/step_{step}_{name}", reply.text)
+    if schema is not None:
+        name = f"{role}.json"
+    else:
+        name = ctx.settings.researcher_filename if role == "researcher" else f"{role}.md"
+    path = fx.workspace.write(f"reports/step_{step}_{name}", text)
     outcome = StepOutcome(
-        step=step, agent=role, status="completed", attempts=1, summary=reply.text, files=(path,)
+        step=step, agent=role, status="completed", attempts=1, summary=text, files=(path,)
     )
     return StepEnd(ctx, outcome, None)
 

@@ -198,14 +198,11 @@ class Ag2Agents:
 
             self._http = httpx2.AsyncClient()
         config = _config(request, route, self._http)
-        agent = ag2.Agent(
-            request.role,
-            prompt=_system(request, route),
-            config=config,
-            tools=self.tools.get(request.role, ()),
-        )
+        tools = self.tools.get(request.role, ())
+        agent = ag2.Agent(request.role, prompt=_system(request, route), config=config, tools=tools)
         reply = await agent.ask(last.content, stream=stream)
-        usage = (await reply.usage()).total
+        # With tools a turn makes several model calls: sum them; else the one call's usage.
+        usage = (await reply.usage()).total if tools else reply.response.usage
         return (
             reply.body or "",
             reply.response.model or request.model,

@@ -63,8 +63,25 @@ def executor(tmp_path: Path) -> SubprocessExecutor:
 
 
 def test_local_exports_exactly_its_handlers() -> None:
-    assert local.__all__ == ["FolderWorkspace", "SubprocessExecutor", "SystemClock"]
+    assert local.__all__ == [
+        "ApproveAll",
+        "DiscardEvents",
+        "FolderWorkspace",
+        "SubprocessExecutor",
+        "SystemClock",
+        "Uninterrupted",
+    ]
     assert all(hasattr(local, name) for name in local.__all__)
+
+
+def test_unattended_handlers_approve_continue_and_stay_quiet() -> None:
+    from plancontrol import ApprovalRequest, Approve, Plan, Step
+    from plancontrol.events import PhaseChange
+
+    request = ApprovalRequest(kind="plan", task="t", plan=Plan((Step("a", "engineer"),)))
+    assert local.ApproveAll().decide(request) == Approve()
+    assert local.Uninterrupted().should_continue(7) is True
+    assert local.DiscardEvents().emit(PhaseChange(phase="plan", previous=None)) is None
 
 
 def test_run_passes_exit_code_zero_and_captures_stdout(executor: SubprocessExecutor) -> None:

@@ -67,19 +67,25 @@ def _execute(
     from plancontrol.context import encode_context
     from plancontrol.effects import Effects
     from plancontrol.ledger import summarize
-    from plancontrol.local import FolderWorkspace, SubprocessExecutor, SystemClock
+    from plancontrol.local import (
+        ApproveAll,
+        DiscardEvents,
+        FolderWorkspace,
+        SubprocessExecutor,
+        SystemClock,
+        Uninterrupted,
+    )
     from plancontrol.pipeline import run_pipeline
-    from plancontrol.testing import RecordingEvents, ScriptedApprover, ScriptedSignals
 
     workspace = FolderWorkspace(folder)
     fx = Effects(
         agents=agents,
         executor=SubprocessExecutor(folder, timeout=timeout, allow_install=allow_install),
         workspace=workspace,
-        events=RecordingEvents() if quiet else ConsoleEvents(err),
-        approver=ScriptedApprover(),
+        events=DiscardEvents() if quiet else ConsoleEvents(err),
+        approver=ApproveAll(),
         clock=SystemClock(),
-        signals=ScriptedSignals(),
+        signals=Uninterrupted(),
     )
     result = run_pipeline(pipeline, ctx, fx)
     final = result.value_or(None)

@@ -18,10 +18,18 @@ from pathlib import Path, PurePosixPath
 import msgspec
 from returns.result import Failure, Result, Success
 
-from plancontrol.effects import Execution, Script
+from plancontrol.effects import ApprovalRequest, Approve, Decision, Execution, Script
 from plancontrol.errors import ExecutionFailure
+from plancontrol.events import Event
 
-__all__ = ["FolderWorkspace", "SubprocessExecutor", "SystemClock"]
+__all__ = [
+    "ApproveAll",
+    "DiscardEvents",
+    "FolderWorkspace",
+    "SubprocessExecutor",
+    "SystemClock",
+    "Uninterrupted",
+]
 
 _CHUNK = 65_536
 _POLL_SECONDS = 0.02
@@ -270,3 +278,24 @@ class SystemClock:
 
     def now(self) -> float:
         return time.time()
+
+
+class ApproveAll:
+    """The approver of an unattended run: every plan and step goes ahead."""
+
+    def decide(self, request: ApprovalRequest) -> Decision:
+        return Approve()
+
+
+class Uninterrupted:
+    """Signals for a run that nothing pauses or cancels between steps."""
+
+    def should_continue(self, step: int) -> bool:
+        return True
+
+
+class DiscardEvents:
+    """An event sink for quiet runs: drops every event."""
+
+    def emit(self, event: Event) -> None:
+        return None

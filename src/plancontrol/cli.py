@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
+from returns.result import Result, Success
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from plancontrol.context import Context
-    from plancontrol.effects import Agents
+    from plancontrol.effects import Agents, Effects, Workspace
     from plancontrol.models import StructuredMode
     from plancontrol.pipeline import Pipeline
 
 __all__ = ["app", "main"]
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Plan, review, then carry out the plan step by step, carrying context between steps.",
@@ -35,6 +39,15 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _or_fail(result: Result[T, str]) -> T:
+    """The value, or exit 2 with the one-line reason."""
+    match result:
+        case Success(value):
+            return cast("T", value)
+        case _:
+            raise _fail(result.failure())
+
+
 def _fresh_run_dir(run_dir: Path | None, prefix: str) -> Path:
     """A new run folder; an existing non-empty one is refused so nothing recorded is lost."""
     if run_dir is None:
@@ -49,24 +62,51 @@ def _fresh_run_dir(run_dir: Path | None, prefix: str) -> Path:
 
 
 def _execute(
-    pipeline: Pipeline,
-    ctx: Context,
-    agents: Agents,
-    folder: Path,
-    *,
-    quiet: bool,
-    allow_install: bool = False,
-    err: Console,
-    timeout: float = 600.0,
-) -> int:
-    """Run ``pipeline`` with the real handlers in ``folder``; print tables; the exit status."""
+    pipeline: Pipeline, ctx: Context, fx: Effects, err: Console, save: Workspace | None
+) -> tuple[int, Context]:
+    """Run ``pipeline``; save plan.json and context.json through ``save``; print the tables
+    to stdout and the outcome to stderr. Returns the exit status and the last context."""
     from msgspec import json
     from rich.console import Console
 
-    from plancontrol.console import ConsoleEvents, report_tables
+    from plancontrol.console import report_tables
     from plancontrol.context import encode_context
-    from plancontrol.effects import Effects
     from plancontrol.ledger import summarize
+    from plancontrol.pipeline import run_pipeline
+
+    result = run_pipeline(pipeline, ctx, fx)
+    final = result.value_or(None)
+    stopped = result.failure() if final is None else None
+    last = final if final is not None else stopped.context  # type: ignore[union-attr]
+    if save is not None:
+        if last.plan is not None:
+            save.write("plan.json", json.format(json.encode(last.plan)).decode() + "\n")
+        save.write("context.json", encode_context(last).decode())
+    out = Console()
+    for table in report_tables(summarize(last)):
+        out.print(table)
+    if stopped is not None:
+        err.print(f"[red]workflow stopped[/]: {stopped.message}")
+        return 1, last
+    return 0, last
+
+
+def _recorded_effects(
+    agents: Agents,
+    folder: Path,
+    stack: contextlib.ExitStack,
+    *,
+    quiet: bool,
+    err: Console,
+    timeout: float,
+    allow_install: bool,
+) -> Effects:
+    """Real handlers in ``folder``, each recording what it saw: model traffic to cassettes,
+    script results, clock readings and decisions to the journal."""
+    from plancontrol.cassettes import CassetteAgents
+    from plancontrol.console import ConsoleEvents
+    from plancontrol.effects import Effects
+    from plancontrol.journal import Journal, RecordingApprover, RecordingClock, RecordingExecutor
     from plancontrol.local import (
         ApproveAll,
         DiscardEvents,
@@ -75,33 +115,21 @@ def _execute(
         SystemClock,
         Uninterrupted,
     )
-    from plancontrol.pipeline import run_pipeline
 
-    workspace = FolderWorkspace(folder)
-    fx = Effects(
-        agents=agents,
-        executor=SubprocessExecutor(folder, timeout=timeout, allow_install=allow_install),
-        workspace=workspace,
+    journal = Journal(folder / "journal.jsonl")
+    stack.callback(journal.close)
+    cassettes = CassetteAgents(agents, folder / "cassettes", "record")
+    stack.callback(cassettes.close)
+    executor = SubprocessExecutor(folder, timeout=timeout, allow_install=allow_install)
+    return Effects(
+        agents=cassettes,
+        executor=RecordingExecutor(executor, journal),
+        workspace=FolderWorkspace(folder),
         events=DiscardEvents() if quiet else ConsoleEvents(err),
-        approver=ApproveAll(),
-        clock=SystemClock(),
+        approver=RecordingApprover(ApproveAll(), journal),
+        clock=RecordingClock(SystemClock(), journal),
         signals=Uninterrupted(),
     )
-    result = run_pipeline(pipeline, ctx, fx)
-    final = result.value_or(None)
-    stopped = result.failure() if final is None else None
-    last = final if final is not None else stopped.context  # type: ignore[union-attr]
-    if last.plan is not None:
-        workspace.write("plan.json", json.format(json.encode(last.plan)).decode() + "\n")
-    workspace.write("context.json", encode_context(last).decode())
-    out = Console()
-    for table in report_tables(summarize(last)):
-        out.print(table)
-    out.print(f"run folder: {folder}")
-    if stopped is not None:
-        err.print(f"[red]workflow stopped[/]: {stopped.message}")
-        return 1
-    return 0
 
 
 @app.command()
@@ -128,8 +156,8 @@ def run(
     allow_install: Annotated[bool, typer.Option(help="Let the installer run pip.")] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Plan TASK, review the plan, and carry it out step by step with real models."""
-    import contextlib
+    """Plan TASK, review the plan, and carry it out step by step with real models; the run
+    folder records everything needed to replay it offline."""
     import os
 
     from msgspec.structs import replace
@@ -141,6 +169,7 @@ def run(
     from plancontrol.context import Context
     from plancontrol.localmodel import LOCAL_INSTALL_HINT, LocalModelServer, local_model_available
     from plancontrol.pipeline import PLANNING_AND_CONTROL
+    from plancontrol.replay import write_manifest
     from plancontrol.settings import load_settings
 
     if structured not in (None, "json_schema", "json_object", "prompt"):
@@ -186,17 +215,24 @@ def run(
                 models = with_local_server(models, server.base_url, server.model_name)
                 settings = replace(settings, default_model=models.default_model)
             agents = stack.enter_context(Ag2Agents(models.default, dict(models.routes)))
-            ctx = Context(task=task, settings=settings)
-            code = _execute(
-                PLANNING_AND_CONTROL,
-                ctx,
+            write_manifest(folder, task, settings, models.default, models.routes)
+            fx = _recorded_effects(
                 agents,
                 folder,
+                stack,
                 quiet=quiet,
                 err=err,
-                allow_install=allow_install,
                 timeout=code_timeout,
+                allow_install=allow_install,
             )
+            code, _ = _execute(
+                PLANNING_AND_CONTROL,
+                Context(task=task, settings=settings),
+                fx,
+                err,
+                save=fx.workspace,
+            )
+            Console().print(f"run folder: {folder} (replay it with: plancontrol replay {folder})")
     except KeyboardInterrupt:
         raise _fail(f"interrupted; what finished is in {folder}", code=130) from None
     except RuntimeError as exc:  # the embedded server could not start
@@ -217,16 +253,66 @@ def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
     err = Console(stderr=True, quiet=quiet, soft_wrap=True)
     err.print(f"[bold]plancontrol demo[/]: {DEMO_TASK}")
     err.print(f"agents are scripted; the engineer's code really runs, in {folder}")
-    code = _execute(
-        PLANNING_AND_CONTROL,
-        Context(task=DEMO_TASK),
-        demo_agents(),
-        folder,
-        quiet=quiet,
-        err=err,
-        timeout=60.0,
-    )
+    with contextlib.ExitStack() as stack:
+        fx = _recorded_effects(
+            demo_agents(), folder, stack, quiet=quiet, err=err, timeout=60.0, allow_install=False
+        )
+        code, _ = _execute(
+            PLANNING_AND_CONTROL, Context(task=DEMO_TASK), fx, err, save=fx.workspace
+        )
+    Console().print(f"run folder: {folder}")
     raise typer.Exit(code)
+
+
+@app.command()
+def replay(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `plancontrol run`.")],
+    quiet: Quiet = False,
+) -> None:
+    """Run a recorded run again offline (no model, no code executed) and check that it ends
+    exactly as recorded: exit 0 when identical, 1 when not."""
+    from rich.console import Console
+
+    from plancontrol.ag2_agents import Ag2Agents
+    from plancontrol.cassettes import CassetteAgents
+    from plancontrol.console import ConsoleEvents
+    from plancontrol.context import Context
+    from plancontrol.effects import Effects
+    from plancontrol.journal import JournalReplay, read_journal
+    from plancontrol.local import DiscardEvents, Uninterrupted
+    from plancontrol.pipeline import PLANNING_AND_CONTROL
+    from plancontrol.replay import compare, read_manifest, recorded_context
+    from plancontrol.testing import MemoryWorkspace
+
+    manifest = _or_fail(read_manifest(run_dir))
+    recorded, _ = _or_fail(recorded_context(run_dir))
+    entries = _or_fail(read_journal(run_dir / "journal.jsonl"))
+    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    journal = JournalReplay(entries)
+    with Ag2Agents(manifest.default_route, dict(manifest.routes)) as live:
+        agents = CassetteAgents(live, run_dir / "cassettes", "replay")
+        fx = Effects(
+            agents=agents,
+            executor=journal,
+            workspace=MemoryWorkspace(),
+            events=DiscardEvents() if quiet else ConsoleEvents(err),
+            approver=journal,
+            clock=journal,
+            signals=Uninterrupted(),
+        )
+        _, last = _execute(
+            PLANNING_AND_CONTROL,
+            Context(task=manifest.task, settings=manifest.settings),
+            fx,
+            err,
+            save=None,
+        )
+        agents.close()
+    verdict = compare(recorded, last)
+    if verdict.identical:
+        print(f"replay identical to the recording: sha256 {verdict.digest}")
+        raise typer.Exit(0)
+    raise _fail(f"replay differs from the recording at {verdict.difference}", code=1)
 
 
 @app.command()

@@ -1,0 +1,213 @@
+"""The journal: every nondeterministic input besides model traffic, recorded and served back."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from plancontrol.effects import (
+    ApprovalRequest,
+    Approver,
+    Clock,
+    Decision,
+    Execution,
+    Executor,
+    Script,
+)
+from plancontrol.errors import ExecutionFailure
+
+__all__ = [
+    "Entry",
+    "Journal",
+    "JournalReplay",
+    "RecordingApprover",
+    "RecordingClock",
+    "RecordingExecutor",
+    "read_journal",
+]
+
+
+class Ran(msgspec.Struct, frozen=True, tag=True):
+    """A script run: what was run, and how it ended (or why it could not run)."""
+
+    step: int
+    attempt: int
+    filename: str
+    result: Execution | None
+    failure: str = ""
+
+
+class Installed(msgspec.Struct, frozen=True, tag=True):
+    """A package installation and how it ended."""
+
+    step: int
+    packages: tuple[str, ...]
+    result: Execution | None
+    failure: str = ""
+
+
+class Ticked(msgspec.Struct, frozen=True, tag=True):
+    """A clock reading."""
+
+    value: float
+
+
+class Decided(msgspec.Struct, frozen=True, tag=True):
+    """An approval decision."""
+
+    kind: str
+    step: int
+    decision: Decision
+
+
+Entry = Ran | Installed | Ticked | Decided
+
+
+class Journal:
+    """Appends entries to a file, one JSON object per line, flushed as they happen."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("ab")
+        self._encoder = msgspec.json.Encoder()
+
+    def append(self, entry: Entry) -> None:
+        self._file.write(self._encoder.encode(entry) + b"\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_journal(path: Path) -> Result[tuple[Entry, ...], str]:
+    """The entries of a journal file; a bad line is named with its number."""
+    decoder = msgspec.json.Decoder(Entry)
+    entries: list[Entry] = []
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        return Failure(f"cannot read the journal {path}: {exc.strerror}")
+    for number, line in enumerate(lines, start=1):
+        try:
+            entries.append(decoder.decode(line))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return Failure(f"{path}:{number}: not a journal entry: {exc}")
+    return Success(tuple(entries))
+
+
+def _outcome(result: Result[Execution, ExecutionFailure]) -> tuple[Execution | None, str]:
+    match result:
+        case Success(run):
+            return run, ""
+        case Failure(error):
+            return None, error.detail
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class RecordingExecutor:
+    """Runs scripts with ``inner`` and journals each result."""
+
+    def __init__(self, inner: Executor, journal: Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def run(self, script: Script) -> Result[Execution, ExecutionFailure]:
+        result = self.inner.run(script)
+        run, failure = _outcome(result)
+        self.journal.append(Ran(script.step, script.attempt, script.filename, run, failure))
+        return result
+
+    def install(self, step: int, packages: tuple[str, ...]) -> Result[Execution, ExecutionFailure]:
+        result = self.inner.install(step, packages)
+        run, failure = _outcome(result)
+        self.journal.append(Installed(step, packages, run, failure))
+        return result
+
+
+class RecordingClock:
+    """Reads ``inner`` and journals each reading."""
+
+    def __init__(self, inner: Clock, journal: Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def now(self) -> float:
+        value = self.inner.now()
+        self.journal.append(Ticked(value))
+        return value
+
+
+class RecordingApprover:
+    """Asks ``inner`` and journals each decision."""
+
+    def __init__(self, inner: Approver, journal: Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def decide(self, request: ApprovalRequest) -> Decision:
+        decision = self.inner.decide(request)
+        self.journal.append(Decided(request.kind, request.step, decision))
+        return decision
+
+
+class JournalReplay:
+    """Serves journaled results in order, as the executor, the clock and the approver.
+
+    Nothing runs: a script is answered with what it printed when recorded. Asking for more
+    than was recorded, or for another script than the one recorded next, is an error value
+    (executions) or an exception (clock, approver), never a live call.
+    """
+
+    def __init__(self, entries: tuple[Entry, ...]) -> None:
+        self._queues: dict[type[Any], deque[Any]] = {
+            kind: deque(e for e in entries if isinstance(e, kind))
+            for kind in (Ran, Installed, Ticked, Decided)
+        }
+
+    def _next(self, kind: type[Any]) -> Any:
+        queue = self._queues[kind]
+        return queue.popleft() if queue else None
+
+    def run(self, script: Script) -> Result[Execution, ExecutionFailure]:
+        entry: Ran | None = self._next(Ran)
+        if entry is None or (entry.step, entry.attempt) != (script.step, script.attempt):
+            recorded = "nothing" if entry is None else f"step {entry.step} attempt {entry.attempt}"
+            return Failure(
+                ExecutionFailure(
+                    step=script.step,
+                    detail=f"replay: the journal holds {recorded} where step {script.step} attempt "
+                    f"{script.attempt} runs; re-record the run",
+                )
+            )
+        if entry.result is None:
+            return Failure(ExecutionFailure(step=script.step, detail=entry.failure))
+        return Success(entry.result)
+
+    def install(self, step: int, packages: tuple[str, ...]) -> Result[Execution, ExecutionFailure]:
+        entry: Installed | None = self._next(Installed)
+        if entry is None or entry.result is None:
+            detail = entry.failure if entry else "replay: no installation in the journal"
+            return Failure(ExecutionFailure(step=step, detail=detail))
+        return Success(entry.result)
+
+    def now(self) -> float:
+        entry: Ticked | None = self._next(Ticked)
+        if entry is None:
+            raise LookupError("replay: the journal has no more clock readings; re-record")
+        return entry.value
+
+    def decide(self, request: ApprovalRequest) -> Decision:
+        entry: Decided | None = self._next(Decided)
+        if entry is None:
+            raise LookupError("replay: the journal has no more approval decisions; re-record")
+        return entry.decision
+
+    @property
+    def unplayed(self) -> dict[str, int]:
+        """Entries left over, per kind (empty when the replay used the whole journal)."""
+        return {kind.__name__: len(q) for kind, q in self._queues.items() if q}

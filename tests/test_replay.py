@@ -1,0 +1,139 @@
+"""Record a run through the CLI, then replay it offline: identical, fail-closed, no secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scripts import PRIMES, review
+
+from plancontrol.localmodel import local_model_available
+from plancontrol.replies import Code, Verdict
+from plancontrol.testing import OpenAITestServer
+
+SECRET = "sk-plancontrol-test-DISTINCTIVE-7f3a9c"
+
+
+def plancontrol(*args: str, cwd: Path, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    if key:
+        env["OPENAI_API_KEY"] = key
+    return subprocess.run(
+        [sys.executable, "-m", "plancontrol", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+
+
+def replies() -> dict[str, list[object]]:
+    return {
+        "planner": [PRIMES, PRIMES],
+        "plan_reviewer": [review("fine")],
+        "engineer": [Code("print(prime)"), Code("open('primes.txt', 'w').write('2 3 5')")],
+        "judge": [Verdict("fix", "NameError", "define prime"), Verdict("success", "saved")],
+        "researcher": ["# Report\nThree primes."],
+    }
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Path:
+    """A run recorded against the test server, which is stopped afterwards."""
+    with OpenAITestServer(replies()) as server:
+        done = plancontrol(
+            "run",
+            "Compute primes",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "test-model",
+            "--run-dir",
+            "run",
+            "-q",
+            cwd=tmp_path,
+            key=SECRET,
+        )
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "run"
+
+
+def test_a_recorded_run_replays_identically_with_the_server_gone(recorded: Path) -> None:
+    assert sorted(p.name for p in (recorded / "cassettes").iterdir()) == [
+        "planning.yaml",
+        "step-01.yaml",
+        "step-02.yaml",
+    ]
+    before = {p: p.read_bytes() for p in recorded.rglob("*") if p.is_file()}
+    digests = set()
+    for _ in range(3):
+        done = plancontrol("replay", str(recorded), "-q", cwd=recorded.parent)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1].startswith("replay identical to the recording: sha256 ")
+        digests.add(done.stdout.splitlines()[-1])
+    assert len(digests) == 1
+    after = {p: p.read_bytes() for p in recorded.rglob("*") if p.is_file()}
+    assert after == before  # replay writes nothing into the run folder
+
+
+def test_the_key_used_while_recording_is_nowhere_in_the_run_folder(recorded: Path) -> None:
+    hits = [p for p in recorded.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert hits == []
+    assert b"authorization" not in (recorded / "cassettes" / "planning.yaml").read_bytes().lower()
+
+
+def test_replay_fails_closed_when_a_recorded_request_is_missing(recorded: Path) -> None:
+    (recorded / "cassettes" / "step-02.yaml").unlink()
+    done = plancontrol("replay", str(recorded), cwd=recorded.parent)
+    assert done.returncode == 1
+    assert "workflow stopped: model call for researcher (step 2) failed: " in done.stderr
+    assert "CannotOverwriteExistingCassetteException" in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "plancontrol: replay differs from the recording at $.outcomes[1].status: recorded "
+        "'completed', replayed 'failed'"
+    )
+
+
+def test_replay_names_where_the_outcome_differs(recorded: Path) -> None:
+    cassette = recorded / "cassettes" / "step-02.yaml"
+    cassette.write_text(cassette.read_text().replace("Three primes.", "Four primes."))
+    done = plancontrol("replay", str(recorded), "-q", cwd=recorded.parent)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "plancontrol: replay differs from the recording at $.outcomes[1].summary: recorded "
+        "'# Report\\nThree primes.', replayed '# Report\\nFour primes.'"
+    )
+
+
+def test_replay_of_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = plancontrol("replay", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"plancontrol: {tmp_path} is not a plancontrol run folder (no manifest.json); pass the "
+        "folder that `plancontrol run` wrote\n"
+    )
+
+
+@pytest.mark.skipif(not local_model_available(), reason="needs the local extra")
+def test_a_run_on_the_embedded_model_replays_identically(tmp_path: Path) -> None:
+    done = plancontrol(
+        "run",
+        "Compute the first 20 prime numbers and save them to primes.txt",
+        "--model",
+        "local",
+        "--attempts",
+        "1",
+        "--run-dir",
+        "run",
+        "-q",
+        cwd=tmp_path,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    replayed = plancontrol("replay", "run", "-q", cwd=tmp_path)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replay identical to the recording" in replayed.stdout

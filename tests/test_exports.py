@@ -74,6 +74,7 @@ DOUBLES = [
     "FixedClock",
     "FunctionAgents",
     "Malformed",
+    "MemoryCheckpoints",
     "MemoryWorkspace",
     "OpenAITestServer",
     "RecordingEvents",

@@ -66,6 +66,7 @@ def test_local_exports_exactly_its_handlers() -> None:
     assert local.__all__ == [
         "ApproveAll",
         "DiscardEvents",
+        "FolderCheckpoints",
         "FolderWorkspace",
         "SubprocessExecutor",
         "SystemClock",

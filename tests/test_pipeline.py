@@ -197,3 +197,23 @@ def test_report_totals_per_role_phase_and_step_are_sums_of_the_rows() -> None:
     text = render_report(summary)
     assert "## Cost by phase" in text
     assert "| control | 3 |" in text
+
+
+def test_a_snapshot_is_taken_after_each_phase_and_each_step() -> None:
+    from plancontrol.testing import MemoryCheckpoints
+
+    checkpoints = MemoryCheckpoints()
+    fx = scripted_effects(happy_replies(), checkpoints=checkpoints)
+    final = run_pipeline(PLANNING_AND_CONTROL, Context(task="t"), fx).unwrap()
+    assert list(checkpoints.snapshots) == [
+        "plan",
+        "review",
+        "approve",
+        "step-01",
+        "step-02",
+        "control",
+        "finalize",
+    ]
+    assert checkpoints.snapshots["step-01"].completed_steps == (1,)
+    assert checkpoints.snapshots["review"].plan == PRIMES
+    assert checkpoints.snapshots["finalize"] == final

@@ -74,7 +74,9 @@ def test_a_recorded_run_replays_identically_with_the_server_gone(recorded: Path)
     for _ in range(3):
         done = plancontrol("replay", str(recorded), "-q", cwd=recorded.parent)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.splitlines()[-1].startswith("replay identical to the recording: sha256 ")
+        assert done.stdout.splitlines()[-1].startswith(
+            "replay identical to the recording (7 snapshots and the final context): sha256 "
+        )
         digests.add(done.stdout.splitlines()[-1])
     assert len(digests) == 1
     after = {p: p.read_bytes() for p in recorded.rglob("*") if p.is_file()}
@@ -94,8 +96,8 @@ def test_replay_fails_closed_when_a_recorded_request_is_missing(recorded: Path) 
     assert "workflow stopped: model call for researcher (step 2) failed: " in done.stderr
     assert "CannotOverwriteExistingCassetteException" in done.stderr
     assert done.stderr.splitlines()[-1] == (
-        "plancontrol: replay differs from the recording at $.outcomes[1].status: recorded "
-        "'completed', replayed 'failed'"
+        "plancontrol: replay differs from the recording, first in snapshot step-02 at "
+        "$.outcomes[1].status: recorded 'completed', replayed 'failed'"
     )
 
 
@@ -105,8 +107,9 @@ def test_replay_names_where_the_outcome_differs(recorded: Path) -> None:
     done = plancontrol("replay", str(recorded), "-q", cwd=recorded.parent)
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
-        "plancontrol: replay differs from the recording at $.outcomes[1].summary: recorded "
-        "'# Report\\nThree primes.', replayed '# Report\\nFour primes.'"
+        "plancontrol: replay differs from the recording, first in snapshot step-02 at "
+        "$.outcomes[1].summary: recorded '# Report\\nThree primes.', replayed '# Report\\nFour "
+        "primes.'"
     )
 
 

@@ -110,6 +110,7 @@ def _recorded_effects(
     from plancontrol.local import (
         ApproveAll,
         DiscardEvents,
+        FolderCheckpoints,
         FolderWorkspace,
         SubprocessExecutor,
         SystemClock,
@@ -129,6 +130,7 @@ def _recorded_effects(
         approver=RecordingApprover(ApproveAll(), journal),
         clock=RecordingClock(SystemClock(), journal),
         signals=Uninterrupted(),
+        checkpoints=FolderCheckpoints(folder),
     )
 
 
@@ -281,7 +283,12 @@ def replay(
     from plancontrol.journal import JournalReplay, read_journal
     from plancontrol.local import DiscardEvents, Uninterrupted
     from plancontrol.pipeline import PLANNING_AND_CONTROL
-    from plancontrol.replay import compare, read_manifest, recorded_context
+    from plancontrol.replay import (
+        ComparingCheckpoints,
+        compare,
+        read_manifest,
+        recorded_context,
+    )
     from plancontrol.testing import MemoryWorkspace
 
     manifest = _or_fail(read_manifest(run_dir))
@@ -289,6 +296,7 @@ def replay(
     entries = _or_fail(read_journal(run_dir / "journal.jsonl"))
     err = Console(stderr=True, quiet=quiet, soft_wrap=True)
     journal = JournalReplay(entries)
+    snapshots = ComparingCheckpoints(run_dir)
     with Ag2Agents(manifest.default_route, dict(manifest.routes)) as live:
         agents = CassetteAgents(live, run_dir / "cassettes", "replay")
         fx = Effects(
@@ -299,6 +307,7 @@ def replay(
             approver=journal,
             clock=journal,
             signals=Uninterrupted(),
+            checkpoints=snapshots,
         )
         _, last = _execute(
             PLANNING_AND_CONTROL,
@@ -309,9 +318,17 @@ def replay(
         )
         agents.close()
     verdict = compare(recorded, last)
-    if verdict.identical:
-        print(f"replay identical to the recording: sha256 {verdict.digest}")
+    first = snapshots.first_difference
+    if verdict.identical and first is None:
+        print(
+            f"replay identical to the recording ({len(snapshots.compared)} snapshots and the "
+            f"final context): sha256 {verdict.digest}"
+        )
         raise typer.Exit(0)
+    if first is not None:
+        raise _fail(
+            f"replay differs from the recording, first in snapshot {first[0]} at {first[1]}", code=1
+        )
     raise _fail(f"replay differs from the recording at {verdict.difference}", code=1)
 
 

@@ -110,6 +110,7 @@ def run_steps(ctx: Context, fx: Effects) -> PhaseResult:
             end.outcome,
             TimingRow(phase="control", step=number, started=started, ended=ended),
         )
+        fx.checkpoints.save(f"step-{number:02d}", ctx)
         if end.error is not None:
             deliver(
                 fx.events,

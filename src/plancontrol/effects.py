@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
@@ -12,6 +12,7 @@ from plancontrol.errors import ExecutionFailure, ModelFailure
 from plancontrol.plan import Plan
 
 if TYPE_CHECKING:
+    from plancontrol.context import Context
     from plancontrol.events import Event
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "ApprovalRequest",
     "Approve",
     "Approver",
+    "Checkpoints",
     "Clock",
     "Decision",
     "Effects",
@@ -26,6 +28,7 @@ __all__ = [
     "Execution",
     "Executor",
     "Message",
+    "NoCheckpoints",
     "Reject",
     "Reply",
     "Request",
@@ -160,6 +163,20 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
 
+class Checkpoints(Protocol):
+    """Receives the context after each phase (``label`` = the phase's name) and after each
+    plan step (``step-03``): where snapshots are written, or compared on replay."""
+
+    def save(self, label: str, ctx: Context) -> None: ...
+
+
+class NoCheckpoints:
+    """Keeps no snapshots."""
+
+    def save(self, label: str, ctx: Context) -> None:
+        return None
+
+
 class Signals(Protocol):
     """Checked before every step: may block while paused; False means cancel."""
 
@@ -177,3 +194,4 @@ class Effects:
     approver: Approver
     clock: Clock
     signals: Signals
+    checkpoints: Checkpoints = field(default_factory=NoCheckpoints)

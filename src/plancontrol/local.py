@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import msgspec
 from returns.result import Failure, Result, Success
 
+from plancontrol.context import Context, encode_context
 from plancontrol.effects import ApprovalRequest, Approve, Decision, Execution, Script
 from plancontrol.errors import ExecutionFailure
 from plancontrol.events import Event
@@ -25,6 +26,7 @@ from plancontrol.events import Event
 __all__ = [
     "ApproveAll",
     "DiscardEvents",
+    "FolderCheckpoints",
     "FolderWorkspace",
     "SubprocessExecutor",
     "SystemClock",
@@ -299,3 +301,13 @@ class DiscardEvents:
 
     def emit(self, event: Event) -> None:
         return None
+
+
+class FolderCheckpoints:
+    """Writes each snapshot as ``snapshots/LABEL.json`` under ``root``, atomically."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def save(self, label: str, ctx: Context) -> None:
+        _write_atomic(self.root / "snapshots" / f"{label}.json", encode_context(ctx).decode())

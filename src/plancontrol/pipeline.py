@@ -78,6 +78,7 @@ def run_pipeline(pipeline: Pipeline, ctx: Context, fx: Effects) -> Result[Contex
         match result:
             case Success(ctx):
                 ctx = replace(ctx, timings=(*ctx.timings, span))
+                fx.checkpoints.save(phase.name, ctx)
             case Failure(h):
                 stopped = replace(h.context, timings=(*h.context.timings, span))
                 deliver(

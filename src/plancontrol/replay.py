@@ -17,6 +17,7 @@ from plancontrol.settings import Settings
 
 __all__ = [
     "FORMAT",
+    "ComparingCheckpoints",
     "Manifest",
     "Verdict",
     "compare",
@@ -136,6 +137,26 @@ def compare(recorded: bytes, replayed: Context) -> Verdict:
         return Verdict(True, digest, None)
     where = first_difference(msgspec.json.decode(recorded), msgspec.json.decode(data))
     return Verdict(False, digest, where or "the encodings differ")
+
+
+class ComparingCheckpoints:
+    """On replay: compares each snapshot with the one recorded under the same label."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.compared: list[tuple[str, str | None]] = []
+
+    def save(self, label: str, ctx: Context) -> None:
+        path = self.folder / "snapshots" / f"{label}.json"
+        if not path.is_file():
+            self.compared.append((label, "no snapshot was recorded here"))
+            return
+        self.compared.append((label, compare(path.read_bytes(), ctx).difference))
+
+    @property
+    def first_difference(self) -> tuple[str, str] | None:
+        """The first snapshot that differs, and where."""
+        return next(((label, where) for label, where in self.compared if where), None)
 
 
 def recorded_context(folder: Path) -> Result[tuple[bytes, Context], str]:

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from returns.result import Failure, Result, Success
 
+from plancontrol.context import Context
 from plancontrol.effects import (
     ApprovalRequest,
     Approve,
@@ -41,6 +42,7 @@ __all__ = [
     "FixedClock",
     "FunctionAgents",
     "Malformed",
+    "MemoryCheckpoints",
     "MemoryWorkspace",
     "OpenAITestServer",
     "RecordingEvents",
@@ -265,6 +267,16 @@ class ScriptedApprover:
         return self._queue.popleft() if self._queue else self.default
 
 
+class MemoryCheckpoints:
+    """Keeps each snapshot: ``snapshots[label]`` is the context saved under that label."""
+
+    def __init__(self) -> None:
+        self.snapshots: dict[str, Context] = {}
+
+    def save(self, label: str, ctx: Context) -> None:
+        self.snapshots[label] = ctx
+
+
 class ScriptedSignals:
     """Lets the run go on until the step ``cancel_before`` is about to start."""
 
@@ -291,6 +303,7 @@ def scripted_effects(
         "approver": ScriptedApprover(),
         "clock": FixedClock(),
         "signals": ScriptedSignals(),
+        "checkpoints": MemoryCheckpoints(),
     }
     unknown = set(handlers) - set(defaults)
     if unknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,20 +28,11 @@ def cassette_name(request: Request) -> str:
     return "planning.yaml" if request.step == 0 else f"step-{request.step:02d}.yaml"
 
 
-def _strip_headers(message: Any) -> Any:
+def _keep_content_type(headers: Any) -> None:
     """Keep no header but the content type: keys, hosts and client versions stay out."""
-    for name in list(message.headers):
-        if name.lower() not in _KEPT_HEADERS:
-            del message.headers[name]
-    return message
-
-
-def _strip_response_headers(response: dict[str, Any]) -> dict[str, Any]:
-    headers = response.get("headers", {})
     for name in list(headers):
         if name.lower() not in _KEPT_HEADERS:
             del headers[name]
-    return response
 
 
 class CassetteAgents:
@@ -52,20 +44,42 @@ class CassetteAgents:
     server's port changes from run to run).
     """
 
-    def __init__(self, inner: Agents, folder: Path, mode: Literal["record", "replay"]) -> None:
+    def __init__(
+        self,
+        inner: Agents,
+        folder: Path,
+        mode: Literal["record", "replay"],
+        scrub: Callable[[bytes], bytes] = bytes,
+    ) -> None:
         import vcr
 
         self.inner = inner
         self.folder = folder
         self.mode = mode
+        self.scrub = scrub
         self._vcr = vcr.VCR(
             match_on=["method", "path", "body"],
-            before_record_request=_strip_headers,
-            before_record_response=_strip_response_headers,
+            before_record_request=self._clean_request,
+            before_record_response=self._clean_response,
             decode_compressed_response=True,
+            filter_query_parameters=["key", "api_key", "api-key"],
         )
         self._open: tuple[str, contextlib.ExitStack] | None = None
         self.cassettes: list[Any] = []
+
+    def _clean_request(self, request: Any) -> Any:
+        _keep_content_type(request.headers)
+        if request.body:
+            body = request.body if isinstance(request.body, bytes) else request.body.encode()
+            request.body = self.scrub(body)
+        return request
+
+    def _clean_response(self, response: dict[str, Any]) -> dict[str, Any]:
+        _keep_content_type(response.get("headers", {}))
+        body = response.get("body", {})
+        if isinstance(body.get("string"), bytes):
+            body["string"] = self.scrub(body["string"])
+        return response
 
     def ask(self, request: Request) -> Result[Reply, ModelFailure]:
         self._switch(cassette_name(request))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from plancontrol.effects import Agents, Effects, Workspace
     from plancontrol.models import StructuredMode
     from plancontrol.pipeline import Pipeline
+    from plancontrol.secrets import Scrubber
 
 __all__ = ["app", "main"]
 
@@ -91,6 +92,15 @@ def _execute(
     return 0, last
 
 
+def _scrubber(*keys: str | None) -> Scrubber:
+    """Removes the shell's secret variables, the given keys and key-shaped strings."""
+    import os
+
+    from plancontrol.secrets import Scrubber, secret_values
+
+    return Scrubber((*secret_values(os.environ), *(k for k in keys if k)))
+
+
 def _recorded_effects(
     agents: Agents,
     folder: Path,
@@ -100,6 +110,7 @@ def _recorded_effects(
     err: Console,
     timeout: float,
     allow_install: bool,
+    scrubber: Scrubber,
 ) -> Effects:
     """Real handlers in ``folder``, each recording what it saw: model traffic to cassettes,
     script results, clock readings and decisions to the journal."""
@@ -117,20 +128,20 @@ def _recorded_effects(
         Uninterrupted,
     )
 
-    journal = Journal(folder / "journal.jsonl")
+    journal = Journal(folder / "journal.jsonl", scrub=scrubber.data)
     stack.callback(journal.close)
-    cassettes = CassetteAgents(agents, folder / "cassettes", "record")
+    cassettes = CassetteAgents(agents, folder / "cassettes", "record", scrub=scrubber.data)
     stack.callback(cassettes.close)
     executor = SubprocessExecutor(folder, timeout=timeout, allow_install=allow_install)
     return Effects(
         agents=cassettes,
         executor=RecordingExecutor(executor, journal),
-        workspace=FolderWorkspace(folder),
+        workspace=FolderWorkspace(folder, scrub=scrubber.text),
         events=DiscardEvents() if quiet else ConsoleEvents(err),
         approver=RecordingApprover(ApproveAll(), journal),
         clock=RecordingClock(SystemClock(), journal),
         signals=Uninterrupted(),
-        checkpoints=FolderCheckpoints(folder),
+        checkpoints=FolderCheckpoints(folder, scrub=scrubber.text),
     )
 
 
@@ -217,11 +228,14 @@ def run(
                 models = with_local_server(models, server.base_url, server.model_name)
                 settings = replace(settings, default_model=models.default_model)
             agents = stack.enter_context(Ag2Agents(models.default, dict(models.routes)))
-            write_manifest(folder, task, settings, models.default, models.routes)
+            keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
+            scrubber = _scrubber(*keys)
+            write_manifest(folder, task, settings, models.default, models.routes, scrubber.data)
             fx = _recorded_effects(
                 agents,
                 folder,
                 stack,
+                scrubber=scrubber,
                 quiet=quiet,
                 err=err,
                 timeout=code_timeout,
@@ -257,7 +271,14 @@ def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
     err.print(f"agents are scripted; the engineer's code really runs, in {folder}")
     with contextlib.ExitStack() as stack:
         fx = _recorded_effects(
-            demo_agents(), folder, stack, quiet=quiet, err=err, timeout=60.0, allow_install=False
+            demo_agents(),
+            folder,
+            stack,
+            quiet=quiet,
+            err=err,
+            timeout=60.0,
+            allow_install=False,
+            scrubber=_scrubber(),
         )
         code, _ = _execute(
             PLANNING_AND_CONTROL, Context(task=DEMO_TASK), fx, err, save=fx.workspace
@@ -298,7 +319,7 @@ def replay(
     journal = JournalReplay(entries)
     snapshots = ComparingCheckpoints(run_dir)
     with Ag2Agents(manifest.default_route, dict(manifest.routes)) as live:
-        agents = CassetteAgents(live, run_dir / "cassettes", "replay")
+        agents = CassetteAgents(live, run_dir / "cassettes", "replay", _scrubber().data)
         fx = Effects(
             agents=agents,
             executor=journal,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +71,15 @@ Entry = Ran | Installed | Ticked | Decided
 class Journal:
     """Appends entries to a file, one JSON object per line, flushed as they happen."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, scrub: Callable[[bytes], bytes] = bytes) -> None:
         self.path = path
+        self.scrub = scrub
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("ab")
         self._encoder = msgspec.json.Encoder()
 
     def append(self, entry: Entry) -> None:
-        self._file.write(self._encoder.encode(entry) + b"\n")
+        self._file.write(self.scrub(self._encoder.encode(entry)) + b"\n")
         self._file.flush()
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 import msgspec
@@ -79,12 +79,13 @@ class FolderWorkspace:
     ValueError: expected a file path relative to run, got '../elsewhere.md'
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, scrub: Callable[[str], str] = str) -> None:
         self.root = Path(root)
+        self.scrub = scrub
 
     def write(self, path: str, content: str) -> str:
         relative = _inside(self.root, path)
-        _write_atomic(self.root / relative, content)
+        _write_atomic(self.root / relative, self.scrub(content))
         return relative
 
     def read(self, path: str) -> str | None:
@@ -306,8 +307,10 @@ class DiscardEvents:
 class FolderCheckpoints:
     """Writes each snapshot as ``snapshots/LABEL.json`` under ``root``, atomically."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, scrub: Callable[[str], str] = str) -> None:
         self.root = Path(root)
+        self.scrub = scrub
 
     def save(self, label: str, ctx: Context) -> None:
-        _write_atomic(self.root / "snapshots" / f"{label}.json", encode_context(ctx).decode())
+        text = self.scrub(encode_context(ctx).decode())
+        _write_atomic(self.root / "snapshots" / f"{label}.json", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,9 @@ def write_manifest(
     settings: Settings,
     default: Route,
     routes: tuple[tuple[str, Route], ...],
+    scrub: Callable[[bytes], bytes] = bytes,
 ) -> Manifest:
-    """Write ``manifest.json`` with every route's key removed."""
+    """Write ``manifest.json`` with every route's key removed (and ``scrub`` applied)."""
     from importlib.metadata import version
 
     from plancontrol import __version__
@@ -65,7 +67,7 @@ def write_manifest(
         routes=tuple((name, replace(route, api_key=None)) for name, route in routes),
     )
     data = msgspec.json.format(msgspec.json.encode(manifest)) + b"\n"
-    (folder / "manifest.json").write_bytes(data)
+    (folder / "manifest.json").write_bytes(scrub(data))
     return manifest
 
 

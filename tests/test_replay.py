@@ -93,8 +93,10 @@ def test_replay_fails_closed_when_a_recorded_request_is_missing(recorded: Path) 
     (recorded / "cassettes" / "step-02.yaml").unlink()
     done = plancontrol("replay", str(recorded), cwd=recorded.parent)
     assert done.returncode == 1
-    assert "workflow stopped: model call for researcher (step 2) failed: " in done.stderr
-    assert "CannotOverwriteExistingCassetteException" in done.stderr
+    assert (
+        "workflow stopped: model call for researcher (step 2) failed: researcher's request is "
+        "one more than step-02.yaml recorded (0); re-record with `plancontrol run`"
+    ) in done.stderr
     assert done.stderr.splitlines()[-1] == (
         "plancontrol: replay differs from the recording, first in snapshot step-02 at "
         "$.outcomes[1].status: recorded 'completed', replayed 'failed'"
@@ -140,3 +142,51 @@ def test_a_run_on_the_embedded_model_replays_identically(tmp_path: Path) -> None
     replayed = plancontrol("replay", "run", "-q", cwd=tmp_path)
     assert replayed.returncode == 0, replayed.stderr
     assert "replay identical to the recording" in replayed.stdout
+
+
+def test_check_names_exactly_the_steps_whose_prompts_changed(recorded: Path) -> None:
+    import json
+
+    manifest = recorded / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["settings"]["researcher_instructions"] = "Cite your sources."
+    manifest.write_text(json.dumps(data))
+    done = plancontrol("check", str(recorded), cwd=recorded.parent)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "planning: requests match",
+        "step-01: requests match",
+        "step-02: requests changed: number 1 in step-02.yaml differs at $.messages[0].content "
+        "from character 127: recorded '', replayed '\\n\\nFurther instructions:\\nCite your "
+        "sources.'",
+    ]
+
+
+def test_check_of_an_unchanged_run_says_every_step_matches(recorded: Path) -> None:
+    done = plancontrol("check", str(recorded), cwd=recorded.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "planning: requests match",
+        "step-01: requests match",
+        "step-02: requests match",
+    ]
+
+
+def test_check_secrets_finds_keys_and_given_values(tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text("first line\nkey: sk-" + "A1b2" * 8 + "\n")
+    (tmp_path / "log.txt").write_text("password is hunter2-hunter2\n")
+    done = plancontrol(
+        "check", "--secrets", str(tmp_path), "--value", "hunter2-hunter2", cwd=tmp_path
+    )
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"{tmp_path}/log.txt:1: a value given to look for",
+        f"{tmp_path}/notes.md:2: something shaped like an API key",
+    ]
+    assert done.stderr == f"plancontrol: 2 possible secret(s) in {tmp_path}\n"
+
+
+def test_check_secrets_passes_on_a_recorded_run(recorded: Path) -> None:
+    done = plancontrol("check", "--secrets", str(recorded), "--value", SECRET, cwd=recorded.parent)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout == f"no secrets found in {recorded}\n"

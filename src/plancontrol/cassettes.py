@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from returns.result import Result
+from msgspec.structs import replace
+from returns.result import Failure, Result
 
 from plancontrol.effects import Agents, Reply, Request
 from plancontrol.errors import ModelFailure
+from plancontrol.replay import first_difference
 
 __all__ = ["CassetteAgents", "cassette_name"]
 
@@ -65,13 +68,17 @@ class CassetteAgents:
             filter_query_parameters=["key", "api_key", "api-key"],
         )
         self._open: tuple[str, contextlib.ExitStack] | None = None
+        self._live: Any = None  # the request being matched, on replay
         self.cassettes: list[Any] = []
+        self.opened: list[str] = []
+        self.drift: list[tuple[str, str]] = []
 
     def _clean_request(self, request: Any) -> Any:
         _keep_content_type(request.headers)
         if request.body:
             body = request.body if isinstance(request.body, bytes) else request.body.encode()
             request.body = self.scrub(body)
+        self._live = request
         return request
 
     def _clean_response(self, response: dict[str, Any]) -> dict[str, Any]:
@@ -82,8 +89,32 @@ class CassetteAgents:
         return response
 
     def ask(self, request: Request) -> Result[Reply, ModelFailure]:
-        self._switch(cassette_name(request))
-        return self.inner.ask(request)
+        name = cassette_name(request)
+        self._switch(name)
+        self._live = None
+        result = self.inner.ask(request)
+        if self.mode == "replay" and isinstance(result, Failure):
+            where = self._mismatch(name)
+            self.drift.append((name, where))
+            detail = f"{request.role}'s request {where}; re-record with `plancontrol run`"
+            return Failure(replace(result.failure(), detail=detail))
+        return result
+
+    def _mismatch(self, name: str) -> str:
+        """Where the request just refused differs from the next one the cassette holds."""
+        cassette = self.cassettes[-1]
+        unplayed = [i for i in range(len(cassette.data)) if not cassette.play_counts[i]]
+        if not unplayed:
+            return f"is one more than {name} recorded ({len(cassette.data)})"
+        recorded = cassette.data[unplayed[0]][0]
+        if self._live is None:
+            return f"number {unplayed[0] + 1} in {name} was not sent"
+        try:
+            old, new = json.loads(recorded.body), json.loads(self._live.body)
+        except (TypeError, ValueError):
+            return f"number {unplayed[0] + 1} in {name} differs from the recording"
+        found = first_difference(old, new) or "differs in the bytes only"
+        return f"number {unplayed[0] + 1} in {name} differs at {found}"
 
     def _switch(self, name: str) -> None:
         if self._open is not None and self._open[0] == name:
@@ -95,6 +126,7 @@ class CassetteAgents:
             self._vcr.use_cassette(str(self.folder / name), record_mode=record_mode)
         )
         self.cassettes.append(cassette)
+        self.opened.append(name)
         self._open = (name, stack)
 
     def close(self) -> None:

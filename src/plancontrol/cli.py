@@ -63,7 +63,12 @@ def _fresh_run_dir(run_dir: Path | None, prefix: str) -> Path:
 
 
 def _execute(
-    pipeline: Pipeline, ctx: Context, fx: Effects, err: Console, save: Workspace | None
+    pipeline: Pipeline,
+    ctx: Context,
+    fx: Effects,
+    err: Console,
+    save: Workspace | None,
+    tables: bool = True,
 ) -> tuple[int, Context]:
     """Run ``pipeline``; save plan.json and context.json through ``save``; print the tables
     to stdout and the outcome to stderr. Returns the exit status and the last context."""
@@ -84,7 +89,7 @@ def _execute(
             save.write("plan.json", json.format(json.encode(last.plan)).decode() + "\n")
         save.write("context.json", encode_context(last).decode())
     out = Console()
-    for table in report_tables(summarize(last)):
+    for table in report_tables(summarize(last)) if tables else ():
         out.print(table)
     if stopped is not None:
         err.print(f"[red]workflow stopped[/]: {stopped.message}")
@@ -287,13 +292,9 @@ def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
     raise typer.Exit(code)
 
 
-@app.command()
-def replay(
-    run_dir: Annotated[Path, typer.Argument(help="A folder written by `plancontrol run`.")],
-    quiet: Quiet = False,
-) -> None:
-    """Run a recorded run again offline (no model, no code executed) and check that it ends
-    exactly as recorded: exit 0 when identical, 1 when not."""
+def _replay(run_dir: Path, quiet: bool) -> tuple[Context, Any, Any, bytes]:
+    """Run the recording in ``run_dir`` again offline: (last context, snapshots compared,
+    cassettes played, recorded final context)."""
     from rich.console import Console
 
     from plancontrol.ag2_agents import Ag2Agents
@@ -304,12 +305,7 @@ def replay(
     from plancontrol.journal import JournalReplay, read_journal
     from plancontrol.local import DiscardEvents, Uninterrupted
     from plancontrol.pipeline import PLANNING_AND_CONTROL
-    from plancontrol.replay import (
-        ComparingCheckpoints,
-        compare,
-        read_manifest,
-        recorded_context,
-    )
+    from plancontrol.replay import ComparingCheckpoints, read_manifest, recorded_context
     from plancontrol.testing import MemoryWorkspace
 
     manifest = _or_fail(read_manifest(run_dir))
@@ -330,14 +326,22 @@ def replay(
             signals=Uninterrupted(),
             checkpoints=snapshots,
         )
-        _, last = _execute(
-            PLANNING_AND_CONTROL,
-            Context(task=manifest.task, settings=manifest.settings),
-            fx,
-            err,
-            save=None,
-        )
+        ctx = Context(task=manifest.task, settings=manifest.settings)
+        _, last = _execute(PLANNING_AND_CONTROL, ctx, fx, err, save=None, tables=not quiet)
         agents.close()
+    return last, snapshots, agents, recorded
+
+
+@app.command()
+def replay(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `plancontrol run`.")],
+    quiet: Quiet = False,
+) -> None:
+    """Run a recorded run again offline (no model, no code executed) and check that it ends
+    exactly as recorded: exit 0 when identical, 1 when not."""
+    from plancontrol.replay import compare
+
+    last, snapshots, _, recorded = _replay(run_dir, quiet)
     verdict = compare(recorded, last)
     first = snapshots.first_difference
     if verdict.identical and first is None:
@@ -348,9 +352,49 @@ def replay(
         raise typer.Exit(0)
     if first is not None:
         raise _fail(
-            f"replay differs from the recording, first in snapshot {first[0]} at {first[1]}", code=1
+            f"replay differs from the recording, first in snapshot {first[0]} at {first[1]}",
+            code=1,
         )
     raise _fail(f"replay differs from the recording at {verdict.difference}", code=1)
+
+
+@app.command()
+def check(
+    path: Annotated[Path, typer.Argument(help="A run folder (or, with --secrets, any folder).")],
+    secrets: Annotated[bool, typer.Option("--secrets", help="Scan PATH for API keys.")] = False,
+    value: Annotated[
+        list[str] | None,
+        typer.Option(help="With --secrets: a value that must not appear (repeatable)."),
+    ] = None,
+) -> None:
+    """Check a run folder against the current code and prompts, without calling any model:
+    which recorded model requests still match, and for the first that does not, the field
+    that changed. With --secrets, scan a folder for keys instead. Exit 0 when all is well."""
+    import os
+
+    from plancontrol.secrets import find_secrets, secret_values
+
+    if secrets:
+        if not path.is_dir():
+            raise _fail(f"{path} is not a folder")
+        found = find_secrets(path, (*secret_values(os.environ), *(value or ())))
+        for line in found:
+            print(line)
+        if found:
+            raise _fail(f"{len(found)} possible secret(s) in {path}", code=1)
+        print(f"no secrets found in {path}")
+        raise typer.Exit(0)
+    _, _, cassettes, _ = _replay(path, quiet=True)
+    names = sorted(p.name for p in (path / "cassettes").glob("*.yaml"))
+    drifted = dict(cassettes.drift)
+    for name in names:
+        if name in drifted:
+            print(f"{name.removesuffix('.yaml')}: requests changed: {drifted[name]}")
+        elif name in cassettes.opened:
+            print(f"{name.removesuffix('.yaml')}: requests match")
+        else:
+            print(f"{name.removesuffix('.yaml')}: not reached (the run stopped earlier)")
+    raise typer.Exit(1 if drifted else 0)
 
 
 @app.command()

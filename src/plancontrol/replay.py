@@ -112,9 +112,19 @@ def first_difference(recorded: Any, replayed: Any, path: str = "$") -> str | Non
         if len(recorded) != len(replayed):
             return f"{path}: recorded {len(recorded)} items, replayed {len(replayed)}"
         return None
-    if recorded != replayed:
-        return f"{path}: recorded {_short(recorded)}, replayed {_short(replayed)}"
-    return None
+    if recorded == replayed:
+        return None
+    if isinstance(recorded, str) and isinstance(replayed, str):
+        at = next(
+            (i for i, (a, b) in enumerate(zip(recorded, replayed, strict=False)) if a != b),
+            min(len(recorded), len(replayed)),
+        )
+        if at > 20 or max(len(recorded), len(replayed)) > 80:
+            return (
+                f"{path} from character {at}: recorded {_short(recorded[at:])}, "
+                f"replayed {_short(replayed[at:])}"
+            )
+    return f"{path}: recorded {_short(recorded)}, replayed {_short(replayed)}"
 
 
 def _short(value: Any) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
-from returns.result import Result, Success
+from returns.result import Failure, Result, Success
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from plancontrol.effects import Agents, Effects, Workspace
     from plancontrol.models import StructuredMode
     from plancontrol.pipeline import Pipeline
+    from plancontrol.replaying import ReplayOutcome
     from plancontrol.secrets import Scrubber
 
 __all__ = ["app", "main"]
@@ -68,7 +69,6 @@ def _execute(
     fx: Effects,
     err: Console,
     save: Workspace | None,
-    tables: bool = True,
 ) -> tuple[int, Context]:
     """Run ``pipeline``; save plan.json and context.json through ``save``; print the tables
     to stdout and the outcome to stderr. Returns the exit status and the last context."""
@@ -89,7 +89,7 @@ def _execute(
             save.write("plan.json", json.format(json.encode(last.plan)).decode() + "\n")
         save.write("context.json", encode_context(last).decode())
     out = Console()
-    for table in report_tables(summarize(last)) if tables else ():
+    for table in report_tables(summarize(last)):
         out.print(table)
     if stopped is not None:
         err.print(f"[red]workflow stopped[/]: {stopped.message}")
@@ -292,44 +292,22 @@ def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
     raise typer.Exit(code)
 
 
-def _replay(run_dir: Path, quiet: bool) -> tuple[Context, Any, Any, bytes]:
-    """Run the recording in ``run_dir`` again offline: (last context, snapshots compared,
-    cassettes played, recorded final context)."""
+def _replay(run_dir: Path, quiet: bool) -> ReplayOutcome:
+    """Replay ``run_dir``, showing progress and the tables unless ``quiet``."""
     from rich.console import Console
 
-    from plancontrol.ag2_agents import Ag2Agents
-    from plancontrol.cassettes import CassetteAgents
-    from plancontrol.console import ConsoleEvents
-    from plancontrol.context import Context
-    from plancontrol.effects import Effects
-    from plancontrol.journal import JournalReplay, read_journal
-    from plancontrol.local import DiscardEvents, Uninterrupted
-    from plancontrol.pipeline import PLANNING_AND_CONTROL
-    from plancontrol.replay import ComparingCheckpoints, read_manifest, recorded_context
-    from plancontrol.testing import MemoryWorkspace
+    from plancontrol.console import ConsoleEvents, report_tables
+    from plancontrol.ledger import summarize
+    from plancontrol.replaying import replay_run
 
-    manifest = _or_fail(read_manifest(run_dir))
-    recorded, _ = _or_fail(recorded_context(run_dir))
-    entries = _or_fail(read_journal(run_dir / "journal.jsonl"))
     err = Console(stderr=True, quiet=quiet, soft_wrap=True)
-    journal = JournalReplay(entries)
-    snapshots = ComparingCheckpoints(run_dir)
-    with Ag2Agents(manifest.default_route, dict(manifest.routes)) as live:
-        agents = CassetteAgents(live, run_dir / "cassettes", "replay", _scrubber().data)
-        fx = Effects(
-            agents=agents,
-            executor=journal,
-            workspace=MemoryWorkspace(),
-            events=DiscardEvents() if quiet else ConsoleEvents(err),
-            approver=journal,
-            clock=journal,
-            signals=Uninterrupted(),
-            checkpoints=snapshots,
-        )
-        ctx = Context(task=manifest.task, settings=manifest.settings)
-        _, last = _execute(PLANNING_AND_CONTROL, ctx, fx, err, save=None, tables=not quiet)
-        agents.close()
-    return last, snapshots, agents, recorded
+    outcome = _or_fail(replay_run(run_dir, None if quiet else ConsoleEvents(err)))
+    if not quiet:
+        for table in report_tables(summarize(outcome.context)):
+            Console().print(table)
+        if isinstance(outcome.result, Failure):
+            err.print(f"[red]workflow stopped[/]: {outcome.result.failure().message}")
+    return outcome
 
 
 @app.command()
@@ -339,14 +317,11 @@ def replay(
 ) -> None:
     """Run a recorded run again offline (no model, no code executed) and check that it ends
     exactly as recorded: exit 0 when identical, 1 when not."""
-    from plancontrol.replay import compare
-
-    last, snapshots, _, recorded = _replay(run_dir, quiet)
-    verdict = compare(recorded, last)
-    first = snapshots.first_difference
-    if verdict.identical and first is None:
+    outcome = _replay(run_dir, quiet)
+    verdict, first = outcome.verdict, outcome.first_difference
+    if outcome.identical:
         print(
-            f"replay identical to the recording ({len(snapshots.compared)} snapshots and the "
+            f"replay identical to the recording ({len(outcome.snapshots)} snapshots and the "
             f"final context): sha256 {verdict.digest}"
         )
         raise typer.Exit(0)
@@ -384,13 +359,13 @@ def check(
             raise _fail(f"{len(found)} possible secret(s) in {path}", code=1)
         print(f"no secrets found in {path}")
         raise typer.Exit(0)
-    _, _, cassettes, _ = _replay(path, quiet=True)
+    outcome = _replay(path, quiet=True)
     names = sorted(p.name for p in (path / "cassettes").glob("*.yaml"))
-    drifted = dict(cassettes.drift)
+    drifted = dict(outcome.drift)
     for name in names:
         if name in drifted:
             print(f"{name.removesuffix('.yaml')}: requests changed: {drifted[name]}")
-        elif name in cassettes.opened:
+        elif name in outcome.cassettes_used:
             print(f"{name.removesuffix('.yaml')}: requests match")
         else:
             print(f"{name.removesuffix('.yaml')}: not reached (the run stopped earlier)")

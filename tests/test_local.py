@@ -360,3 +360,11 @@ def test_executor_refuses_a_nonpositive_timeout(tmp_path: Path) -> None:
 
 def test_executor_uses_the_running_python_by_default(tmp_path: Path) -> None:
     assert SubprocessExecutor(tmp_path).python == sys.executable
+
+
+def test_run_reports_paths_inside_the_work_folder_relative_to_it(tmp_path: Path) -> None:
+    executor = SubprocessExecutor(tmp_path, timeout=30)
+    script = Script(step=1, attempt=1, filename="codebase/step_1.py", code="raise ValueError('x')")
+    run = executor.run(script).unwrap()
+    assert 'File "codebase/step_1.py", line 1' in run.stderr
+    assert str(tmp_path) not in run.stderr

@@ -204,7 +204,15 @@ class SubprocessExecutor:
         def with_files(run: Execution) -> Execution:
             after = _snapshot(self.work_dir)
             changed = (p for p, sig in after.items() if p != filename and before.get(p) != sig)
-            return msgspec.structs.replace(run, files=tuple(sorted(changed)))
+            # Python prints the script's absolute path in tracebacks: make it relative, so the
+            # model, the journal and the cassettes never see where the run folder lives.
+            root = f"{self.work_dir.resolve()}/"
+            return msgspec.structs.replace(
+                run,
+                files=tuple(sorted(changed)),
+                stdout=run.stdout.replace(root, ""),
+                stderr=run.stderr.replace(root, ""),
+            )
 
         return self._execute(script.step, [self.python, filename]).map(with_files)
 

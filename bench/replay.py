@@ -1,0 +1,122 @@
+"""Replay against live time, and replay time for 3, 10 and 30-step runs (should be linear).
+
+    .venv/bin/python bench/replay.py [--local] [--repeat 5]
+
+Runs are recorded with `plancontrol run` against the test server (one researcher step per
+plan step, so every step makes one model call) and, with --local, on the embedded model;
+each is then replayed in this process with `replay_run`, several times, median reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from plancontrol import Plan, Step
+from plancontrol.replaying import replay_run
+from plancontrol.testing import OpenAITestServer
+
+
+def record(folder: Path, steps: int) -> float:
+    """Record a run of ``steps`` steps against the test server; its wall time in seconds."""
+    plan = Plan(tuple(Step(f"Write note {i}", "researcher") for i in range(1, steps + 1)))
+    replies = {"planner": [plan], "researcher": [f"# Note {i}\nDone." for i in range(steps)]}
+    with OpenAITestServer(replies) as server:
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "plancontrol",
+                "run",
+                f"Write {steps} notes",
+                "--base-url",
+                server.base_url,
+                "--model",
+                "m",
+                "--reviews",
+                "0",
+                "--max-steps",
+                str(steps),
+                "--run-dir",
+                str(folder),
+                "-q",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return time.perf_counter() - start
+
+
+def replay_seconds(folder: Path, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        outcome = replay_run(folder).unwrap()
+        times.append(time.perf_counter() - start)
+        assert outcome.identical, outcome.first_difference
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--local", action="store_true", help="also the embedded model")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = []
+        for steps in (3, 10, 30):
+            folder = Path(tmp) / f"run-{steps}"
+            record(folder, steps)
+            rows.append((steps, replay_seconds(folder, args.repeat)))
+        print("| steps | replay seconds (median) | seconds per step |")
+        print("|---|---|---|")
+        for steps, seconds in rows:
+            print(f"| {steps} | {seconds:.3f} | {seconds / steps:.4f} |")
+        print(
+            f"\n30-step over 3-step replay time: {rows[-1][1] / rows[0][1]:.2f} "
+            "(linear would be 10)"
+        )
+        if args.local:
+            folder = Path(tmp) / "local"
+            start = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "plancontrol",
+                    "run",
+                    "Compute the first 20 prime "
+                    "numbers, save them to primes.txt and write a short report",
+                    "--model",
+                    "local",
+                    "--run-dir",
+                    str(folder),
+                    "-q",
+                ],
+                check=False,
+                stdout=subprocess.DEVNULL,
+            )
+            live = time.perf_counter() - start
+            start = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "plancontrol", "replay", str(folder), "-q"],
+                check=False,
+                capture_output=True,
+                text=True,
+            )
+            replayed = time.perf_counter() - start
+            assert done.returncode == 0, done.stderr
+            print("\n| embedded-model run | seconds |\n|---|---|")
+            print(f"| live `plancontrol run --model local` | {live:.2f} |")
+            print(f"| `plancontrol replay` | {replayed:.2f} |")
+            print(f"\nreplay / live: {replayed / live:.3f}")
+
+
+if __name__ == "__main__":
+    main()

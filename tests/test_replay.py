@@ -162,6 +162,25 @@ def test_check_names_exactly_the_steps_whose_prompts_changed(recorded: Path) -> 
     ]
 
 
+def test_check_goes_on_past_a_changed_step_and_names_only_the_changed_ones(
+    recorded: Path,
+) -> None:
+    import json
+
+    manifest = recorded / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["settings"]["engineer_instructions"] = "Use only the standard library."
+    manifest.write_text(json.dumps(data))
+    done = plancontrol("check", str(recorded), cwd=recorded.parent)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0] == "planning: requests match"
+    assert lines[1].startswith(
+        "step-01: requests changed: number 1 in step-01.yaml differs at $.messages[0].content"
+    )
+    assert lines[2] == "step-02: requests match"
+
+
 def test_check_of_an_unchanged_run_says_every_step_matches(recorded: Path) -> None:
     done = plancontrol("check", str(recorded), cwd=recorded.parent)
     assert done.returncode == 0, done.stderr

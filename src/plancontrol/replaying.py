@@ -45,11 +45,14 @@ class ReplayOutcome:
         return final if final is not None else self.result.failure().context
 
 
-def replay_run(run_dir: Path, events: EventSink | None = None) -> Result[ReplayOutcome, str]:
+def replay_run(
+    run_dir: Path, events: EventSink | None = None, lenient: bool = False
+) -> Result[ReplayOutcome, str]:
     """Run the recording in ``run_dir`` again with no network and no code execution: model
     replies from its cassettes (fail-closed), scripts' results, clock readings and decisions
     from its journal. Nothing is written into the folder. A Failure says in one line why the
-    folder cannot be replayed at all."""
+    folder cannot be replayed at all. ``lenient`` serves the recorded reply in place of a
+    request that no longer matches (noting it in ``drift``), to check every step."""
     from plancontrol.ag2_agents import Ag2Agents
     from plancontrol.cassettes import CassetteAgents
     from plancontrol.effects import Effects
@@ -75,7 +78,7 @@ def replay_run(run_dir: Path, events: EventSink | None = None) -> Result[ReplayO
     snapshots = ComparingCheckpoints(run_dir)
     scrub = Scrubber(secret_values(os.environ)).data
     with Ag2Agents(m.default_route, dict(m.routes)) as live:
-        agents = CassetteAgents(live, run_dir / "cassettes", "replay", scrub)
+        agents = CassetteAgents(live, run_dir / "cassettes", "replay", scrub, lenient)
         fx = Effects(
             agents=agents,
             executor=journal,

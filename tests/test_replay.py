@@ -65,9 +65,9 @@ def recorded(tmp_path: Path) -> Path:
 
 def test_a_recorded_run_replays_identically_with_the_server_gone(recorded: Path) -> None:
     assert sorted(p.name for p in (recorded / "cassettes").iterdir()) == [
-        "planning.yaml",
-        "step-01.yaml",
-        "step-02.yaml",
+        "planning.json",
+        "step-01.json",
+        "step-02.json",
     ]
     before = {p: p.read_bytes() for p in recorded.rglob("*") if p.is_file()}
     digests = set()
@@ -86,16 +86,16 @@ def test_a_recorded_run_replays_identically_with_the_server_gone(recorded: Path)
 def test_the_key_used_while_recording_is_nowhere_in_the_run_folder(recorded: Path) -> None:
     hits = [p for p in recorded.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert hits == []
-    assert b"authorization" not in (recorded / "cassettes" / "planning.yaml").read_bytes().lower()
+    assert b"authorization" not in (recorded / "cassettes" / "planning.json").read_bytes().lower()
 
 
 def test_replay_fails_closed_when_a_recorded_request_is_missing(recorded: Path) -> None:
-    (recorded / "cassettes" / "step-02.yaml").unlink()
+    (recorded / "cassettes" / "step-02.json").unlink()
     done = plancontrol("replay", str(recorded), cwd=recorded.parent)
     assert done.returncode == 1
     assert (
         "workflow stopped: model call for researcher (step 2) failed: researcher's request is "
-        "one more than step-02.yaml recorded (0); re-record with `plancontrol run`"
+        "one more than step-02.json recorded (0); re-record with `plancontrol run`"
     ) in done.stderr
     assert done.stderr.splitlines()[-1] == (
         "plancontrol: replay differs from the recording, first in snapshot step-02 at "
@@ -104,7 +104,7 @@ def test_replay_fails_closed_when_a_recorded_request_is_missing(recorded: Path) 
 
 
 def test_replay_names_where_the_outcome_differs(recorded: Path) -> None:
-    cassette = recorded / "cassettes" / "step-02.yaml"
+    cassette = recorded / "cassettes" / "step-02.json"
     cassette.write_text(cassette.read_text().replace("Three primes.", "Four primes."))
     done = plancontrol("replay", str(recorded), "-q", cwd=recorded.parent)
     assert done.returncode == 1
@@ -156,7 +156,7 @@ def test_check_names_exactly_the_steps_whose_prompts_changed(recorded: Path) -> 
     assert done.stdout.splitlines() == [
         "planning: requests match",
         "step-01: requests match",
-        "step-02: requests changed: number 1 in step-02.yaml differs at $.messages[0].content "
+        "step-02: requests changed: number 1 in step-02.json differs at $.messages[0].content "
         "from character 127: recorded '', replayed '\\n\\nFurther instructions:\\nCite your "
         "sources.'",
     ]
@@ -176,7 +176,7 @@ def test_check_goes_on_past_a_changed_step_and_names_only_the_changed_ones(
     lines = done.stdout.splitlines()
     assert lines[0] == "planning: requests match"
     assert lines[1].startswith(
-        "step-01: requests changed: number 1 in step-01.yaml differs at $.messages[0].content"
+        "step-01: requests changed: number 1 in step-01.json differs at $.messages[0].content"
     )
     assert lines[2] == "step-02: requests match"
 

@@ -15,20 +15,61 @@ from plancontrol.effects import Agents, Reply, Request
 from plancontrol.errors import ModelFailure
 from plancontrol.replay import first_difference
 
-__all__ = ["CassetteAgents", "cassette_name"]
+__all__ = ["CassetteAgents", "ReadableJSON", "cassette_name"]
 
 _KEPT_HEADERS = ("content-type",)
 
 
 def cassette_name(request: Request) -> str:
-    """``planning.yaml`` for planning, ``step-03.yaml`` for plan step 3.
+    """``planning.json`` for planning, ``step-03.json`` for plan step 3.
 
     >>> from plancontrol.effects import Request
     >>> cassette_name(Request(role="judge", model="m", phase="control", step=3, attempt=1,
     ...                       system="", messages=()))
-    'step-03.yaml'
+    'step-03.json'
     """
-    return "planning.yaml" if request.step == 0 else f"step-{request.step:02d}.yaml"
+    return "planning.json" if request.step == 0 else f"step-{request.step:02d}.json"
+
+
+class ReadableJSON:
+    """A vcrpy serializer that writes cassettes as JSON with request and response bodies
+    parsed, not escaped into strings: readable in review, quick to load."""
+
+    @staticmethod
+    def serialize(cassette: dict[str, Any]) -> str:
+        for interaction in cassette.get("interactions", []):
+            request, response = interaction["request"], interaction["response"]
+            request["body"] = _parsed(request.get("body"))
+            response["body"] = _parsed(response.get("body", {}).get("string"))
+        return json.dumps(cassette, indent=1, ensure_ascii=False) + "\n"
+
+    @staticmethod
+    def deserialize(text: str) -> dict[str, Any]:
+        cassette: dict[str, Any] = json.loads(text)
+        for interaction in cassette.get("interactions", []):
+            request, response = interaction["request"], interaction["response"]
+            request["body"] = _unparsed(request.get("body"))
+            response["body"] = {"string": _unparsed(response.get("body"))}
+        return cassette
+
+
+def _parsed(body: Any) -> Any:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        try:
+            return {"json": json.loads(body)}
+        except ValueError:
+            return {"text": body}
+    return body
+
+
+def _unparsed(body: Any) -> Any:
+    if isinstance(body, dict) and "json" in body:
+        return json.dumps(body["json"], separators=(",", ":"), ensure_ascii=False)
+    if isinstance(body, dict) and "text" in body:
+        return body["text"]
+    return body
 
 
 def _keep_content_type(headers: Any) -> None:
@@ -70,7 +111,9 @@ class CassetteAgents:
             before_record_response=self._clean_response,
             decode_compressed_response=True,
             filter_query_parameters=["key", "api_key", "api-key"],
+            serializer="plancontrol-json",
         )
+        self._vcr.register_serializer("plancontrol-json", ReadableJSON)
         self._open: tuple[str, contextlib.ExitStack] | None = None
         self._live: Any = None  # the request being matched, on replay
         self.cassettes: list[Any] = []

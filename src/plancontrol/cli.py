@@ -360,17 +360,17 @@ def check(
         print(f"no secrets found in {path}")
         raise typer.Exit(0)
     outcome = _replay(path, quiet=True, lenient=True)
-    names = sorted(p.name for p in (path / "cassettes").glob("*.yaml"))
+    names = sorted(p.name for p in (path / "cassettes").glob("*.json"))
     drifted: dict[str, str] = {}
     for name, where in outcome.drift:  # the first change in each cassette
         drifted.setdefault(name, where)
     for name in names:
         if name in drifted:
-            print(f"{name.removesuffix('.yaml')}: requests changed: {drifted[name]}")
+            print(f"{name.removesuffix('.json')}: requests changed: {drifted[name]}")
         elif name in outcome.cassettes_used:
-            print(f"{name.removesuffix('.yaml')}: requests match")
+            print(f"{name.removesuffix('.json')}: requests match")
         else:
-            print(f"{name.removesuffix('.yaml')}: not reached (the run stopped earlier)")
+            print(f"{name.removesuffix('.json')}: not reached (the run stopped earlier)")
     raise typer.Exit(1 if drifted else 0)
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from plancontrol import Plan, Review, Step
@@ -50,3 +54,19 @@ def happy_replies(plan: Plan = PRIMES, reviews: int = 1) -> dict[str, list[Any]]
 def contents(requests: Iterable[Any]) -> list[str]:
     """The last user message of each request."""
     return [r.messages[-1].content for r in requests]
+
+
+def plancontrol(*args: str, cwd: Path, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would: a subprocess with no provider key but ``key``."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    if key:
+        env["OPENAI_API_KEY"] = key
+    return subprocess.run(
+        [sys.executable, "-m", "plancontrol", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from scripts import plancontrol
 
 from plancontrol import decode_context
-
-
-def plancontrol(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, with no provider key in its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    return subprocess.run(
-        [sys.executable, "-m", "plancontrol", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
 
 
 def test_demo_runs_offline_and_leaves_a_run_folder(tmp_path: Path) -> None:

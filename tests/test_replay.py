@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from scripts import PRIMES, review
+from scripts import PRIMES, plancontrol, review
 
 from plancontrol.localmodel import local_model_available
 from plancontrol.replies import Code, Verdict
 from plancontrol.testing import OpenAITestServer
 
 SECRET = "sk-plancontrol-test-DISTINCTIVE-7f3a9c"
-
-
-def plancontrol(*args: str, cwd: Path, key: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    if key:
-        env["OPENAI_API_KEY"] = key
-    return subprocess.run(
-        [sys.executable, "-m", "plancontrol", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
 
 
 def replies() -> dict[str, list[object]]:

@@ -239,6 +239,8 @@ def _config(request: Request, route: Route, http: Any) -> Any:
         options["temperature"] = route.temperature
     if route.seed is not None:
         options["seed"] = route.seed
+    if route.max_tokens is not None:
+        options["max_tokens"] = route.max_tokens
     return OpenAIConfig(
         model=request.model,
         api_key=route.api_key or "not-needed",

@@ -30,6 +30,8 @@ LOCAL = "local"
 """The model name that asks for the embedded local model."""
 
 FALLBACK_MODEL = "gpt-4o-mini"
+LOCAL_MAX_TOKENS = 768
+"""A reply cap for the embedded model: a 135M model can ramble until its context is full."""
 
 
 class ModelChoice(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,6 +107,7 @@ def _local(choice: ModelChoice, notice: str) -> ModelPlan:
         timeout=choice.timeout,
         max_retries=choice.max_retries,
         seed=0,
+        max_tokens=LOCAL_MAX_TOKENS,
         free=True,
     )
     return ModelPlan(

@@ -46,6 +46,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     max_retries: int = 2
     temperature: float | None = 0.0
     seed: int | None = None
+    max_tokens: int | None = None
     free: bool = False
 
     def __repr__(self) -> str:  # never show the key

@@ -70,3 +70,22 @@ def plancontrol(*args: str, cwd: Path, key: str | None = None) -> subprocess.Com
         check=False,
         env=env,
     )
+
+
+def run_against(
+    base_url: str, *extra: str, cwd: Path, key: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``plancontrol run "Compute primes"`` on the server at ``base_url`` into ``cwd/run``."""
+    return plancontrol(
+        "run",
+        "Compute primes",
+        "--base-url",
+        base_url,
+        "--model",
+        "test-model",
+        "--run-dir",
+        "run",
+        *extra,
+        cwd=cwd,
+        key=key,
+    )

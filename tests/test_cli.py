@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scripts import plancontrol
+from scripts import plancontrol, run_against
 
 from plancontrol import decode_context
 
@@ -63,17 +63,7 @@ def test_run_against_an_openai_compatible_server(tmp_path: Path) -> None:
         "researcher": ["# Report\nThree primes."],
     }
     with OpenAITestServer(replies) as server:
-        done = plancontrol(
-            "run",
-            "Compute primes",
-            "--base-url",
-            server.base_url,
-            "--model",
-            "test-model",
-            "--run-dir",
-            "run",
-            cwd=tmp_path,
-        )
+        done = run_against(server.base_url, cwd=tmp_path)
         calls = len(server.log)
     assert done.returncode == 0, done.stderr
     assert "Compute the first 20 primes and save them" in done.stderr  # the plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scripts import PRIMES, plancontrol, review
+from scripts import PRIMES, plancontrol, review, run_against
 
 from plancontrol.localmodel import local_model_available
 from plancontrol.replies import Code, Verdict
@@ -28,19 +28,7 @@ def replies() -> dict[str, list[object]]:
 def recorded(tmp_path: Path) -> Path:
     """A run recorded against the test server, which is stopped afterwards."""
     with OpenAITestServer(replies()) as server:
-        done = plancontrol(
-            "run",
-            "Compute primes",
-            "--base-url",
-            server.base_url,
-            "--model",
-            "test-model",
-            "--run-dir",
-            "run",
-            "-q",
-            cwd=tmp_path,
-            key=SECRET,
-        )
+        done = run_against(server.base_url, "-q", cwd=tmp_path, key=SECRET)
     assert done.returncode == 0, done.stderr
     return tmp_path / "run"
 

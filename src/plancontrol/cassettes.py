@@ -13,7 +13,7 @@ from returns.result import Failure, Result, Success
 
 from plancontrol.effects import Agents, Reply, Request
 from plancontrol.errors import ModelFailure
-from plancontrol.replay import first_difference
+from plancontrol.runfolder import first_difference
 
 __all__ = ["CassetteAgents", "ReadableJSON", "cassette_name"]
 

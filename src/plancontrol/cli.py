@@ -187,7 +187,7 @@ def run(
     from plancontrol.context import Context
     from plancontrol.localmodel import LOCAL_INSTALL_HINT, LocalModelServer, local_model_available
     from plancontrol.pipeline import PLANNING_AND_CONTROL
-    from plancontrol.replay import write_manifest
+    from plancontrol.runfolder import write_manifest
     from plancontrol.settings import load_settings
 
     if structured not in (None, "json_schema", "json_object", "prompt"):

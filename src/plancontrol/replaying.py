@@ -11,7 +11,7 @@ from returns.result import Failure, Result, Success
 from plancontrol.context import Context
 from plancontrol.effects import EventSink
 from plancontrol.phase import Halt
-from plancontrol.replay import Verdict, compare, read_manifest, recorded_context
+from plancontrol.runfolder import Verdict, compare, read_manifest, recorded_context
 
 __all__ = ["ReplayOutcome", "replay_run"]
 
@@ -59,7 +59,7 @@ def replay_run(
     from plancontrol.journal import JournalReplay, read_journal
     from plancontrol.local import DiscardEvents, Uninterrupted
     from plancontrol.pipeline import PLANNING_AND_CONTROL, run_pipeline
-    from plancontrol.replay import ComparingCheckpoints
+    from plancontrol.runfolder import ComparingCheckpoints
     from plancontrol.secrets import Scrubber, secret_values
     from plancontrol.testing import MemoryWorkspace
 

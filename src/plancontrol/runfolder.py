@@ -1,4 +1,4 @@
-"""Replaying a recorded run folder offline and comparing its outcome with the recorded one."""
+"""The run folder on disk: its manifest, its recorded context, and comparing a replay with them."""
 
 from __future__ import annotations
 

@@ -232,7 +232,7 @@ class _Hooks:
 
 
 def test_callback_signals_cancel_when_should_continue_returns_false() -> None:
-    hooks = _Hooks(stop_at_call=2)
+    hooks = _Hooks(stop_at_call=4)  # draft, review, step 1, step 2
     agents = ScriptedAgents(_replies())
 
     result = _run(signals=CallbackSignals(hooks), events=CallbackEvents(hooks), agents=agents)
@@ -247,12 +247,27 @@ def test_callback_signals_cancel_when_should_continue_returns_false() -> None:
     assert halt.context.completed_steps == (1,)
     assert [r.step for r in agents.requests if r.phase == "control"] == [1, 1]
     assert hooks.log == [
+        *["pause_check", "should_continue"] * 2,  # before the draft and the review
         "pause_check",
         "should_continue",
         "step_start 1",
         "pause_check",
         "should_continue",
     ]
+
+
+def test_callback_signals_cancel_between_planning_phases() -> None:
+    hooks = _Hooks(stop_at_call=2)
+    agents = ScriptedAgents(_replies())
+
+    halt = _run(signals=CallbackSignals(hooks), agents=agents).failure()
+
+    assert halt.error == Cancelled(step=0)
+    assert halt.message == (
+        "cancelled during planning: cancelled by request; resume to continue from there"
+    )
+    assert [r.role for r in agents.requests] == ["planner"]
+    assert halt.context.plan == PLAN
 
 
 @pytest.mark.parametrize("broken", ["pause_check", "should_continue"])
@@ -269,7 +284,7 @@ def test_callback_signals_ignore_a_raising_hook(
     problem = "pause hook broke" if broken == "pause_check" else "continue hook broke"
     assert [r.getMessage() for r in caplog.records if r.name == "plancontrol"] == [
         f"callback {broken} raised RuntimeError: {problem}; continuing"
-    ] * 3
+    ] * 5  # before the draft, the review and each of the 3 steps
 
 
 def test_callback_signals_continue_when_the_object_has_no_hooks() -> None:
@@ -278,13 +293,13 @@ def test_callback_signals_continue_when_the_object_has_no_hooks() -> None:
     assert signals.should_continue(1) is True
 
 
-def test_pause_check_is_called_before_each_step() -> None:
+def test_pause_check_is_called_before_each_planning_phase_and_each_step() -> None:
     hooks = _Hooks()
 
     result = _run(signals=CallbackSignals(hooks), events=CallbackEvents(hooks))
 
     assert isinstance(result, Success)
-    assert hooks.log == [
+    assert hooks.log == ["pause_check", "should_continue"] * 2 + [
         entry for n in (1, 2, 3) for entry in ("pause_check", "should_continue", f"step_start {n}")
     ]
 

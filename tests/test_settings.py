@@ -89,7 +89,7 @@ def test_defaults_match_cmbagent() -> None:
         (
             {"approval": "sometimes"},
             "Invalid enum value 'sometimes' - at `$.approval`; choose one of: none, "
-            "after_planning, before_each_step",
+            "after_planning, before_each_step, on_error",
         ),
     ],
 )
@@ -138,7 +138,7 @@ def test_direct_construction_is_validated_too() -> None:
         ),
         (
             Cancelled(step=0),
-            "cancelled before planning: cancelled by request; resume to continue from there",
+            "cancelled during planning: cancelled by request; resume to continue from there",
         ),
         (
             ModelFailure(role="planner", step=0, detail="HTTP 429"),

@@ -9,8 +9,10 @@ from plancontrol.context import (
     encode_context,
 )
 from plancontrol.effects import (
+    Abort,
     ApprovalRequest,
     Approve,
+    CallableApprover,
     Decision,
     Effects,
     Execution,
@@ -18,15 +20,19 @@ from plancontrol.effects import (
     Reject,
     Reply,
     Request,
+    Retry,
     Revise,
     Script,
+    Skip,
 )
 from plancontrol.errors import (
+    Aborted,
     AttemptsExhausted,
     BudgetExceeded,
     Cancelled,
     Error,
     ExecutionFailure,
+    InvalidDecision,
     InvalidPlan,
     InvalidReply,
     InvalidSettings,
@@ -35,7 +41,7 @@ from plancontrol.errors import (
     RestartOutOfRange,
     RoundsExhausted,
 )
-from plancontrol.events import CallbackEvents, CallbackSignals, Event, FanOut
+from plancontrol.events import AllSignals, CallbackEvents, CallbackSignals, Event, FanOut
 from plancontrol.ledger import Report, summarize
 from plancontrol.phase import Halt, Phase, PhaseResult, halt
 from plancontrol.pipeline import (
@@ -56,10 +62,14 @@ __all__ = [
     "CONTROL",
     "PLANNING",
     "PLANNING_AND_CONTROL",
+    "Abort",
+    "Aborted",
+    "AllSignals",
     "ApprovalRequest",
     "Approve",
     "AttemptsExhausted",
     "BudgetExceeded",
+    "CallableApprover",
     "CallbackEvents",
     "CallbackSignals",
     "Cancelled",
@@ -72,6 +82,7 @@ __all__ = [
     "ExecutionFailure",
     "FanOut",
     "Halt",
+    "InvalidDecision",
     "InvalidPlan",
     "InvalidReply",
     "InvalidSettings",
@@ -87,6 +98,7 @@ __all__ = [
     "Report",
     "Request",
     "RestartOutOfRange",
+    "Retry",
     "Review",
     "Revise",
     "Role",
@@ -94,6 +106,7 @@ __all__ = [
     "RoundsExhausted",
     "Script",
     "Settings",
+    "Skip",
     "Step",
     "StepOutcome",
     "TimingRow",

@@ -6,21 +6,46 @@ from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
 from plancontrol.context import Context, StepOutcome, TimingRow
-from plancontrol.effects import ApprovalRequest, Approve, Effects, Reject, Revise
-from plancontrol.errors import Cancelled, Error, InvalidPlan, PlanRejected, RestartOutOfRange
+from plancontrol.effects import (
+    Abort,
+    ApprovalRequest,
+    Approve,
+    Effects,
+    Reject,
+    Retry,
+    Revise,
+    Skip,
+    check_decision,
+)
+from plancontrol.errors import (
+    Aborted,
+    Cancelled,
+    Error,
+    InvalidPlan,
+    PlanRejected,
+    RestartOutOfRange,
+)
 from plancontrol.events import StepComplete, StepFailed, StepStart, deliver
 from plancontrol.phase import Halt, PhaseResult, halt
 from plancontrol.plan import Plan, check_plan
-from plancontrol.steps import STEP_RUNNERS
+from plancontrol.settings import ASKED_IN_MODE
+from plancontrol.steps import STEP_RUNNERS, StepEnd
 
-__all__ = ["first_step", "run_steps"]
+__all__ = ["first_step", "run_steps", "settled_steps"]
+
+
+def settled_steps(ctx: Context) -> tuple[int, ...]:
+    """Steps whose latest outcome is ``completed`` or ``skipped``: those a resume goes past."""
+    latest = {o.step: o for o in ctx.outcomes}
+    return tuple(sorted(n for n, o in latest.items() if o.status in ("completed", "skipped")))
 
 
 def first_step(ctx: Context, plan: Plan) -> Result[int, Error]:
     """Where control starts: ``restart_at_step`` when set (every earlier step must have
-    completed), else the first step not yet completed (``n_steps + 1`` when all are)."""
+    completed or been skipped), else the first step not yet settled (``n_steps + 1`` when
+    all are)."""
     k = ctx.settings.restart_at_step
-    done = set(ctx.completed_steps)
+    done = set(settled_steps(ctx))
     if k == 0:
         return Success(
             next((n for n in range(1, plan.n_steps + 1) if n not in done), plan.n_steps + 1)
@@ -45,25 +70,34 @@ def first_step(ctx: Context, plan: Plan) -> Result[int, Error]:
     return Success(k)
 
 
-def _gate(ctx: Context, fx: Effects, plan: Plan, step: int) -> Result[str, Error]:
-    """Cancellation and per-step approval; the feedback (if any) for the step's agent."""
+def _gate(
+    ctx: Context, fx: Effects, plan: Plan, step: int
+) -> Result[Approve | Revise | Skip, Error]:
+    """The safe point before a step: cancellation, then the step's approval when the mode
+    asks for it (checking cancellation again after waiting on the approver)."""
     if not fx.signals.should_continue(step):
         return Failure(Cancelled(step=step))
-    if ctx.settings.approval != "before_each_step":
-        return Success("")
-    match fx.approver.decide(ApprovalRequest(kind="step", task=ctx.task, plan=plan, step=step)):
-        case Approve():
-            return Success("")
-        case Revise(feedback):
-            return Success(feedback)
-        case Reject(reason):
+    if "step" not in ASKED_IN_MODE[ctx.settings.approval]:
+        return Success(Approve())
+    request = ApprovalRequest(kind="step", task=ctx.task, plan=plan, step=step)
+    match check_decision(request, fx.approver.decide(request)):
+        case Failure(invalid):
+            return Failure(invalid)
+        case Success(Reject(reason)):
             return Failure(PlanRejected(reason=f"step {step} rejected: {reason}"))
+        case Success(Abort(reason)):
+            return Failure(Aborted(kind="step", step=step, reason=reason))
+        case Success(Approve() | Revise() | Skip() as go):
+            if not fx.signals.should_continue(step):
+                return Failure(Cancelled(step=step))
+            return Success(go)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def run_steps(ctx: Context, fx: Effects) -> PhaseResult:
     """Run each step from the plan (sub-task, instructions, agent), by the agent's kind;
-    completed steps of a resumed context are kept, with their summaries, and not run again."""
+    completed (or skipped) steps of a resumed context are kept, with their summaries, and
+    not run again. Cancellation is checked before each step."""
     if ctx.plan is None:
         return halt(
             ctx,
@@ -82,16 +116,37 @@ def run_steps(ctx: Context, fx: Effects) -> PhaseResult:
             pass
     ctx = replace(ctx, outcomes=tuple(o for o in ctx.outcomes if o.step < start))
     for number in range(start, plan.n_steps + 1):
-        if number in ctx.completed_steps:
+        if number in settled_steps(ctx):
             continue
-        step = plan.step(number)
         match _gate(ctx, fx, plan, number):
             case Failure(error):
                 return halt(ctx, error)
-            case Success(feedback):
+            case Success(Skip(reason)):
+                ctx = _skip(ctx, fx, plan, number, reason, None)
+                continue
+            case Success(Revise(feedback)):
                 pass
-        role = ctx.settings.role(step.agent)
-        assert role is not None, "check_plan admits roster agents only"
+            case Success(_):
+                feedback = ""
+        match _run_step(ctx, fx, plan, number, feedback):
+            case Failure(h):
+                return Failure(h)
+            case Success(ctx):
+                pass
+    return Success(ctx)
+
+
+def _run_step(ctx: Context, fx: Effects, plan: Plan, number: int, feedback: str) -> PhaseResult:
+    """Carry out one step; under ``approval="on_error"`` a failure goes to the approver, who
+    may have it run again (retry, or revise with feedback), skipped, given up or aborted.
+
+    The step's snapshot is saved once its fate is settled, so a replay compares one
+    snapshot per step however often the step ran."""
+    step = plan.step(number)
+    role = ctx.settings.role(step.agent)
+    assert role is not None, "check_plan admits roster agents only"
+    runs = 0
+    while True:
         started = fx.clock.now()
         deliver(
             fx.events,
@@ -103,39 +158,96 @@ def run_steps(ctx: Context, fx: Effects) -> PhaseResult:
                 started=started,
             ),
         )
-        end = STEP_RUNNERS[role.kind](ctx, fx, number, step.agent, feedback)
+        end: StepEnd = STEP_RUNNERS[role.kind](ctx, fx, number, step.agent, feedback)
         ended = fx.clock.now()
         ctx = _record(
             end.context,
             end.outcome,
             TimingRow(phase="control", step=number, started=started, ended=ended),
         )
-        fx.checkpoints.save(f"step-{number:02d}", ctx)
-        if end.error is not None:
+        if end.error is None:
+            fx.checkpoints.save(f"step-{number:02d}", ctx)
             deliver(
                 fx.events,
-                StepFailed(
+                StepComplete(
                     step=number,
                     goal=step.sub_task,
-                    status="failed",
+                    status="completed",
                     started=started,
                     ended=ended,
-                    error=end.error.message,
+                    summary=end.outcome.summary,
                 ),
             )
-            return Failure(Halt(end.error, ctx))
+            return Success(ctx)
         deliver(
             fx.events,
-            StepComplete(
+            StepFailed(
                 step=number,
                 goal=step.sub_task,
-                status="completed",
+                status="failed",
                 started=started,
                 ended=ended,
-                summary=end.outcome.summary,
+                error=end.error.message,
             ),
         )
-    return Success(ctx)
+        stop: Error = end.error
+        if "error" in ASKED_IN_MODE[ctx.settings.approval]:
+            request = ApprovalRequest(
+                kind="error",
+                task=ctx.task,
+                plan=plan,
+                step=number,
+                error=end.error.message,
+                retries_left=ctx.settings.max_step_retries - runs,
+            )
+            again: str | None = None
+            match check_decision(request, fx.approver.decide(request)):
+                case Failure(invalid):
+                    stop = invalid
+                case Success(Retry()):
+                    again = ""
+                case Success(Revise(text)):
+                    again = text
+                case Success(Skip(reason)):
+                    return Success(_skip(ctx, fx, plan, number, reason, end.outcome))
+                case Success(Abort(reason)):
+                    stop = Aborted(kind="error", step=number, reason=reason)
+                case Success(_):  # Reject: give up, the step's own error stands
+                    pass
+            if again is not None:
+                if fx.signals.should_continue(number):
+                    feedback, runs = again, runs + 1
+                    continue
+                stop = Cancelled(step=number)
+        fx.checkpoints.save(f"step-{number:02d}", ctx)
+        return Failure(Halt(stop, ctx))
+
+
+def _skip(
+    ctx: Context, fx: Effects, plan: Plan, number: int, reason: str, failed: StepOutcome | None
+) -> Context:
+    """Record step ``number`` as skipped (keeping what a failed run of it did) and say so."""
+    step = plan.step(number)
+    note = reason if failed is None else f"{reason}; it had failed: {failed.error}"
+    outcome = StepOutcome(
+        step=number,
+        agent=step.agent,
+        status="skipped",
+        code_status=failed.code_status if failed else "not_run",
+        attempts=failed.attempts if failed else 0,
+        files=failed.files if failed else (),
+        error=note,
+    )
+    ctx = replace(ctx, outcomes=(*ctx.outcomes, outcome))
+    fx.checkpoints.save(f"step-{number:02d}", ctx)
+    now = fx.clock.now()
+    deliver(
+        fx.events,
+        StepComplete(
+            step=number, goal=step.sub_task, status="skipped", started=now, ended=now, summary=""
+        ),
+    )
+    return ctx
 
 
 def _record(ctx: Context, outcome: StepOutcome, timing: TimingRow) -> Context:

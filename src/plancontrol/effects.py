@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
-from returns.result import Result
+from returns.result import Failure, Result, Success
 
-from plancontrol.errors import ExecutionFailure, ModelFailure
+from plancontrol.errors import ExecutionFailure, InvalidDecision, ModelFailure
 from plancontrol.plan import Plan
+from plancontrol.settings import DECISIONS_FOR, ApprovalDefault, ApprovalKind
 
 if TYPE_CHECKING:
     from plancontrol.context import Context
     from plancontrol.events import Event
 
 __all__ = [
+    "Abort",
     "Agents",
     "ApprovalRequest",
     "Approve",
     "Approver",
+    "CallableApprover",
     "Checkpoints",
     "Clock",
     "Decision",
@@ -32,10 +36,15 @@ __all__ = [
     "Reject",
     "Reply",
     "Request",
+    "Retry",
     "Revise",
     "Script",
     "Signals",
+    "Skip",
     "Workspace",
+    "check_decision",
+    "decision_name",
+    "default_decision",
 ]
 
 
@@ -94,31 +103,122 @@ class Execution(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ApprovalRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """What a human (or a scripted approver) is asked to decide on."""
+    """What a human (or a scripted approver) is asked to decide on.
 
-    kind: Literal["plan", "step"]
+    ``kind`` is ``plan`` (the plan as drafted and reviewed), ``step`` (step ``step`` is about
+    to start) or ``error`` (step ``step`` failed with ``error``; ``retries_left`` more runs
+    of it may be asked for). ``choices`` names the decisions that answer it.
+    """
+
+    kind: ApprovalKind
     task: str
     plan: Plan
     step: int = 0
+    error: str = ""
+    retries_left: int = 0
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """Lower-case names of the decisions that may answer this request, e.g. ``approve``."""
+        allowed = DECISIONS_FOR[self.kind]
+        if self.kind == "error" and self.retries_left <= 0:
+            return tuple(d for d in allowed if d not in ("retry", "revise"))
+        return allowed
 
 
 class Approve(msgspec.Struct, frozen=True, tag=True):
-    """Go ahead as planned."""
+    """Go ahead as planned (a plan or a step)."""
 
 
 class Reject(msgspec.Struct, frozen=True, tag=True):
-    """Stop the workflow."""
+    """Refuse: a rejected plan or step stops the workflow (``PlanRejected``); on a failed
+    step, give up and let its error stop the run."""
 
     reason: str = "rejected by the approver"
 
 
 class Revise(msgspec.Struct, frozen=True, tag=True):
-    """Plan again, with this feedback in the planner's next request."""
+    """Plan again with this feedback in the planner's next request (on a plan); run the step
+    with it in the step agent's request (on a step, or on a failed step, which runs again)."""
 
     feedback: str
 
 
-Decision = Approve | Reject | Revise
+class Skip(msgspec.Struct, frozen=True, tag=True):
+    """Do not run the step (or give up on the failed one): it is recorded as ``skipped`` and
+    the run carries on with the next step."""
+
+    reason: str = "skipped by the approver"
+
+
+class Retry(msgspec.Struct, frozen=True, tag=True):
+    """Run the failed step again from scratch."""
+
+
+class Abort(msgspec.Struct, frozen=True, tag=True):
+    """Stop the run now with an ``Aborted`` error; it can be resumed later."""
+
+    reason: str = "aborted by the approver"
+
+
+Decision = Approve | Reject | Revise | Skip | Retry | Abort
+"""Every answer to an approval request; each is journaled and served back on replay."""
+
+
+def decision_name(decision: Decision) -> str:
+    """The decision's lower-case name, as in ``ApprovalRequest.choices``.
+
+    >>> decision_name(Revise("use numpy")), decision_name(Abort())
+    ('revise', 'abort')
+    """
+    return type(decision).__name__.lower()
+
+
+def default_decision(name: ApprovalDefault, reason: str) -> Decision:
+    """The decision called ``name`` (a settings value), carrying ``reason`` where it can.
+
+    >>> default_decision("reject", "no answer within 30 s")
+    Reject(reason='no answer within 30 s')
+    """
+    match name:
+        case "approve":
+            return Approve()
+        case "reject":
+            return Reject(reason)
+        case "skip":
+            return Skip(reason)
+        case "retry":
+            return Retry()
+        case "abort":
+            return Abort(reason)
+    raise AssertionError(f"unknown decision {name!r}")  # pragma: no cover
+
+
+def check_decision(
+    request: ApprovalRequest, decision: Decision
+) -> Result[Decision, InvalidDecision]:
+    """``decision`` when it answers ``request`` (see ``request.choices``), else an error.
+
+    >>> request = ApprovalRequest(kind="plan", task="t", plan=Plan(()))
+    >>> error = check_decision(request, Skip()).failure()
+    >>> error.decision, error.allowed
+    ('skip', ('approve', 'reject', 'revise', 'abort'))
+    """
+    name = decision_name(decision)
+    if name in request.choices:
+        return Success(decision)
+    why = ""
+    if request.kind == "error" and name in DECISIONS_FOR["error"]:
+        why = "no more runs of the step are allowed (max_step_retries)"
+    return Failure(
+        InvalidDecision(
+            kind=request.kind,
+            step=request.step,
+            decision=name,
+            allowed=request.choices,
+            why=why,
+        )
+    )
 
 
 class Agents(Protocol):
@@ -152,9 +252,24 @@ class EventSink(Protocol):
 
 
 class Approver(Protocol):
-    """Decides on a plan or a step when the approval mode asks for it."""
+    """Decides on a plan, a step or a failed step when the approval mode asks for it."""
 
     def decide(self, request: ApprovalRequest) -> Decision: ...
+
+
+class CallableApprover:
+    """Adapts any function ``fn(request) -> Decision`` to the Approver protocol.
+
+    >>> approver = CallableApprover(lambda r: Approve() if r.kind == "plan" else Skip())
+    >>> approver.decide(ApprovalRequest(kind="step", task="t", plan=Plan(()), step=2))
+    Skip(reason='skipped by the approver')
+    """
+
+    def __init__(self, fn: Callable[[ApprovalRequest], Decision]) -> None:
+        self.fn = fn
+
+    def decide(self, request: ApprovalRequest) -> Decision:
+        return self.fn(request)
 
 
 class Clock(Protocol):
@@ -178,7 +293,8 @@ class NoCheckpoints:
 
 
 class Signals(Protocol):
-    """Checked before every step: may block while paused; False means cancel."""
+    """Checked before every step (and with step 0 before each planning phase): may block
+    while paused; False means cancel at this safe point."""
 
     def should_continue(self, step: int) -> bool: ...
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import msgspec
 
 __all__ = [
+    "Aborted",
     "AttemptsExhausted",
     "BudgetExceeded",
     "Cancelled",
     "Error",
     "ExecutionFailure",
+    "InvalidDecision",
     "InvalidPlan",
     "InvalidReply",
     "InvalidSettings",
@@ -115,8 +117,46 @@ class Cancelled(_Base, frozen=True):
 
     @property
     def message(self) -> str:
-        where = "planning" if self.step == 0 else f"step {self.step}"
-        return f"cancelled before {where}: {self.reason}; resume to continue from there"
+        where = "during planning" if self.step == 0 else f"before step {self.step}"
+        return f"cancelled {where}: {self.reason}; resume to continue from there"
+
+
+class Aborted(_Base, frozen=True):
+    """The approver aborted the run: at the plan (step 0), before a step, or after it failed."""
+
+    kind: str
+    step: int
+    reason: str = "aborted by the approver"
+
+    @property
+    def message(self) -> str:
+        where = {
+            "plan": "at the plan's approval",
+            "step": f"before step {self.step}",
+            "error": f"after step {self.step} failed",
+        }.get(self.kind, f"at step {self.step}")
+        return f"run aborted {where}: {self.reason}; resume to continue from there"
+
+
+class InvalidDecision(_Base, frozen=True):
+    """The approver answered with a decision that does not apply to what it was asked."""
+
+    kind: str
+    step: int
+    decision: str
+    allowed: tuple[str, ...]
+    why: str = ""
+
+    @property
+    def message(self) -> str:
+        asked = {"plan": "the plan", "step": f"step {self.step}"}.get(
+            self.kind, f"the failure of step {self.step}"
+        )
+        because = f" ({self.why})" if self.why else ""
+        return (
+            f"the approver answered {self.decision!r} on {asked}, which it cannot take"
+            f"{because}; answer one of: {', '.join(self.allowed)}"
+        )
 
 
 class ModelFailure(_Base, frozen=True):
@@ -179,6 +219,8 @@ Error = (
     | AttemptsExhausted
     | RoundsExhausted
     | Cancelled
+    | Aborted
+    | InvalidDecision
     | ModelFailure
     | ExecutionFailure
     | BudgetExceeded

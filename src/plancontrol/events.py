@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from plancontrol.plan import Step
 
+if TYPE_CHECKING:
+    from plancontrol.effects import Signals
+
 __all__ = [
     "AgentReplied",
+    "AllSignals",
     "CallbackEvents",
     "CallbackSignals",
     "CodeExecuted",
@@ -215,3 +219,25 @@ class CallbackSignals:
             if name == "should_continue" and answer is False:
                 return False
         return True
+
+
+class AllSignals:
+    """Several Signals as one: the run goes on while every one says so.
+
+    They are asked in order and the first "stop" ends the round, so a cancelled run never
+    waits on a pause hook; put a ``SignalWatch`` after ``CallbackSignals`` to also see a
+    signal that arrived while the pause hook held the run.
+
+    >>> class Stop:
+    ...     def should_continue(self, step: int) -> bool:
+    ...         return step < 2
+    >>> both = AllSignals(CallbackSignals(object()), Stop())
+    >>> both.should_continue(1), both.should_continue(2)
+    (True, False)
+    """
+
+    def __init__(self, *signals: Signals) -> None:
+        self.signals = signals
+
+    def should_continue(self, step: int) -> bool:
+        return all(signals.should_continue(step) for signals in self.signals)

@@ -7,12 +7,21 @@ from returns.result import Failure, Success
 
 from plancontrol.calls import ask_typed
 from plancontrol.context import Context
-from plancontrol.effects import ApprovalRequest, Approve, Effects, Reject, Revise
-from plancontrol.errors import PlanRejected, RoundsExhausted
+from plancontrol.effects import (
+    Abort,
+    ApprovalRequest,
+    Approve,
+    Effects,
+    Reject,
+    Revise,
+    check_decision,
+)
+from plancontrol.errors import Aborted, Cancelled, PlanRejected, RoundsExhausted
 from plancontrol.events import PlanningComplete, PlanningStart, deliver
 from plancontrol.phase import PhaseResult, halt
 from plancontrol.plan import Plan, Review, check_plan, plan_text
 from plancontrol.prompts import planner_request, reviewer_request
+from plancontrol.settings import ASKED_IN_MODE
 
 __all__ = ["approve_plan", "draft_plan", "review_plan"]
 
@@ -25,6 +34,13 @@ def _rounds_left(ctx: Context) -> PhaseResult:
     limit = ctx.settings.max_rounds_planning
     if _planning_calls(ctx) >= limit:
         return halt(ctx, RoundsExhausted(phase="planning", step=0, limit=limit))
+    return Success(ctx)
+
+
+def _go_on(ctx: Context, fx: Effects) -> PhaseResult:
+    """The safe points of planning: a cancelled run stops here (``Cancelled`` at step 0)."""
+    if not fx.signals.should_continue(0):
+        return halt(ctx, Cancelled(step=0))
     return Success(ctx)
 
 
@@ -47,6 +63,8 @@ def _plan_once(ctx: Context, fx: Effects) -> PhaseResult:
 
 def draft_plan(ctx: Context, fx: Effects) -> PhaseResult:
     """Ask the planner for a first plan of at most max_plan_steps roster-only steps."""
+    if isinstance(stop := _go_on(ctx, fx), Failure):
+        return stop
     deliver(
         fx.events,
         PlanningStart(
@@ -62,6 +80,8 @@ def review_plan(ctx: Context, fx: Effects) -> PhaseResult:
     """n_plan_reviews rounds of review then revision; each revision sees the latest review."""
     for round_ in range(1, ctx.settings.n_plan_reviews + 1):
         assert ctx.plan is not None, "review_plan needs a plan: put draft_plan before it"
+        if isinstance(stop := _go_on(ctx, fx), Failure):
+            return stop
         if isinstance(stop := _rounds_left(ctx), Failure):
             return stop
         match ask_typed(ctx, fx, reviewer_request(ctx, ctx.plan, round_), Review):
@@ -96,18 +116,26 @@ def _planned(ctx: Context, fx: Effects) -> PhaseResult:
 
 
 def approve_plan(ctx: Context, fx: Effects) -> PhaseResult:
-    """When approval is asked for, let the approver approve, reject, or have the plan revised
-    with feedback (at most max_plan_revisions times); then announce the final plan."""
-    if ctx.settings.approval == "none":
+    """When the approval mode asks for it, let the approver approve, reject, abort, or have the
+    plan revised with feedback (at most max_plan_revisions times); then announce the final
+    plan. Skip and retry do not apply to a plan: they stop the run with ``InvalidDecision``."""
+    if "plan" not in ASKED_IN_MODE[ctx.settings.approval]:
         return _planned(ctx, fx)
     for revision in range(ctx.settings.max_plan_revisions + 1):
         assert ctx.plan is not None, "approve_plan needs a plan: put draft_plan before it"
-        match fx.approver.decide(ApprovalRequest(kind="plan", task=ctx.task, plan=ctx.plan)):
-            case Approve():
+        if isinstance(stop := _go_on(ctx, fx), Failure):
+            return stop
+        request = ApprovalRequest(kind="plan", task=ctx.task, plan=ctx.plan)
+        match check_decision(request, fx.approver.decide(request)):
+            case Failure(invalid):
+                return halt(ctx, invalid)
+            case Success(Approve()):
                 return _planned(ctx, fx)
-            case Reject(reason):
+            case Success(Reject(reason)):
                 return halt(ctx, PlanRejected(reason=reason))
-            case Revise(feedback) if revision < ctx.settings.max_plan_revisions:
+            case Success(Abort(reason)):
+                return halt(ctx, Aborted(kind="plan", step=0, reason=reason))
+            case Success(Revise(feedback)) if revision < ctx.settings.max_plan_revisions:
                 match _plan_once(replace(ctx, feedback=(*ctx.feedback, feedback)), fx):
                     case Failure(h):
                         return Failure(h)

@@ -12,7 +12,11 @@ from returns.result import Failure, Result, Success
 from plancontrol.errors import InvalidSettings
 
 __all__ = [
+    "ASKED_IN_MODE",
+    "DECISIONS_FOR",
     "DEFAULT_ROLES",
+    "ApprovalDefault",
+    "ApprovalKind",
     "ApprovalMode",
     "Role",
     "RoleModel",
@@ -24,7 +28,30 @@ __all__ = [
 StepKind = Literal["code", "text"]
 """How a role carries out a step: ``code`` runs the write-run-judge loop, ``text`` replies once."""
 
-ApprovalMode = Literal["none", "after_planning", "before_each_step"]
+ApprovalMode = Literal["none", "after_planning", "before_each_step", "on_error"]
+"""When the approver is asked: never; on the plan; on the plan and before every step; or
+when a step fails, before the run gives up (``ASKED_IN_MODE`` lists what each mode asks)."""
+
+ApprovalKind = Literal["plan", "step", "error"]
+"""What an approval request is about: the plan, a step about to start, or a failed step."""
+
+ApprovalDefault = Literal["approve", "reject", "skip", "retry", "abort"]
+"""The decision an approver gives when nobody answers in ``approval_timeout`` seconds."""
+
+ASKED_IN_MODE: Mapping[ApprovalMode, tuple[ApprovalKind, ...]] = {
+    "none": (),
+    "after_planning": ("plan",),
+    "before_each_step": ("plan", "step"),
+    "on_error": ("error",),
+}
+"""The kinds of approval request each ``approval`` mode puts to the approver."""
+
+DECISIONS_FOR: Mapping[ApprovalKind, tuple[str, ...]] = {
+    "plan": ("approve", "reject", "revise", "abort"),
+    "step": ("approve", "reject", "revise", "skip", "abort"),
+    "error": ("retry", "revise", "skip", "reject", "abort"),
+}
+"""The decisions (lower-case names of the Decision types) that answer each kind of request."""
 
 
 class Role(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -91,7 +118,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     summary_budget: int = 6000
     summary_verbatim_steps: int = 2
     approval: ApprovalMode = "none"
+    approval_timeout: float | None = None
+    """Seconds an interactive approver waits for an answer; None waits for ever."""
+    approval_default: ApprovalDefault = "abort"
+    """What an interactive approver decides on a timeout, or when nobody can answer."""
     max_plan_revisions: int = 3
+    max_step_retries: int = 3
+    """How many times, under ``approval="on_error"``, one failed step may be run again."""
     max_cost_usd: float | None = None
 
     def __post_init__(self) -> None:
@@ -131,6 +164,7 @@ _AT_LEAST: tuple[tuple[str, int], ...] = (
     ("summary_budget", 200),
     ("summary_verbatim_steps", 0),
     ("max_plan_revisions", 0),
+    ("max_step_retries", 0),
 )
 
 
@@ -144,6 +178,9 @@ def _first_problem(s: Settings) -> str | None:
             f"settings.max_cost_usd must be a positive number, got {s.max_cost_usd}; "
             "or leave it unset"
         )
+    approval = _approval_problem(s)
+    if approval:
+        return approval
     if not s.roles:
         return "settings.roles is empty; list at least one role a plan may use"
     names = s.role_names
@@ -171,6 +208,23 @@ def _first_problem(s: Settings) -> str | None:
         return (
             f"settings.researcher_filename must be a plain file name, got "
             f"{s.researcher_filename!r}; use something like 'report.md'"
+        )
+    return None
+
+
+def _approval_problem(s: Settings) -> str | None:
+    if s.approval_timeout is not None and not 0 < s.approval_timeout < math.inf:
+        return (
+            f"settings.approval_timeout must be a positive number of seconds, got "
+            f"{s.approval_timeout}; or leave it unset to wait for ever"
+        )
+    kinds = ASKED_IN_MODE[s.approval]
+    fits = [d for d in get_args(ApprovalDefault) if all(d in DECISIONS_FOR[k] for k in kinds)]
+    if s.approval_default not in fits:
+        asked = " and ".join(f"{'an' if k == 'error' else 'a'} {k}" for k in kinds)
+        return (
+            f"settings.approval_default {s.approval_default!r} cannot answer {asked} "
+            f"(approval={s.approval!r}); choose one of: {', '.join(fits)}"
         )
     return None
 
@@ -206,7 +260,7 @@ def load_settings(data: Mapping[str, Any]) -> Result[Settings, InvalidSettings]:
         return Failure(InvalidSettings(detail=_with_choices(str(exc))))
 
 
-_CHOICES = {"approval": ApprovalMode, "kind": StepKind}
+_CHOICES = {"approval": ApprovalMode, "approval_default": ApprovalDefault, "kind": StepKind}
 
 
 def _with_choices(message: str) -> str:

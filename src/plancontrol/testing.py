@@ -255,7 +255,8 @@ class RecordingEvents:
 
 
 class ScriptedApprover:
-    """Answers approval requests from a list of decisions, then ``default``; records requests."""
+    """Answers approval requests (plan, step or error) from a list of decisions, then
+    ``default`` (Approve unless given); records each request in ``requests``."""
 
     def __init__(self, decisions: Iterable[Decision] = (), default: Decision | None = None) -> None:
         self._queue = deque(decisions)
@@ -278,7 +279,8 @@ class MemoryCheckpoints:
 
 
 class ScriptedSignals:
-    """Lets the run go on until the step ``cancel_before`` is about to start."""
+    """Lets the run go on until the step ``cancel_before`` is about to start (0: cancels at
+    the first planning phase, which checks with step 0); records each step checked."""
 
     def __init__(self, cancel_before: int | None = None) -> None:
         self.cancel_before = cancel_before

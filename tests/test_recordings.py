@@ -38,7 +38,7 @@ def test_the_fixture_fails_a_test_whose_recording_is_left_partly_unplayed(
 
     copy = tmp_path / "run"
     shutil.copytree(RECORDED, copy)
-    with (copy / "journal.jsonl").open("a") as journal:
+    with (copy / "sessions" / "01" / "journal.jsonl").open("a") as journal:
         journal.write('{"type":"Ticked","value":1.0}\n')
     with pytest.raises(
         pytest.fail.Exception,

@@ -34,7 +34,7 @@ def recorded(tmp_path: Path) -> Path:
 
 
 def test_a_recorded_run_replays_identically_with_the_server_gone(recorded: Path) -> None:
-    assert sorted(p.name for p in (recorded / "cassettes").iterdir()) == [
+    assert sorted(p.name for p in (recorded / "sessions" / "01" / "cassettes").iterdir()) == [
         "planning.json",
         "step-01.json",
         "step-02.json",
@@ -56,25 +56,37 @@ def test_a_recorded_run_replays_identically_with_the_server_gone(recorded: Path)
 def test_the_key_used_while_recording_is_nowhere_in_the_run_folder(recorded: Path) -> None:
     hits = [p for p in recorded.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert hits == []
-    assert b"authorization" not in (recorded / "cassettes" / "planning.json").read_bytes().lower()
+    assert b"authorization" not in (recorded / "sessions" / "01" / "cassettes" / "planning.json").read_bytes().lower()
 
 
 def test_replay_fails_closed_when_a_recorded_request_is_missing(recorded: Path) -> None:
-    (recorded / "cassettes" / "step-02.json").unlink()
+    cassette = recorded / "sessions" / "01" / "cassettes" / "step-02.json"
+    cassette.write_text(cassette.read_text().replace("step 2 of 2", "step 2 of 3", 1))
     done = plancontrol("replay", str(recorded), cwd=recorded.parent)
     assert done.returncode == 1
-    assert (
-        "workflow stopped: model call for researcher (step 2) failed: researcher's request is "
-        "one more than step-02.json recorded (0); re-record with `plancontrol run`"
-    ) in done.stderr
+    assert "workflow stopped: model call for researcher (step 2) failed: researcher's request " \
+        "number 1 in step-02.json differs at $.messages" in done.stderr
     assert done.stderr.splitlines()[-1] == (
         "plancontrol: replay differs from the recording, first in snapshot step-02 at "
         "$.outcomes[1].status: recorded 'completed', replayed 'failed'"
     )
 
 
+def test_replay_of_a_run_whose_cassette_is_missing_is_one_line_and_exit_2(
+    recorded: Path,
+) -> None:
+    cassette = recorded / "sessions" / "01" / "cassettes" / "step-02.json"
+    cassette.unlink()
+    done = plancontrol("replay", str(recorded), "-q", cwd=recorded.parent)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"plancontrol: {cassette} is missing; restore it from a copy of the run folder or "
+        "record again\n"
+    )
+
+
 def test_replay_names_where_the_outcome_differs(recorded: Path) -> None:
-    cassette = recorded / "cassettes" / "step-02.json"
+    cassette = recorded / "sessions" / "01" / "cassettes" / "step-02.json"
     cassette.write_text(cassette.read_text().replace("Three primes.", "Four primes."))
     done = plancontrol("replay", str(recorded), "-q", cwd=recorded.parent)
     assert done.returncode == 1

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
+from plancontrol.atomic import write_atomic
 from plancontrol.effects import Agents, Reply, Request
 from plancontrol.errors import ModelFailure
 from plancontrol.runfolder import first_difference
@@ -37,11 +38,23 @@ class ReadableJSON:
 
     @staticmethod
     def serialize(cassette: dict[str, Any]) -> str:
-        for interaction in cassette.get("interactions", []):
-            request, response = interaction["request"], interaction["response"]
-            request["body"] = _parsed(request.get("body"))
-            response["body"] = _parsed(response.get("body", {}).get("string"))
-        return json.dumps(cassette, indent=1, ensure_ascii=False) + "\n"
+        # new dicts: vcrpy hands over the interactions it keeps in memory, saved again later
+        interactions = [
+            {
+                **interaction,
+                "request": {
+                    **interaction["request"],
+                    "body": _parsed(interaction["request"].get("body")),
+                },
+                "response": {
+                    **interaction["response"],
+                    "body": _parsed((interaction["response"].get("body") or {}).get("string")),
+                },
+            }
+            for interaction in cassette.get("interactions", [])
+        ]
+        readable = {**cassette, "interactions": interactions}
+        return json.dumps(readable, indent=1, ensure_ascii=False) + "\n"
 
     @staticmethod
     def deserialize(text: str) -> dict[str, Any]:
@@ -70,6 +83,42 @@ def _unparsed(body: Any) -> Any:
     if isinstance(body, dict) and "text" in body:
         return body["text"]
     return body
+
+
+class _AtomicPersister:
+    """vcrpy's filesystem persister, but a cassette is replaced atomically when saved."""
+
+    @staticmethod
+    def load_cassette(cassette_path: str, serializer: Any) -> Any:
+        from vcr.persisters.filesystem import CassetteNotFoundError
+        from vcr.serialize import deserialize
+
+        path = Path(cassette_path)
+        if not path.is_file():
+            raise CassetteNotFoundError()
+        return deserialize(path.read_text(encoding="utf-8"), serializer)
+
+    @staticmethod
+    def save_cassette(cassette_path: str, cassette_dict: Any, serializer: Any) -> None:
+        from vcr.serialize import serialize
+
+        write_atomic(Path(cassette_path), serialize(cassette_dict, serializer))
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why the cassette at ``path`` cannot be replayed, or None when it can."""
+    if not path.is_file():
+        return f"{path} is missing; restore it from a copy of the run folder or record again"
+    try:
+        cassette = ReadableJSON.deserialize(path.read_text(encoding="utf-8"))
+        for interaction in cassette["interactions"]:
+            if not isinstance(interaction["request"]["method"], str) or not isinstance(
+                interaction["response"]["status"], dict
+            ):
+                raise ValueError("an interaction without a request method or response status")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        return f"{path} is damaged ({type(exc).__name__}: {exc}); restore it from a copy"
+    return None
 
 
 def _keep_content_type(headers: Any) -> None:
@@ -114,11 +163,13 @@ class CassetteAgents:
             serializer="plancontrol-json",
         )
         self._vcr.register_serializer("plancontrol-json", ReadableJSON)
+        self._vcr.register_persister(_AtomicPersister)
         self._open: tuple[str, contextlib.ExitStack] | None = None
         self._live: Any = None  # the request being matched, on replay
         self.cassettes: list[Any] = []
         self.opened: list[str] = []
         self.drift: list[tuple[str, str]] = []
+        self.problem: str | None = None
 
     def _clean_request(self, request: Any) -> Any:
         _keep_content_type(request.headers)
@@ -137,6 +188,10 @@ class CassetteAgents:
 
     def ask(self, request: Request) -> Result[Reply, ModelFailure]:
         name = cassette_name(request)
+        if self.mode == "replay" and (self._open is None or self._open[0] != name):
+            self.problem = self.problem or _unreadable(self.folder / name)
+        if self.problem is not None:
+            return Failure(ModelFailure(role=request.role, step=request.step, detail=self.problem))
         self._switch(name)
         self._live = None
         result = self.inner.ask(request)
@@ -198,6 +253,11 @@ class CassetteAgents:
         self.cassettes.append(cassette)
         self.opened.append(name)
         self._open = (name, stack)
+
+    def flush(self) -> None:
+        """Save what the open cassette has recorded so far (a snapshot follows)."""
+        if self._open is not None and self.mode == "record":
+            self.cassettes[-1]._save()
 
     def close(self) -> None:
         """Write (when recording) and close the open cassette."""

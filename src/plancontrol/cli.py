@@ -9,16 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
+from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from plancontrol.context import Context
-    from plancontrol.effects import Agents, Effects, Workspace
-    from plancontrol.models import StructuredMode
+    from plancontrol.effects import Agents
+    from plancontrol.models import Route, StructuredMode
     from plancontrol.pipeline import Pipeline
     from plancontrol.replaying import ReplayOutcome
+    from plancontrol.resuming import StartPoint
     from plancontrol.secrets import Scrubber
 
 __all__ = ["app", "main"]
@@ -63,38 +65,68 @@ def _fresh_run_dir(run_dir: Path | None, prefix: str) -> Path:
     return run_dir
 
 
-def _execute(
+def _session(
+    folder: Path,
     pipeline: Pipeline,
-    ctx: Context,
-    fx: Effects,
+    start: Context,
+    agents: Agents,
     err: Console,
-    save: Workspace | None,
-) -> tuple[int, Context]:
-    """Run ``pipeline``; save plan.json and context.json through ``save``; print the tables
-    to stdout and the outcome to stderr. Returns the exit status and the last context."""
-    from msgspec import json
+    *,
+    command: str,
+    starts_after: str | None = None,
+    quiet: bool,
+    code_timeout: float,
+    allow_install: bool,
+    scrubber: Scrubber,
+) -> int:
+    """Record one session of the run in ``folder``; print the tables to stdout and the
+    outcome to stderr. Returns the exit status."""
     from rich.console import Console
 
-    from plancontrol.console import report_tables
-    from plancontrol.context import encode_context
+    from plancontrol.console import ConsoleEvents, report_tables
     from plancontrol.ledger import summarize
-    from plancontrol.pipeline import run_pipeline
+    from plancontrol.local import ApproveAll, DiscardEvents
+    from plancontrol.recording import Handlers, record_session
+    from plancontrol.terminal import SignalWatch, TerminalApprover
 
-    result = run_pipeline(pipeline, ctx, fx)
+    approval = start.settings.approval
+    try:
+        with SignalWatch() as watch:
+            handlers = Handlers(
+                events=DiscardEvents() if quiet else ConsoleEvents(err),
+                approver=ApproveAll()
+                if approval == "none"
+                else TerminalApprover.from_settings(start.settings),
+                signals=watch,
+                code_timeout=code_timeout,
+                allow_install=allow_install,
+                scrubber=scrubber,
+            )
+            result = record_session(
+                folder,
+                pipeline,
+                start,
+                agents,
+                handlers,
+                command=command,
+                starts_after=starts_after,
+            )
+    except KeyboardInterrupt:
+        raise _fail(
+            f"interrupted; what finished is in {folder} (continue: plancontrol resume {folder})",
+            code=130,
+        ) from None
     final = result.value_or(None)
     stopped = result.failure() if final is None else None
     last = final if final is not None else stopped.context  # type: ignore[union-attr]
-    if save is not None:
-        if last.plan is not None:
-            save.write("plan.json", json.format(json.encode(last.plan)).decode() + "\n")
-        save.write("context.json", encode_context(last).decode())
     out = Console()
     for table in report_tables(summarize(last)):
         out.print(table)
     if stopped is not None:
         err.print(f"[red]workflow stopped[/]: {stopped.message}")
-        return 1, last
-    return 0, last
+        err.print(f"continue it with: plancontrol resume {folder}")
+        return 1
+    return 0
 
 
 def _scrubber(*keys: str | None) -> Scrubber:
@@ -106,48 +138,22 @@ def _scrubber(*keys: str | None) -> Scrubber:
     return Scrubber((*secret_values(os.environ), *(k for k in keys if k)))
 
 
-def _recorded_effects(
-    agents: Agents,
-    folder: Path,
-    stack: contextlib.ExitStack,
-    *,
-    quiet: bool,
-    err: Console,
-    timeout: float,
-    allow_install: bool,
-    scrubber: Scrubber,
-) -> Effects:
-    """Real handlers in ``folder``, each recording what it saw: model traffic to cassettes,
-    script results, clock readings and decisions to the journal."""
-    from plancontrol.cassettes import CassetteAgents
-    from plancontrol.console import ConsoleEvents
-    from plancontrol.effects import Effects
-    from plancontrol.journal import Journal, RecordingApprover, RecordingClock, RecordingExecutor
-    from plancontrol.local import (
-        ApproveAll,
-        DiscardEvents,
-        FolderCheckpoints,
-        FolderWorkspace,
-        SubprocessExecutor,
-        SystemClock,
-        Uninterrupted,
-    )
+def _agents(
+    stack: contextlib.ExitStack, default: Route, routes: tuple[tuple[str, Route], ...], err: Console
+) -> tuple[Agents, Route, str | None]:
+    """The real agents for these routes, on the embedded model (started here, stopped with
+    ``stack``) when the default route is it; also the route used and the local model's name."""
 
-    journal = Journal(folder / "journal.jsonl", scrub=scrubber.data)
-    stack.callback(journal.close)
-    cassettes = CassetteAgents(agents, folder / "cassettes", "record", scrub=scrubber.data)
-    stack.callback(cassettes.close)
-    executor = SubprocessExecutor(folder, timeout=timeout, allow_install=allow_install)
-    return Effects(
-        agents=cassettes,
-        executor=RecordingExecutor(executor, journal),
-        workspace=FolderWorkspace(folder, scrub=scrubber.text),
-        events=DiscardEvents() if quiet else ConsoleEvents(err),
-        approver=RecordingApprover(ApproveAll(), journal),
-        clock=RecordingClock(SystemClock(), journal),
-        signals=Uninterrupted(),
-        checkpoints=FolderCheckpoints(folder, scrub=scrubber.text),
-    )
+    from plancontrol.ag2_agents import Ag2Agents
+    from plancontrol.localmodel import LocalModelServer
+
+    local_name = None
+    if default.embedded:
+        err.print("starting the embedded model server…")
+        server = stack.enter_context(LocalModelServer())
+        default = replace(default, base_url=server.base_url)
+        local_name = server.model_name
+    return stack.enter_context(Ag2Agents(default, dict(routes))), default, local_name
 
 
 @app.command()
@@ -172,20 +178,31 @@ def run(
     timeout: Annotated[float, typer.Option(help="Seconds per model call.")] = 120.0,
     code_timeout: Annotated[float, typer.Option(help="Seconds per script run.")] = 600.0,
     allow_install: Annotated[bool, typer.Option(help="Let the installer run pip.")] = False,
+    approval: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask at the terminal: none, after_planning, before_each_step or on_error."
+        ),
+    ] = None,
+    approval_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for an answer before the default.")
+    ] = None,
+    approval_default: Annotated[
+        str | None,
+        typer.Option(help="What a timeout decides: approve, reject, skip, retry or abort."),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Plan TASK, review the plan, and carry it out step by step with real models; the run
     folder records everything needed to replay it offline."""
     import os
 
-    from msgspec.structs import replace
     from returns.result import Failure
     from rich.console import Console
 
-    from plancontrol.ag2_agents import Ag2Agents
-    from plancontrol.configure import ModelChoice, parse_role_models, plan_models, with_local_server
+    from plancontrol.configure import ModelChoice, parse_role_models, plan_models
     from plancontrol.context import Context
-    from plancontrol.localmodel import LOCAL_INSTALL_HINT, LocalModelServer, local_model_available
+    from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
     from plancontrol.pipeline import PLANNING_AND_CONTROL
     from plancontrol.runfolder import write_manifest
     from plancontrol.settings import load_settings
@@ -214,6 +231,9 @@ def run(
         ("max_plan_steps", max_steps),
         ("n_plan_reviews", reviews),
         ("max_n_attempts", attempts),
+        ("approval", approval),
+        ("approval_timeout", approval_timeout),
+        ("approval_default", approval_default),
     ):
         if value is not None:
             knobs[name] = value
@@ -227,35 +247,25 @@ def run(
         err.print(models.notice)
     try:
         with contextlib.ExitStack() as stack:
-            if models.local:
-                err.print("starting the embedded model server…")
-                server = stack.enter_context(LocalModelServer())
-                models = with_local_server(models, server.base_url, server.model_name)
-                settings = replace(settings, default_model=models.default_model)
-            agents = stack.enter_context(Ag2Agents(models.default, dict(models.routes)))
+            agents, default, local_name = _agents(stack, models.default, models.routes, err)
+            if local_name is not None:
+                settings = replace(settings, default_model=local_name)
             keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
             scrubber = _scrubber(*keys)
-            write_manifest(folder, task, settings, models.default, models.routes, scrubber.data)
-            fx = _recorded_effects(
-                agents,
+            write_manifest(folder, task, settings, default, models.routes, scrubber.data)
+            code = _session(
                 folder,
-                stack,
-                scrubber=scrubber,
-                quiet=quiet,
-                err=err,
-                timeout=code_timeout,
-                allow_install=allow_install,
-            )
-            code, _ = _execute(
                 PLANNING_AND_CONTROL,
                 Context(task=task, settings=settings),
-                fx,
+                agents,
                 err,
-                save=fx.workspace,
+                command="run",
+                quiet=quiet,
+                code_timeout=code_timeout,
+                allow_install=allow_install,
+                scrubber=scrubber,
             )
             Console().print(f"run folder: {folder} (replay it with: plancontrol replay {folder})")
-    except KeyboardInterrupt:
-        raise _fail(f"interrupted; what finished is in {folder}", code=130) from None
     except RuntimeError as exc:  # the embedded server could not start
         raise _fail(str(exc).splitlines()[0], code=1) from None
     raise typer.Exit(code)
@@ -263,32 +273,41 @@ def run(
 
 @app.command()
 def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
-    """Run the whole workflow offline: scripted agents, real code execution in RUN_DIR."""
+    """Run the whole workflow offline and record it: a scripted model server on 127.0.0.1,
+    real code execution in RUN_DIR. Replay it afterwards like any run."""
     from rich.console import Console
 
+    from plancontrol.ag2_agents import Ag2Agents
     from plancontrol.context import Context
-    from plancontrol.demo import DEMO_TASK, demo_agents
+    from plancontrol.demo import DEMO_MODEL, DEMO_TASK, demo_server
+    from plancontrol.models import Route
     from plancontrol.pipeline import PLANNING_AND_CONTROL
+    from plancontrol.runfolder import write_manifest
+    from plancontrol.settings import Settings
 
     folder = _fresh_run_dir(run_dir, "demo")
     err = Console(stderr=True, quiet=quiet, soft_wrap=True)
     err.print(f"[bold]plancontrol demo[/]: {DEMO_TASK}")
-    err.print(f"agents are scripted; the engineer's code really runs, in {folder}")
+    err.print(f"the model is scripted; the engineer's code really runs, in {folder}")
+    settings = Settings(default_model=DEMO_MODEL)
     with contextlib.ExitStack() as stack:
-        fx = _recorded_effects(
-            demo_agents(),
+        server = stack.enter_context(demo_server())
+        route = Route(base_url=server.base_url, free=True, max_retries=0)
+        agents = stack.enter_context(Ag2Agents(route, {}))
+        write_manifest(folder, DEMO_TASK, settings, route, ())
+        code = _session(
             folder,
-            stack,
+            PLANNING_AND_CONTROL,
+            Context(task=DEMO_TASK, settings=settings),
+            agents,
+            err,
+            command="run",
             quiet=quiet,
-            err=err,
-            timeout=60.0,
+            code_timeout=60.0,
             allow_install=False,
             scrubber=_scrubber(),
         )
-        code, _ = _execute(
-            PLANNING_AND_CONTROL, Context(task=DEMO_TASK), fx, err, save=fx.workspace
-        )
-    Console().print(f"run folder: {folder}")
+    Console().print(f"run folder: {folder} (replay it with: plancontrol replay {folder})")
     raise typer.Exit(code)
 
 
@@ -360,18 +379,175 @@ def check(
         print(f"no secrets found in {path}")
         raise typer.Exit(0)
     outcome = _replay(path, quiet=True, lenient=True)
-    names = sorted(p.name for p in (path / "cassettes").glob("*.json"))
     drifted: dict[str, str] = {}
     for name, where in outcome.drift:  # the first change in each cassette
         drifted.setdefault(name, where)
-    for name in names:
+    for name in outcome.cassettes_recorded:
+        shown = name.replace(".json", "", 1)
         if name in drifted:
-            print(f"{name.removesuffix('.json')}: requests changed: {drifted[name]}")
+            print(f"{shown}: requests changed: {drifted[name]}")
         elif name in outcome.cassettes_used:
-            print(f"{name.removesuffix('.json')}: requests match")
+            print(f"{shown}: requests match")
         else:
-            print(f"{name.removesuffix('.json')}: not reached (the run stopped earlier)")
+            print(f"{shown}: not reached (the run stopped earlier)")
     raise typer.Exit(1 if drifted else 0)
+
+
+FromStep = Annotated[
+    int | None,
+    typer.Option(
+        "--from-step", help="Run again from step K: steps before K are taken from the recording."
+    ),
+]
+CodeTimeout = Annotated[float, typer.Option(help="Seconds per script run.")]
+AllowInstall = Annotated[bool, typer.Option(help="Let the installer run pip.")]
+
+
+def _continue(
+    folder: Path,
+    point: StartPoint,
+    start: Context,
+    *,
+    command: str,
+    quiet: bool,
+    code_timeout: float,
+    allow_install: bool,
+) -> int:
+    """Record a session of the run in ``folder`` from ``start`` on the models it used."""
+    import os
+
+    from rich.console import Console
+
+    from plancontrol.configure import recorded_routes
+    from plancontrol.demo import DEMO_MODEL, demo_server
+    from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
+
+    m = point.manifest
+    default, routes = _or_fail(
+        recorded_routes(m.settings.default_model, m.default_route, m.routes, os.environ)
+    )
+    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    where = "from the start" if point.label is None else f"after {point.label}"
+    err.print(f"[bold]plancontrol {command}[/]: {m.task} ({where})")
+    try:
+        with contextlib.ExitStack() as stack:
+            if m.settings.default_model == DEMO_MODEL and not default.embedded:
+                default = replace(default, base_url=stack.enter_context(demo_server()).base_url)
+            agents, _, _ = _agents(stack, default, routes, err)
+            keys = (default.api_key, *(route.api_key for _, route in routes))
+            return _session(
+                folder,
+                phases_after(PLANNING_AND_CONTROL, point.label),
+                start,
+                agents,
+                err,
+                command=command,
+                starts_after=point.label,
+                quiet=quiet,
+                code_timeout=code_timeout,
+                allow_install=allow_install,
+                scrubber=_scrubber(*keys),
+            )
+    except RuntimeError as exc:  # the embedded server could not start
+        raise _fail(str(exc).splitlines()[0], code=1) from None
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder that stopped or failed.")],
+    from_step: FromStep = None,
+    code_timeout: CodeTimeout = 600.0,
+    allow_install: AllowInstall = False,
+    quiet: Quiet = False,
+) -> None:
+    """Continue a stopped, failed or interrupted run from its last snapshot, in the same
+    folder; with --from-step K, run step K and the rest again. Nothing recorded is changed:
+    the new part is recorded as a new session."""
+    from plancontrol.resuming import start_point
+
+    point = _or_fail(start_point(run_dir, from_step))
+    code = _continue(
+        run_dir,
+        point,
+        point.context,
+        command="resume",
+        quiet=quiet,
+        code_timeout=code_timeout,
+        allow_install=allow_install,
+    )
+    print(f"run folder: {run_dir} (replay it with: plancontrol replay {run_dir})")
+    raise typer.Exit(code)
+
+
+@app.command()
+def fork(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder to branch from.")],
+    from_step: Annotated[
+        int, typer.Option("--from-step", help="The first step the fork runs itself.")
+    ],
+    into: Annotated[Path, typer.Option(help="New folder for the fork.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="KEY=VALUE: a shared variable, or settings.NAME=VALUE (repeatable)."
+        ),
+    ] = None,
+    instructions: Annotated[
+        str | None, typer.Option(help="Added to the instructions of step K.")
+    ] = None,
+    code_timeout: CodeTimeout = 600.0,
+    allow_install: AllowInstall = False,
+    quiet: Quiet = False,
+) -> None:
+    """Branch a run at step K into a new folder: the steps before K are the original's
+    (replayed from its recording), step K on runs live on the edited context. The original
+    is not changed, and the fork replays like any run."""
+    from plancontrol.resuming import edit_context, prepare_fork, start_point
+
+    point = _or_fail(start_point(run_dir, from_step))
+    start = _or_fail(edit_context(point.context, from_step, tuple(set_ or ()), instructions))
+    _or_fail(prepare_fork(point, run_dir, into, from_step))
+    code = _continue(
+        into,
+        point,
+        start,
+        command="fork",
+        quiet=quiet,
+        code_timeout=code_timeout,
+        allow_install=allow_install,
+    )
+    print(f"fork: {into} (replay it with: plancontrol replay {into})")
+    raise typer.Exit(code)
+
+
+@app.command()
+def show(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder, finished or not.")],
+) -> None:
+    """Show a run: its status, the plan with each step's status, attempts and summary, and
+    the cost and timing tables. Reads the folder only."""
+    from rich.console import Console
+
+    from plancontrol.console import progress_table, report_tables
+    from plancontrol.ledger import summarize
+    from plancontrol.resuming import run_state
+
+    state = _or_fail(run_state(run_dir))
+    out = Console()
+    out.print(f"[bold]task[/]: {state.manifest.task}")
+    out.print(f"[bold]status[/]: {state.status}")
+    if state.manifest.forked_from:
+        out.print(
+            f"[bold]forked from[/]: {state.manifest.forked_from} at step "
+            f"{state.manifest.fork_step}"
+        )
+    sessions = ", ".join(f"{s.number} {s.command} ({s.status})" for s in state.sessions)
+    out.print(f"[bold]sessions[/]: {sessions}")
+    if state.context.plan is not None:
+        out.print(progress_table(state.context))
+    for table in report_tables(summarize(state.context)):
+        out.print(table)
+    raise typer.Exit(0)
 
 
 @app.command()

@@ -23,6 +23,7 @@ __all__ = [
     "ModelPlan",
     "parse_role_models",
     "plan_models",
+    "recorded_routes",
     "with_local_server",
 ]
 
@@ -109,6 +110,7 @@ def _local(choice: ModelChoice, notice: str) -> ModelPlan:
         seed=0,
         max_tokens=LOCAL_MAX_TOKENS,
         free=True,
+        embedded=True,
     )
     return ModelPlan(
         default_model=LOCAL, role_models=(), default=route, routes=(), local=True, notice=notice
@@ -176,6 +178,27 @@ def plan_models(
             notice=notice,
         )
     )
+
+
+def recorded_routes(
+    default_model: str,
+    default: Route,
+    routes: tuple[tuple[str, Route], ...],
+    env: Mapping[str, str],
+) -> Result[tuple[Route, tuple[tuple[str, Route], ...]], str]:
+    """The routes a run was recorded with (keys are never recorded), each given its key from
+    the shell again, to resume or fork the run."""
+    keyed: list[tuple[str, Route]] = []
+    for name, route in ((default_model, default), *routes):
+        names = ("OPENAI_API_KEY",) if route.base_url else KEY_VARIABLES[route.provider]
+        key = next((env[n] for n in names if env.get(n)), None)
+        if key is None and route.base_url is None and not route.free:
+            return Failure(
+                f"no API key for {route.provider} (model {name}), which this run used: set "
+                f"{' or '.join(names)} in your shell"
+            )
+        keyed.append((name, replace(route, api_key=key)))
+    return Success((keyed[0][1], tuple(keyed[1:])))
 
 
 def with_local_server(plan: ModelPlan, base_url: str, model_name: str) -> ModelPlan:

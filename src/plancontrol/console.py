@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from plancontrol.context import Context
 from plancontrol.events import (
     CodeExecuted,
     Event,
@@ -18,7 +19,7 @@ from plancontrol.ledger import Report, Totals
 from plancontrol.plan import Step
 from plancontrol.report import dollars
 
-__all__ = ["ConsoleEvents", "plan_table", "report_tables"]
+__all__ = ["ConsoleEvents", "plan_table", "progress_table", "report_tables"]
 
 
 def plan_table(steps: tuple[Step, ...]) -> Table:
@@ -71,6 +72,25 @@ def _usage_table(title: str, groups: tuple[Totals, ...], total: Totals) -> Table
             str(g.completion_tokens),
             dollars(g.cost_usd),
             style="bold" if g is total else None,
+        )
+    return table
+
+
+def progress_table(ctx: Context) -> Table:
+    """The plan, each step with its agent, status, attempts and summary so far."""
+    table = Table(title="Plan and progress", title_justify="left")
+    for column in ("step", "agent", "sub-task", "status", "attempts", "summary"):
+        table.add_column(column)
+    steps = ctx.plan.steps if ctx.plan is not None else ()
+    for number, step in enumerate(steps, start=1):
+        outcome = ctx.outcome(number)
+        table.add_row(
+            str(number),
+            step.agent,
+            step.sub_task,
+            outcome.status if outcome else "not run",
+            str(outcome.attempts) if outcome else "",
+            (outcome.summary or outcome.error) if outcome else "",
         )
     return table
 

@@ -1,15 +1,18 @@
-"""The offline demo's agents: scripted replies that react to what they are asked."""
+"""The offline demo's model: a scripted OpenAI-protocol server that reads its prompts."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from plancontrol.effects import Request
 from plancontrol.plan import Plan, Review, Step
 from plancontrol.replies import Code, Verdict
-from plancontrol.testing import FunctionAgents, Scripted
+from plancontrol.testserver import OpenAITestServer, ServerReply, role_of
 
-__all__ = ["DEMO_TASK", "demo_agents"]
+__all__ = ["DEMO_MODEL", "DEMO_TASK", "demo_server"]
+
+DEMO_MODEL = "plancontrol-demo"
+"""The model name the demo server answers to."""
 
 DEMO_TASK = "Compute the first 20 prime numbers, save them to primes.txt and write a short report"
 
@@ -43,9 +46,10 @@ print(len(primes), "primes:", *primes)
 """
 
 
-def _answer(request: Request) -> Scripted:
-    asked = request.messages[-1].content
-    match request.role:
+def _answer(body: dict[str, Any]) -> ServerReply:
+    messages = body.get("messages") or [{}]
+    asked = str(messages[-1].get("content") or "")
+    match role_of(body):
         case "planner":
             return _PLAN
         case "plan_reviewer":
@@ -66,10 +70,11 @@ def _answer(request: Request) -> Scripted:
                 f"# Primes report\n\nThe engineer found {len(primes)} primes; the largest is "
                 f"{largest}. They are saved one per line in primes.txt.\n"
             )
-    return f"({request.role} has nothing to add)"
+    return f"({role_of(body)} has nothing to add)"
 
 
-def demo_agents() -> FunctionAgents:
-    """Agents for the demo: a fixed plan, a buggy then fixed script, a judge that reads the
-    real execution output, and a report built from the previous step's output."""
-    return FunctionAgents(_answer)
+def demo_server() -> OpenAITestServer:
+    """The demo's model server (use it with ``with``): a fixed plan, a buggy then fixed
+    script, a judge that reads the real execution output, and a report built from the
+    previous step's output."""
+    return OpenAITestServer(_answer)

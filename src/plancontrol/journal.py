@@ -28,6 +28,7 @@ __all__ = [
     "RecordingApprover",
     "RecordingClock",
     "RecordingExecutor",
+    "Saved",
     "read_journal",
 ]
 
@@ -65,7 +66,14 @@ class Decided(msgspec.Struct, frozen=True, tag=True):
     decision: Decision
 
 
-Entry = Ran | Installed | Ticked | Decided
+class Saved(msgspec.Struct, frozen=True, tag=True):
+    """A snapshot written: its label and the sha256 of its bytes, to catch later edits."""
+
+    label: str
+    sha256: str
+
+
+Entry = Ran | Installed | Ticked | Decided | Saved
 
 
 class Journal:
@@ -91,14 +99,21 @@ def read_journal(path: Path) -> Result[tuple[Entry, ...], str]:
     decoder = msgspec.json.Decoder(Entry)
     entries: list[Entry] = []
     try:
-        lines = path.read_bytes().splitlines()
+        data = path.read_bytes()
     except OSError as exc:
-        return Failure(f"cannot read the journal {path}: {exc.strerror}")
+        return Failure(f"cannot read the journal {path}: {exc.strerror}; restore it from a copy")
+    lines = data.split(b"\n")
     for number, line in enumerate(lines, start=1):
+        if not line and number == len(lines):
+            break
         try:
             entries.append(decoder.decode(line))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return Failure(f"{path}:{number}: not a journal entry: {exc}")
+            if number == len(lines):  # a last line cut short when the process was killed
+                break
+            return Failure(
+                f"{path}:{number}: not a journal entry ({exc}); restore the journal from a copy"
+            )
     return Success(tuple(entries))
 
 

@@ -35,7 +35,8 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     """How to reach one model: provider, server, key, output mode, limits and pricing.
 
     ``free`` marks a model that costs nothing (the embedded local model); otherwise costs
-    come from the price table and are unknown for models it does not list.
+    come from the price table and are unknown for models it does not list. ``embedded``
+    marks the embedded model, whose server is started afresh (on a new port) for each run.
     """
 
     provider: Provider = "openai"
@@ -48,6 +49,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     seed: int | None = None
     max_tokens: int | None = None
     free: bool = False
+    embedded: bool = False
 
     def __repr__(self) -> str:  # never show the key
         key = "set" if self.api_key else "none"

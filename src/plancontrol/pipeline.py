@@ -22,6 +22,7 @@ __all__ = [
     "Pipeline",
     "insert_after",
     "one_shot",
+    "phases_after",
     "run_pipeline",
 ]
 
@@ -63,6 +64,24 @@ def insert_after(pipeline: Pipeline, name: str, *phases: Phase) -> Pipeline:
         raise ValueError(f"no phase {name!r} in the pipeline; it has {', '.join(names)}")
     at = names.index(name) + 1
     return (*pipeline[:at], *phases, *pipeline[at:])
+
+
+def phases_after(pipeline: Pipeline, label: str | None) -> Pipeline:
+    """The phases left to run from the snapshot ``label`` (None: all of them); after a
+    step's snapshot the control phase runs again, skipping the steps already completed.
+
+    >>> [p.name for p in phases_after(PLANNING_AND_CONTROL, "step-02")]
+    ['control', 'finalize']
+    >>> [p.name for p in phases_after(PLANNING_AND_CONTROL, "review")]
+    ['approve', 'control', 'finalize']
+    """
+    if label is None:
+        return pipeline
+    names = [p.name for p in pipeline]
+    name = "control" if label.startswith("step-") else label
+    if name not in names:
+        raise ValueError(f"no phase {name!r} in the pipeline; it has {', '.join(names)}")
+    return pipeline[names.index(name) + (name != "control" or label == "control") :]
 
 
 def run_pipeline(pipeline: Pipeline, ctx: Context, fx: Effects) -> Result[Context, Halt]:

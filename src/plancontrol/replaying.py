@@ -1,4 +1,4 @@
-"""Replaying a run folder: the recorded pipeline run again on cassettes and the journal."""
+"""Replaying a run folder: each recorded session run again on its cassettes and journal."""
 
 from __future__ import annotations
 
@@ -10,15 +10,34 @@ from returns.result import Failure, Result, Success
 
 from plancontrol.context import Context
 from plancontrol.effects import EventSink
+from plancontrol.errors import ModelFailure
+from plancontrol.journal import Entry, Saved, read_journal
 from plancontrol.phase import Halt
-from plancontrol.runfolder import Verdict, compare, read_manifest, recorded_context
+from plancontrol.pipeline import Pipeline
+from plancontrol.runfolder import (
+    ComparingCheckpoints,
+    Manifest,
+    Session,
+    Verdict,
+    compare,
+    decode_snapshot,
+    encode_snapshot,
+    read_manifest,
+    read_sessions,
+    recorded_context,
+    session_dir,
+)
 
 __all__ = ["ReplayOutcome", "replay_run"]
 
 
 @dataclass(frozen=True)
 class ReplayOutcome:
-    """What a replay found: the result, each snapshot's comparison, what went unused."""
+    """What a replay found: the result, each snapshot's comparison, what went unused.
+
+    Names of snapshots and cassettes of sessions after the first carry the session's
+    number (``step-03 (session 2)``); a run recorded in one go has plain names.
+    """
 
     result: Result[Context, Halt]
     verdict: Verdict
@@ -27,6 +46,7 @@ class ReplayOutcome:
     cassettes_used: tuple[str, ...]
     unplayed_requests: int
     unplayed_journal: dict[str, int]
+    cassettes_recorded: tuple[str, ...] = ()
 
     @property
     def identical(self) -> bool:
@@ -45,40 +65,164 @@ class ReplayOutcome:
         return final if final is not None else self.result.failure().context
 
 
+class _EndOfRecording(Exception):
+    """Raised on the last snapshot of a session that stopped without finishing."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+
+class _StopAfter:
+    """Compares snapshots, and ends the replay after ``label`` (an unfinished session)."""
+
+    def __init__(self, inner: ComparingCheckpoints, label: str | None) -> None:
+        self.inner = inner
+        self.label = label
+
+    def save(self, label: str, ctx: Context) -> None:
+        self.inner.save(label, ctx)
+        if label == self.label:
+            raise _EndOfRecording(ctx)
+
+
+@dataclass
+class _Tally:
+    """What the sessions replayed so far add up to."""
+
+    snapshots: list[tuple[str, str | None]]
+    drift: list[tuple[str, str]]
+    cassettes: list[str]
+    recorded: list[str]
+    unplayed_requests: int = 0
+
+
+def _named(name: str, session: Session) -> str:
+    return name if session.number == 1 else f"{name} (session {session.number})"
+
+
+def _start(folder: Path, manifest: Manifest, session: Session) -> Result[Context, str]:
+    if session.starts_after is None:
+        return Success(Context(task=manifest.task, settings=manifest.settings))
+    path = session_dir(folder, session.number) / "start.json"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return Failure(f"{path} is missing; restore it from a copy of the run folder")
+    return decode_snapshot(data).map(lambda found: found[1]).alt(lambda e: f"{path}: {e}")
+
+
+def _last_saved(entries: tuple[Entry, ...]) -> str | None:
+    return next((e.label for e in reversed(entries) if isinstance(e, Saved)), None)
+
+
 def replay_run(
     run_dir: Path, events: EventSink | None = None, lenient: bool = False
 ) -> Result[ReplayOutcome, str]:
     """Run the recording in ``run_dir`` again with no network and no code execution: model
     replies from its cassettes (fail-closed), scripts' results, clock readings and decisions
-    from its journal. Nothing is written into the folder. A Failure says in one line why the
-    folder cannot be replayed at all. ``lenient`` serves the recorded reply in place of a
-    request that no longer matches (noting it in ``drift``), to check every step."""
+    from its journal, session by session. Nothing is written into the folder. A Failure says
+    in one line why the folder cannot be replayed (not a run folder, a missing or damaged
+    file). ``lenient`` serves the recorded reply in place of a request that no longer matches
+    (noting it in ``drift``), so that every step is checked.
+
+    A session that stopped without finishing (killed, or Ctrl-C) is replayed up to its last
+    snapshot; a finished one to its end, and its last context compared with the recorded one.
+    """
+    from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
+
+    match read_manifest(run_dir).bind(lambda m: read_sessions(run_dir).map(lambda s: (m, s))):
+        case Success((manifest, sessions)):
+            pass
+        case Failure(problem):
+            return Failure(problem)
+    tally = _Tally([], [], [], [])
+    unplayed_journal: dict[str, int] = {}
+    outcome: tuple[Result[Context, Halt], Verdict] | None = None
+    for session in sessions:
+        where = session_dir(run_dir, session.number)
+        unfinished = session.status in ("running", "interrupted") or session.ends_after
+        started = _start(run_dir, manifest, session)
+        journaled = read_journal(where / "journal.jsonl")
+        match started, journaled:
+            case Success(start), Success(entries):
+                pass
+            case _:
+                bad = started if isinstance(started, Failure) else journaled
+                return Failure(str(bad.failure()))
+        stop = (session.ends_after or _last_saved(entries)) if unfinished else None
+        if unfinished and stop is None:
+            continue  # died before its first snapshot: nothing of it to check
+        try:
+            pipeline = phases_after(PLANNING_AND_CONTROL, session.starts_after)
+        except ValueError:
+            return Failure(f"{where}/session.json starts after an unknown snapshot")
+        played = _replay_session(
+            run_dir, manifest, session, pipeline, start, entries, stop, events, lenient, tally
+        )
+        match played:
+            case Failure(problem):
+                return Failure(problem)
+            case Success((result, leftover)):
+                pass
+        if not unfinished:
+            for kind, count in leftover.items():
+                unplayed_journal[kind] = unplayed_journal.get(kind, 0) + count
+        last = result.value_or(None) or result.failure().context
+        if stop is None:
+            match recorded_context(where / "context.json"):
+                case Success(data):
+                    from plancontrol.context import encode_context
+
+                    outcome = (result, compare(data, encode_context(last)))
+                case Failure(problem):
+                    return Failure(problem)
+        else:
+            recorded = (where / "snapshots" / f"{stop}.json").read_bytes()
+            outcome = (result, compare(recorded, encode_snapshot(stop, last)))
+    if outcome is None:
+        return Failure(f"{run_dir} holds no snapshot yet: the run stopped before any phase ended")
+    return Success(
+        ReplayOutcome(
+            result=outcome[0],
+            verdict=outcome[1],
+            snapshots=tuple(tally.snapshots),
+            drift=tuple(tally.drift),
+            cassettes_used=tuple(tally.cassettes),
+            unplayed_requests=tally.unplayed_requests,
+            unplayed_journal=unplayed_journal,
+            cassettes_recorded=tuple(tally.recorded),
+        )
+    )
+
+
+def _replay_session(
+    run_dir: Path,
+    manifest: Manifest,
+    session: Session,
+    pipeline: Pipeline,
+    start: Context,
+    entries: tuple[Entry, ...],
+    stop: str | None,
+    events: EventSink | None,
+    lenient: bool,
+    tally: _Tally,
+) -> Result[tuple[Result[Context, Halt], dict[str, int]], str]:
+    """Replay one session; its comparisons and use of the recording go into ``tally``."""
     from plancontrol.ag2_agents import Ag2Agents
     from plancontrol.cassettes import CassetteAgents
     from plancontrol.effects import Effects
-    from plancontrol.journal import JournalReplay, read_journal
+    from plancontrol.journal import JournalReplay
     from plancontrol.local import DiscardEvents, Uninterrupted
-    from plancontrol.pipeline import PLANNING_AND_CONTROL, run_pipeline
-    from plancontrol.runfolder import ComparingCheckpoints
+    from plancontrol.pipeline import run_pipeline
     from plancontrol.secrets import Scrubber, secret_values
     from plancontrol.testing import MemoryWorkspace
 
-    manifest = read_manifest(run_dir)
-    recorded = recorded_context(run_dir)
-    entries = read_journal(run_dir / "journal.jsonl")
-    match manifest, recorded, entries:
-        case Success(m), Success((data, _)), Success(journaled):
-            pass
-        case _:
-            problem = next(
-                r.failure() for r in (manifest, recorded, entries) if isinstance(r, Failure)
-            )
-            return Failure(str(problem))
-    journal = JournalReplay(journaled)
-    snapshots = ComparingCheckpoints(run_dir)
+    where = session_dir(run_dir, session.number)
+    journal = JournalReplay(entries)
+    snapshots = ComparingCheckpoints(where)
     scrub = Scrubber(secret_values(os.environ)).data
-    with Ag2Agents(m.default_route, dict(m.routes)) as live:
-        agents = CassetteAgents(live, run_dir / "cassettes", "replay", scrub, lenient)
+    with Ag2Agents(manifest.default_route, dict(manifest.routes)) as live:
+        agents = CassetteAgents(live, where / "cassettes", "replay", scrub, lenient)
         fx = Effects(
             agents=agents,
             executor=journal,
@@ -87,20 +231,23 @@ def replay_run(
             approver=journal,
             clock=journal,
             signals=Uninterrupted(),
-            checkpoints=snapshots,
+            checkpoints=_StopAfter(snapshots, stop),
         )
-        result = run_pipeline(PLANNING_AND_CONTROL, Context(task=m.task, settings=m.settings), fx)
+        result: Result[Context, Halt]
+        try:
+            result = run_pipeline(pipeline, start, fx)
+        except _EndOfRecording as end:
+            result = Success(end.ctx)
+        except LookupError as exc:  # the journal ran out: the code asks for more than recorded
+            result = Failure(Halt(ModelFailure(role="journal", step=0, detail=str(exc)), start))
         agents.close()
-    final = result.value_or(None)
-    last = final if final is not None else result.failure().context
-    return Success(
-        ReplayOutcome(
-            result=result,
-            verdict=compare(data, last),
-            snapshots=tuple(snapshots.compared),
-            drift=tuple(agents.drift),
-            cassettes_used=tuple(agents.opened),
-            unplayed_requests=agents.unplayed,
-            unplayed_journal=journal.unplayed,
-        )
-    )
+    if agents.problem is not None:
+        return Failure(agents.problem)
+    tally.snapshots.extend((_named(label, session), diff) for label, diff in snapshots.compared)
+    tally.drift.extend((_named(name, session), diff) for name, diff in agents.drift)
+    tally.cassettes.extend(_named(name, session) for name in agents.opened)
+    recorded = sorted(p.name for p in (where / "cassettes").glob("*.json"))
+    tally.recorded.extend(_named(name, session) for name in recorded)
+    if stop is None:
+        tally.unplayed_requests += agents.unplayed
+    return Success((result, journal.unplayed))

@@ -1,4 +1,4 @@
-"""The run folder on disk: its manifest, its recorded context, and comparing a replay with them."""
+"""The run folder on disk: its manifest, sessions and snapshots, read, written and compared."""
 
 from __future__ import annotations
 
@@ -6,30 +6,45 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
+from plancontrol.atomic import write_atomic
 from plancontrol.context import Context, decode_context, encode_context
 from plancontrol.models import Route
 from plancontrol.settings import Settings
 
 __all__ = [
     "FORMAT",
+    "SNAPSHOT_SCHEMA",
     "ComparingCheckpoints",
     "Manifest",
+    "Session",
+    "SessionStatus",
     "Verdict",
     "compare",
+    "decode_snapshot",
+    "digest",
+    "encode_snapshot",
     "first_difference",
     "read_manifest",
+    "read_session",
+    "read_sessions",
     "recorded_context",
+    "save_manifest",
+    "session_dir",
     "write_manifest",
+    "write_session",
 ]
 
-FORMAT = 1
+FORMAT = 2
 """Version of the run folder's layout; a folder of another version is refused, not guessed."""
+
+SNAPSHOT_SCHEMA = 1
+"""Version of a snapshot file's schema, written in every snapshot."""
 
 
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +57,30 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     settings: Settings
     default_route: Route
     routes: tuple[tuple[str, Route], ...] = ()
+    forked_from: str | None = None
+    fork_step: int = 0
+
+
+SessionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
+"""How a session ended; ``running`` on disk means the process died without saying."""
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One command's part of a run (``run``, then each ``resume``; a fork's own part): it
+    starts from scratch or after a snapshot of an earlier session, and records into
+    ``sessions/NN/`` its cassettes, journal and snapshots."""
+
+    number: int
+    command: Literal["run", "resume", "fork"]
+    starts_after: str | None = None
+    status: SessionStatus = "running"
+    ends_after: str | None = None
+    message: str = ""
+
+
+def session_dir(folder: Path, number: int) -> Path:
+    """Where session ``number`` of the run in ``folder`` keeps its records."""
+    return folder / "sessions" / f"{number:02d}"
 
 
 def write_manifest(
@@ -66,28 +105,118 @@ def write_manifest(
         default_route=replace(default, api_key=None),
         routes=tuple((name, replace(route, api_key=None)) for name, route in routes),
     )
-    data = msgspec.json.format(msgspec.json.encode(manifest)) + b"\n"
-    (folder / "manifest.json").write_bytes(scrub(data))
+    save_manifest(folder, manifest, scrub)
     return manifest
 
 
+def save_manifest(
+    folder: Path, manifest: Manifest, scrub: Callable[[bytes], bytes] = bytes
+) -> None:
+    """Write ``manifest`` to ``folder/manifest.json`` atomically."""
+    data = msgspec.json.format(msgspec.json.encode(manifest)) + b"\n"
+    write_atomic(folder / "manifest.json", scrub(data))
+
+
 def read_manifest(folder: Path) -> Result[Manifest, str]:
-    """The folder's manifest, or a one-line reason it cannot be replayed."""
+    """The folder's manifest, or a one-line reason it cannot be used."""
     path = folder / "manifest.json"
+    if not folder.is_dir():
+        return Failure(f"{folder} is not a folder; pass the folder that `plancontrol run` wrote")
     if not path.is_file():
         return Failure(
             f"{folder} is not a plancontrol run folder (no manifest.json); pass the "
             "folder that `plancontrol run` wrote"
         )
     try:
-        manifest = msgspec.json.decode(path.read_bytes(), type=Manifest)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return Failure(f"{path} is damaged: {exc}; re-record the run")
-    if manifest.format != FORMAT:
+        raw = msgspec.json.decode(path.read_bytes())
+    except msgspec.DecodeError as exc:
+        return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+    found = raw.get("format") if isinstance(raw, dict) else None
+    if found != FORMAT:
         return Failure(
-            f"{path} has format {manifest.format}; this plancontrol reads format {FORMAT}"
+            f"{path} has format {found!r}; this plancontrol reads format {FORMAT}: use the "
+            f"plancontrol version that wrote it ({_writer(raw)}) or record the run again"
         )
-    return Success(manifest)
+    try:
+        return Success(msgspec.convert(raw, Manifest))
+    except msgspec.ValidationError as exc:
+        return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+
+
+def _writer(raw: Any) -> str:
+    return str(raw.get("plancontrol", "unknown")) if isinstance(raw, dict) else "unknown"
+
+
+def write_session(folder: Path, session: Session) -> None:
+    """Write ``session.json`` of ``session`` in ``folder``'s sessions, atomically."""
+    data = msgspec.json.format(msgspec.json.encode(session)) + b"\n"
+    write_atomic(session_dir(folder, session.number) / "session.json", data)
+
+
+def read_session(path: Path) -> Result[Session, str]:
+    """The session described by the ``session.json`` at ``path``."""
+    try:
+        return Success(msgspec.json.decode(path.read_bytes(), type=Session))
+    except OSError as exc:
+        return Failure(f"cannot read {path}: {exc.strerror}; restore it from a copy")
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+
+
+def read_sessions(folder: Path) -> Result[tuple[Session, ...], str]:
+    """The sessions of the run in ``folder``, oldest first, numbered 1, 2, … without gaps."""
+    sessions: list[Session] = []
+    root = folder / "sessions"
+    paths = sorted(root.glob("*/session.json")) if root.is_dir() else []
+    for number, path in enumerate(paths, start=1):
+        match read_session(path):
+            case Success(session) if session.number == number and path.parent.name == (
+                f"{number:02d}"
+            ):
+                sessions.append(session)
+            case Success(_):
+                return Failure(f"{path} is out of sequence: expected session {number}")
+            case Failure(problem):
+                return Failure(problem)
+    if not sessions:
+        return Failure(
+            f"{root} holds no session: the run folder is incomplete; record the run again"
+        )
+    return Success(tuple(sessions))
+
+
+def digest(data: bytes) -> str:
+    """The sha256 of ``data``, as journaled beside each snapshot."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    schema: int
+    label: str
+    context: msgspec.Raw
+
+
+def encode_snapshot(label: str, ctx: Context) -> bytes:
+    """A snapshot file's bytes: the schema version, the label and the context.
+
+    >>> encode_snapshot("plan", Context(task="t"))[:32]
+    b'{"schema":1,"label":"plan","cont'
+    """
+    head = msgspec.json.encode({"schema": SNAPSHOT_SCHEMA, "label": label})
+    return head[:-1] + b',"context":' + encode_context(ctx) + b"}"
+
+
+def decode_snapshot(data: bytes) -> Result[tuple[str, Context], str]:
+    """The label and context of a snapshot file's bytes, or what is wrong with them."""
+    try:
+        envelope = msgspec.json.decode(data, type=_Envelope)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return Failure(f"not a plancontrol snapshot: {exc}")
+    if envelope.schema != SNAPSHOT_SCHEMA:
+        return Failure(
+            f"snapshot schema {envelope.schema}; this plancontrol reads schema {SNAPSHOT_SCHEMA}"
+        )
+    return decode_context(bytes(envelope.context)).map(lambda ctx: (envelope.label, ctx))
 
 
 def first_difference(recorded: Any, replayed: Any, path: str = "$") -> str | None:
@@ -134,47 +263,48 @@ def _short(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    """How a replay compares with its recording."""
+    """How a replayed document compares with its recording."""
 
     identical: bool
     digest: str
     difference: str | None
 
 
-def compare(recorded: bytes, replayed: Context) -> Verdict:
-    """Compare the recorded final context with the replayed one, byte for byte."""
-    data = encode_context(replayed)
-    digest = hashlib.sha256(data).hexdigest()
-    if data == recorded:
-        return Verdict(True, digest, None)
-    where = first_difference(msgspec.json.decode(recorded), msgspec.json.decode(data))
-    return Verdict(False, digest, where or "the encodings differ")
+def compare(recorded: bytes, replayed: bytes) -> Verdict:
+    """Compare two documents byte for byte; where they differ, the first JSON path."""
+    if replayed == recorded:
+        return Verdict(True, digest(replayed), None)
+    try:
+        where = first_difference(msgspec.json.decode(recorded), msgspec.json.decode(replayed))
+    except msgspec.DecodeError:
+        where = "the recorded file is not JSON (damaged)"
+    return Verdict(False, digest(replayed), where or "the encodings differ")
 
 
 class ComparingCheckpoints:
-    """On replay: compares each snapshot with the one recorded under the same label."""
+    """On replay: compares each snapshot with the one a session recorded under its label."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, session: Path) -> None:
+        self.session = session
         self.compared: list[tuple[str, str | None]] = []
 
     def save(self, label: str, ctx: Context) -> None:
-        path = self.folder / "snapshots" / f"{label}.json"
+        path = self.session / "snapshots" / f"{label}.json"
         if not path.is_file():
             self.compared.append((label, "no snapshot was recorded here"))
             return
-        self.compared.append((label, compare(path.read_bytes(), ctx).difference))
-
-    @property
-    def first_difference(self) -> tuple[str, str] | None:
-        """The first snapshot that differs, and where."""
-        return next(((label, where) for label, where in self.compared if where), None)
+        where = compare(path.read_bytes(), encode_snapshot(label, ctx)).difference
+        if where is not None and where.startswith("$.context"):
+            where = "$" + where.removeprefix("$.context")  # a path into the context, as shown
+        self.compared.append((label, where))
 
 
-def recorded_context(folder: Path) -> Result[tuple[bytes, Context], str]:
-    """The final context the recording ended with."""
-    path = folder / "context.json"
-    if not path.is_file():
-        return Failure(f"{path} is missing: the recorded run did not finish writing; re-record")
-    data = path.read_bytes()
-    return decode_context(data).map(lambda ctx: (data, ctx)).alt(lambda e: f"{path}: {e}")
+def recorded_context(path: Path) -> Result[bytes, str]:
+    """The bytes of a context a session ended with (``context.json``), checked to decode."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return Failure(
+            f"{path} is missing: the recorded session did not finish writing; record it again"
+        )
+    return decode_context(data).map(lambda _: data).alt(lambda e: f"{path}: {e}")

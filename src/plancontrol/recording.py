@@ -1,0 +1,150 @@
+"""Recording one session of a run: real handlers that write to ``sessions/NN/`` as they go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from returns.result import Failure, Result, Success
+
+from plancontrol.atomic import write_atomic
+from plancontrol.cassettes import CassetteAgents
+from plancontrol.context import Context, encode_context
+from plancontrol.effects import Agents, Approver, EventSink, Signals
+from plancontrol.errors import Cancelled
+from plancontrol.journal import Journal, Saved
+from plancontrol.phase import Halt
+from plancontrol.pipeline import Pipeline, run_pipeline
+from plancontrol.runfolder import (
+    Session,
+    SessionStatus,
+    digest,
+    encode_snapshot,
+    session_dir,
+    write_session,
+)
+from plancontrol.secrets import Scrubber
+
+__all__ = ["Handlers", "RecordingCheckpoints", "next_session", "record_session"]
+
+
+class RecordingCheckpoints:
+    """Writes each snapshot once what led to it is on disk: the open cassette is saved, the
+    snapshot's digest journaled, then the snapshot written atomically. A run killed at any
+    moment thus leaves snapshots that all have their recorded inputs beside them."""
+
+    def __init__(
+        self, session: Path, journal: Journal, cassettes: CassetteAgents, scrubber: Scrubber
+    ) -> None:
+        self.session = session
+        self.journal = journal
+        self.cassettes = cassettes
+        self.scrubber = scrubber
+
+    def save(self, label: str, ctx: Context) -> None:
+        self.cassettes.flush()
+        data = self.scrubber.data(encode_snapshot(label, ctx))
+        self.journal.append(Saved(label, digest(data)))
+        write_atomic(self.session / "snapshots" / f"{label}.json", data)
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """What a recorded session uses besides the models: how the run is watched, approved
+    and stopped, and how scripts run."""
+
+    events: EventSink
+    approver: Approver
+    signals: Signals
+    code_timeout: float = 600.0
+    allow_install: bool = False
+    scrubber: Scrubber = field(default_factory=lambda: Scrubber(()))
+
+
+def next_session(folder: Path) -> int:
+    """The number the next session of the run in ``folder`` gets."""
+    return len(list((folder / "sessions").glob("*/session.json"))) + 1
+
+
+def record_session(
+    folder: Path,
+    pipeline: Pipeline,
+    start: Context,
+    agents: Agents,
+    handlers: Handlers,
+    *,
+    command: str = "run",
+    starts_after: str | None = None,
+) -> Result[Context, Halt]:
+    """Run ``pipeline`` from ``start`` as the next session of the run in ``folder``,
+    recording model traffic, the journal and snapshots, and saying how the session ended.
+
+    ``starts_after`` names the snapshot ``start`` was taken from (None: from scratch); the
+    start is kept in ``start.json`` so that a replay begins where this session began. On
+    return (or Ctrl-C) ``session.json`` tells how it ended, and the last context is written
+    to the session and, with the plan, to the top of the run folder.
+    """
+    from plancontrol.effects import Effects
+    from plancontrol.journal import RecordingApprover, RecordingClock, RecordingExecutor
+    from plancontrol.local import FolderWorkspace, SubprocessExecutor, SystemClock
+
+    number = next_session(folder)
+    where = session_dir(folder, number)
+    scrub = handlers.scrubber
+    if starts_after is not None:
+        write_atomic(where / "start.json", scrub.data(encode_snapshot(starts_after, start)))
+    session = Session(number=number, command=command, starts_after=starts_after)  # type: ignore[arg-type]
+    write_session(folder, session)
+    journal = Journal(where / "journal.jsonl", scrub=scrub.data)
+    cassettes = CassetteAgents(agents, where / "cassettes", "record", scrub=scrub.data)
+    executor = SubprocessExecutor(
+        folder, timeout=handlers.code_timeout, allow_install=handlers.allow_install
+    )
+    fx = Effects(
+        agents=cassettes,
+        executor=RecordingExecutor(executor, journal),
+        workspace=FolderWorkspace(folder, scrub=scrub.text),
+        events=handlers.events,
+        approver=RecordingApprover(handlers.approver, journal),
+        clock=RecordingClock(SystemClock(), journal),
+        signals=handlers.signals,
+        checkpoints=RecordingCheckpoints(where, journal, cassettes, scrub),
+    )
+    status: SessionStatus = "interrupted"
+    message = "interrupted by Ctrl-C; resume it with `plancontrol resume`"
+    try:
+        result = run_pipeline(pipeline, start, fx)
+        match result:
+            case Success(ctx):
+                status, message, last = "completed", "", ctx
+            case Failure(Halt(error, ctx)):
+                status = "cancelled" if isinstance(error, Cancelled) else "failed"
+                message, last = error.message, ctx
+        cassettes.close()
+        _write_last(folder, where, last, scrub)
+        return result
+    finally:
+        cassettes.close()
+        journal.close()
+        write_session(
+            folder,
+            Session(
+                number=number,
+                command=session.command,
+                starts_after=starts_after,
+                status=status,
+                message=scrub.text(message),
+            ),
+        )
+
+
+def _write_last(folder: Path, where: Path, ctx: Context, scrub: Scrubber) -> None:
+    """The session's last context, and the run's latest context and plan at the top."""
+    from msgspec import json
+
+    data = scrub.data(encode_context(ctx))
+    write_atomic(where / "context.json", data)
+    write_atomic(folder / "context.json", data)
+    if ctx.plan is not None:
+        plan = json.format(json.encode(ctx.plan)) + b"\n"
+        write_atomic(folder / "plan.json", scrub.data(plan))

@@ -56,7 +56,10 @@ def test_a_recorded_run_replays_identically_with_the_server_gone(recorded: Path)
 def test_the_key_used_while_recording_is_nowhere_in_the_run_folder(recorded: Path) -> None:
     hits = [p for p in recorded.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert hits == []
-    assert b"authorization" not in (recorded / "sessions" / "01" / "cassettes" / "planning.json").read_bytes().lower()
+    assert (
+        b"authorization"
+        not in (recorded / "sessions" / "01" / "cassettes" / "planning.json").read_bytes().lower()
+    )
 
 
 def test_replay_fails_closed_when_a_recorded_request_is_missing(recorded: Path) -> None:
@@ -64,8 +67,10 @@ def test_replay_fails_closed_when_a_recorded_request_is_missing(recorded: Path) 
     cassette.write_text(cassette.read_text().replace("step 2 of 2", "step 2 of 3", 1))
     done = plancontrol("replay", str(recorded), cwd=recorded.parent)
     assert done.returncode == 1
-    assert "workflow stopped: model call for researcher (step 2) failed: researcher's request " \
+    assert (
+        "workflow stopped: model call for researcher (step 2) failed: researcher's request "
         "number 1 in step-02.json differs at $.messages" in done.stderr
+    )
     assert done.stderr.splitlines()[-1] == (
         "plancontrol: replay differs from the recording, first in snapshot step-02 at "
         "$.outcomes[1].status: recorded 'completed', replayed 'failed'"

@@ -538,8 +538,7 @@ def show(
     out.print(f"[bold]status[/]: {state.status}")
     if state.manifest.forked_from:
         out.print(
-            f"[bold]forked from[/]: {state.manifest.forked_from} at step "
-            f"{state.manifest.fork_step}"
+            f"[bold]forked from[/]: {state.manifest.forked_from} at step {state.manifest.fork_step}"
         )
     sessions = ", ".join(f"{s.number} {s.command} ({s.status})" for s in state.sessions)
     out.print(f"[bold]sessions[/]: {sessions}")

@@ -18,16 +18,19 @@ from plancontrol.effects import (
     Execution,
     Executor,
     Script,
+    Signals,
 )
 from plancontrol.errors import ExecutionFailure
 
 __all__ = [
+    "Checked",
     "Entry",
     "Journal",
     "JournalReplay",
     "RecordingApprover",
     "RecordingClock",
     "RecordingExecutor",
+    "RecordingSignals",
     "Saved",
     "read_journal",
 ]
@@ -66,6 +69,13 @@ class Decided(msgspec.Struct, frozen=True, tag=True):
     decision: Decision
 
 
+class Checked(msgspec.Struct, frozen=True, tag=True):
+    """Whether the run was let go on at a safe point (False: cancelled there)."""
+
+    step: int
+    proceed: bool
+
+
 class Saved(msgspec.Struct, frozen=True, tag=True):
     """A snapshot written: its label and the sha256 of its bytes, to catch later edits."""
 
@@ -73,7 +83,7 @@ class Saved(msgspec.Struct, frozen=True, tag=True):
     sha256: str
 
 
-Entry = Ran | Installed | Ticked | Decided | Saved
+Entry = Ran | Installed | Ticked | Decided | Checked | Saved
 
 
 class Journal:
@@ -172,8 +182,22 @@ class RecordingApprover:
         return decision
 
 
+class RecordingSignals:
+    """Asks ``inner`` whether to go on and journals each answer."""
+
+    def __init__(self, inner: Signals, journal: Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def should_continue(self, step: int) -> bool:
+        proceed = self.inner.should_continue(step)
+        self.journal.append(Checked(step, proceed))
+        return proceed
+
+
 class JournalReplay:
-    """Serves journaled results in order, as the executor, the clock and the approver.
+    """Serves journaled results in order, as the executor, the clock, the approver and the
+    signals.
 
     Nothing runs: a script is answered with what it printed when recorded. Asking for more
     than was recorded, or for another script than the one recorded next, is an error value
@@ -183,7 +207,7 @@ class JournalReplay:
     def __init__(self, entries: tuple[Entry, ...]) -> None:
         self._queues: dict[type[Any], deque[Any]] = {
             kind: deque(e for e in entries if isinstance(e, kind))
-            for kind in (Ran, Installed, Ticked, Decided)
+            for kind in (Ran, Installed, Ticked, Decided, Checked)
         }
 
     def _next(self, kind: type[Any]) -> Any:
@@ -217,6 +241,12 @@ class JournalReplay:
         if entry is None:
             raise LookupError("replay: the journal has no more clock readings; re-record")
         return entry.value
+
+    def should_continue(self, step: int) -> bool:
+        entry: Checked | None = self._next(Checked)
+        if entry is None:
+            raise LookupError("replay: the journal has no more go-on checks; re-record")
+        return entry.proceed
 
     def decide(self, request: ApprovalRequest) -> Decision:
         entry: Decided | None = self._next(Decided)

@@ -85,7 +85,12 @@ def record_session(
     to the session and, with the plan, to the top of the run folder.
     """
     from plancontrol.effects import Effects
-    from plancontrol.journal import RecordingApprover, RecordingClock, RecordingExecutor
+    from plancontrol.journal import (
+        RecordingApprover,
+        RecordingClock,
+        RecordingExecutor,
+        RecordingSignals,
+    )
     from plancontrol.local import FolderWorkspace, SubprocessExecutor, SystemClock
 
     number = next_session(folder)
@@ -107,7 +112,7 @@ def record_session(
         events=handlers.events,
         approver=RecordingApprover(handlers.approver, journal),
         clock=RecordingClock(SystemClock(), journal),
-        signals=handlers.signals,
+        signals=RecordingSignals(handlers.signals, journal),
         checkpoints=RecordingCheckpoints(where, journal, cassettes, scrub),
     )
     status: SessionStatus = "interrupted"

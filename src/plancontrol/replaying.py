@@ -212,7 +212,7 @@ def _replay_session(
     from plancontrol.cassettes import CassetteAgents
     from plancontrol.effects import Effects
     from plancontrol.journal import JournalReplay
-    from plancontrol.local import DiscardEvents, Uninterrupted
+    from plancontrol.local import DiscardEvents
     from plancontrol.pipeline import run_pipeline
     from plancontrol.secrets import Scrubber, secret_values
     from plancontrol.testing import MemoryWorkspace
@@ -230,7 +230,7 @@ def _replay_session(
             events=events or DiscardEvents(),
             approver=journal,
             clock=journal,
-            signals=Uninterrupted(),
+            signals=journal,
             checkpoints=_StopAfter(snapshots, stop),
         )
         result: Result[Context, Halt]

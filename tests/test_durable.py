@@ -1,0 +1,363 @@
+"""Durable runs: a real `plancontrol run` killed at any moment resumes without asking again
+for finished work; resume from a step, fork, show, cancellation, and bad input left intact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripts import OK, PRIMES, plancontrol, review
+
+from plancontrol import decode_context
+from plancontrol.replies import Code
+from plancontrol.testing import OpenAITestServer, Slow
+
+SCRIPT = "open('primes.txt', 'w').write('2 3 5 7')\nprint('4 primes')"
+
+
+def replies(**changes: list[Any]) -> dict[str, list[Any]]:
+    """A two-step run (engineer, researcher) with spare replies for what a resume asks again."""
+    base: dict[str, list[Any]] = {
+        "planner": [PRIMES, PRIMES],
+        "plan_reviewer": [review("fine"), review("fine")],
+        "engineer": [Code(SCRIPT), Code(SCRIPT)],
+        "judge": [OK, OK],
+        "researcher": ["# Report\nFour primes.", "# Report\nFour primes."],
+    }
+    return {**base, **changes}
+
+
+def start(server: OpenAITestServer, cwd: Path) -> subprocess.Popen[str]:
+    """``plancontrol run`` on ``server`` into ``cwd/run``, as a process the test can kill."""
+    argv = ["run", "Compute primes", "--base-url", server.base_url, "--model", "test-model"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "plancontrol", *argv, "--run-dir", "run", "-q"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, f"the run ended first: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.005)
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+
+
+def roles(server: OpenAITestServer) -> Counter[str]:
+    return Counter(exchange.key for exchange in server.log)
+
+
+def session(run: Path, number: int) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (run / "sessions" / f"{number:02d}" / "session.json").read_text()
+    )
+    return data
+
+
+def resumed_and_replayed(run: Path) -> None:
+    done = plancontrol("resume", "run", "-q", cwd=run.parent)
+    assert done.returncode == 0, done.stderr
+    ctx = decode_context((run / "context.json").read_bytes()).unwrap()
+    assert ctx.completed_steps == (1, 2)
+    assert (run / "primes.txt").read_text() == "2 3 5 7"
+    replayed = plancontrol("replay", "run", "-q", cwd=run.parent)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replay identical to the recording" in replayed.stdout
+
+
+def test_killed_during_planning_resumes_without_planning_again(tmp_path: Path) -> None:
+    slow_review = Slow(30, review("fine"))
+    with OpenAITestServer(replies(plan_reviewer=[slow_review, review("fine")])) as server:
+        proc = start(server, tmp_path)
+        run = tmp_path / "run"
+        wait_for(run / "sessions" / "01" / "snapshots" / "plan.json", proc)
+        time.sleep(0.3)  # the reviewer's request is in flight
+        kill(proc)
+        assert session(run, 1)["status"] == "running"  # it died without a word
+        assert roles(server)["planner"] == 1
+        resumed_and_replayed(run)
+        # the first draft was not asked for again: one draft, one revision after the review
+        assert roles(server)["planner"] == 2
+    assert session(run, 2)["starts_after"] == "plan"
+
+
+def test_killed_in_the_middle_of_a_step_resumes_that_step_only(tmp_path: Path) -> None:
+    sleeper = Code("import time\ntime.sleep(2)\n" + SCRIPT)
+    with OpenAITestServer(replies(engineer=[sleeper, Code(SCRIPT)])) as server:
+        proc = start(server, tmp_path)
+        run = tmp_path / "run"
+        wait_for(run / "codebase" / "step_1.py", proc)
+        time.sleep(0.3)  # the script is running
+        kill(proc)
+        asked = roles(server)
+        assert (asked["planner"], asked["plan_reviewer"], asked["engineer"]) == (2, 1, 1)
+        resumed_and_replayed(run)
+        asked = roles(server)
+        # planning was not asked again; step 1 was, because it had not finished
+        assert (asked["planner"], asked["plan_reviewer"], asked["engineer"]) == (2, 1, 2)
+        assert asked["researcher"] == 1
+    assert session(run, 2)["starts_after"] == "approve"
+
+
+def test_killed_right_after_a_step_resumes_at_the_next(tmp_path: Path) -> None:
+    slow_report = Slow(30, "# Report\nFour primes.")
+    with OpenAITestServer(replies(researcher=[slow_report, "# Report\nFour primes."])) as server:
+        proc = start(server, tmp_path)
+        run = tmp_path / "run"
+        wait_for(run / "sessions" / "01" / "snapshots" / "step-01.json", proc)
+        kill(proc)
+        before = roles(server)
+        resumed_and_replayed(run)
+        asked = roles(server)
+        # nothing of planning or of step 1 was asked again
+        for role in ("planner", "plan_reviewer", "engineer", "judge"):
+            assert asked[role] == before[role], role
+        assert (asked["engineer"], asked["judge"]) == (1, 1)
+    assert session(run, 2)["starts_after"] == "step-01"
+
+
+def test_sigterm_stops_after_the_current_step_and_the_run_resumes(tmp_path: Path) -> None:
+    sleeper = Code("import time\ntime.sleep(1)\n" + SCRIPT)
+    with OpenAITestServer(replies(engineer=[sleeper])) as server:
+        proc = start(server, tmp_path)
+        run = tmp_path / "run"
+        wait_for(run / "codebase" / "step_1.py", proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1
+        assert err.startswith("SIGTERM received: stopping after the current step")
+        stopped = session(run, 1)
+        assert (stopped["status"], roles(server)["researcher"]) == ("cancelled", 0)
+        assert stopped["message"].startswith("cancelled before step 2")
+        ctx = decode_context((run / "context.json").read_bytes()).unwrap()
+        assert ctx.completed_steps == (1,)
+        resumed_and_replayed(run)
+        assert roles(server)["engineer"] == 1
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run of the offline demo (a scripted model server, real scripts)."""
+    cwd = tmp_path_factory.mktemp("demo")
+    done = plancontrol("demo", "--run-dir", "run", "-q", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return cwd / "run"
+
+
+@pytest.fixture
+def run(demo_run: Path, tmp_path: Path) -> Path:
+    """A copy of the demo run that a test may change."""
+    import shutil
+
+    shutil.copytree(demo_run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def step_requests(run: Path, number: int, step: int) -> list[str]:
+    """The last user message of each recorded request of ``step`` in session ``number``."""
+    path = run / "sessions" / f"{number:02d}" / "cassettes" / f"step-{step:02d}.json"
+    cassette = json.loads(path.read_text())
+    return [
+        i["request"]["body"]["json"]["messages"][-1]["content"] for i in cassette["interactions"]
+    ]
+
+
+def test_resume_from_step_k_carries_the_summaries_of_the_steps_before_it(run: Path) -> None:
+    done = plancontrol("resume", "run", "--from-step", "2", "-q", cwd=run.parent)
+    assert done.returncode == 0, done.stderr
+    assert session(run, 2)["starts_after"] == "step-01"
+    assert sorted(p.name for p in (run / "sessions" / "02" / "cassettes").iterdir()) == [
+        "step-02.json"
+    ]  # step 1 was not run again
+    (prompt,) = step_requests(run, 2, 2)
+    assert "Results of the previous steps:\n### Step 1\n20 primes computed and saved" in prompt
+    replayed = plancontrol("replay", "run", "-q", cwd=run.parent)
+    assert replayed.returncode == 0, replayed.stderr
+
+
+def test_a_finished_run_has_nothing_to_resume(run: Path) -> None:
+    done = plancontrol("resume", "run", cwd=run.parent)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "plancontrol: run ran to the end; nothing to resume: run steps again with "
+        "`plancontrol resume --from-step K`, or branch it with `plancontrol fork`\n"
+    )
+
+
+def digest_tree(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_fork_branches_at_a_step_with_edits_and_replays(run: Path) -> None:
+    original = digest_tree(run)
+    done = plancontrol(
+        "fork",
+        "run",
+        "--from-step",
+        "2",
+        "--into",
+        "branch",
+        "--set",
+        "audience=students",
+        "--set",
+        "settings.max_n_attempts=2",
+        "--instructions",
+        "Mention the sum of the primes.",
+        "-q",
+        cwd=run.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert digest_tree(run) == original  # the original is untouched
+    branch = run.parent / "branch"
+    manifest = json.loads((branch / "manifest.json").read_text())
+    assert (manifest["forked_from"], manifest["fork_step"]) == (str(run.resolve()), 2)
+    assert session(branch, 1)["ends_after"] == "step-01"
+    assert (session(branch, 2)["command"], session(branch, 2)["starts_after"]) == (
+        "fork",
+        "step-01",
+    )
+    ctx = decode_context((branch / "context.json").read_bytes()).unwrap()
+    assert ctx.variables["audience"] == "students"
+    assert ctx.settings.max_n_attempts == 2
+    assert ctx.plan is not None
+    assert ctx.plan.step(2).bullet_points[-1] == "Mention the sum of the primes."
+    (prompt,) = step_requests(branch, 2, 2)
+    assert "- Mention the sum of the primes." in prompt
+    assert "### Step 1\n20 primes computed" in prompt
+    assert (branch / "primes.txt").read_text() == (run / "primes.txt").read_text()
+    replayed = plancontrol("replay", "branch", "-q", cwd=run.parent)
+    assert replayed.returncode == 0, replayed.stderr
+
+
+def test_show_tells_the_status_the_plan_and_the_costs(run: Path) -> None:
+    done = plancontrol("show", "run", cwd=run.parent)
+    assert done.returncode == 0, done.stderr
+    assert "status: finished" in done.stdout
+    assert "sessions: 1 run (completed)" in done.stdout
+    for expected in ("Plan and progress", "Cost by role", "Timing", "engineer", "completed"):
+        assert expected in done.stdout
+
+
+def test_show_of_a_killed_run_says_where_it_can_resume(run: Path) -> None:
+    path = run / "sessions" / "01" / "session.json"
+    path.write_text(path.read_text().replace('"completed"', '"running"'))
+    done = plancontrol("show", "run", cwd=run.parent)
+    assert done.returncode == 0, done.stderr
+    assert "status: stopped without finishing; resumable after finalize" in done.stdout
+
+
+def corrupt_snapshot(run: Path) -> str:
+    path = run / "sessions" / "01" / "snapshots" / "finalize.json"
+    path.write_bytes(path.read_bytes()[:100])
+    return f"{path} is not the snapshot that was recorded"
+
+
+def edit_snapshot(run: Path) -> str:
+    path = run / "sessions" / "01" / "snapshots" / "step-01.json"
+    path.write_text(path.read_text().replace("20 primes computed", "21 primes computed"))
+    return f"{path} is not the snapshot that was recorded"
+
+
+def unknown_format(run: Path) -> str:
+    path = run / "manifest.json"
+    path.write_text(path.read_text().replace('"format": 2', '"format": 99'))
+    return f"{path} has format 99; this plancontrol reads format 2"
+
+
+def missing_session(run: Path) -> str:
+    path = run / "sessions" / "01" / "session.json"
+    path.unlink()
+    return f"{run / 'sessions'} holds no session"
+
+
+def not_a_run(run: Path) -> str:
+    (run / "manifest.json").unlink()
+    return f"{run} is not a plancontrol run folder (no manifest.json)"
+
+
+Breaker = Callable[[Path], str]
+
+
+@pytest.mark.parametrize(
+    ("args", "breaker"),
+    [
+        (["resume", "run"], corrupt_snapshot),
+        (["resume", "run", "--from-step", "2"], edit_snapshot),
+        (["resume", "run"], unknown_format),
+        (["show", "run"], unknown_format),
+        (["replay", "run"], unknown_format),
+        (["resume", "run"], missing_session),
+        (["resume", "run"], not_a_run),
+        (["show", "run"], not_a_run),
+        (["fork", "run", "--from-step", "2", "--into", "b"], edit_snapshot),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    run: Path, args: list[str], breaker: Breaker
+) -> None:
+    expected = breaker(run).replace(f"{run.parent}/", "")
+    before = digest_tree(run)
+    done = plancontrol(*args, cwd=run.parent)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"plancontrol: {expected}")
+    assert done.stderr.count("\n") == 1
+    assert digest_tree(run) == before
+    assert not (run.parent / "b").exists()
+
+
+@pytest.mark.parametrize("step", ["0", "3", "-1"])
+def test_a_resume_step_out_of_range_is_one_line_and_changes_nothing(run: Path, step: str) -> None:
+    before = digest_tree(run)
+    done = plancontrol("resume", "run", "--from-step", step, cwd=run.parent)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"plancontrol: --from-step {step} is out of range: the plan in run has 2 step(s); pick "
+        "a step from 1 to 2\n"
+    )
+    assert digest_tree(run) == before
+
+
+def test_a_missing_cassette_is_named_and_nothing_changes(run: Path) -> None:
+    cassette = run / "sessions" / "01" / "cassettes" / "step-02.json"
+    cassette.unlink()
+    before = digest_tree(run)
+    done = plancontrol("replay", "run", "-q", cwd=run.parent)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"plancontrol: {cassette.relative_to(run.parent)} is missing; restore it from a copy of "
+        "the run folder or record again\n"
+    )
+    assert digest_tree(run) == before
+
+
+def test_a_fork_into_a_folder_that_holds_files_is_refused(run: Path) -> None:
+    (run.parent / "b").mkdir()
+    (run.parent / "b" / "notes.txt").write_text("mine")
+    done = plancontrol("fork", "run", "--from-step", "2", "--into", "b", cwd=run.parent)
+    assert done.returncode == 2
+    assert done.stderr == "plancontrol: b already exists and is not empty; choose another --into\n"
+    assert (run.parent / "b" / "notes.txt").read_text() == "mine"
+    assert os.listdir(run.parent / "b") == ["notes.txt"]

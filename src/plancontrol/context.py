@@ -108,7 +108,7 @@ class Context(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, PMap):
-        return dict(obj)
+        return dict(sorted(obj.items()))  # the only mapping in a Context: sorted, so stable
     raise NotImplementedError(f"cannot encode {type(obj).__name__}")
 
 
@@ -121,7 +121,7 @@ def _dec_hook(typ: Any, obj: Any) -> Any:
     raise NotImplementedError(f"cannot decode {typ!r}")
 
 
-_encoder = msgspec.json.Encoder(enc_hook=_enc_hook, order="deterministic")
+_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 _decoder = msgspec.json.Decoder(Context, dec_hook=_dec_hook)
 
 
@@ -141,3 +141,7 @@ def decode_context(data: bytes | str) -> Result[Context, str]:
         return Success(_decoder.decode(data))
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         return Failure(f"not a plancontrol context: {exc}")
+    except RecursionError:  # msgspec's guard against nesting deeper than the stack allows
+        return Failure("not a plancontrol context: JSON is nested too deeply")
+    except UnicodeError:  # invalid UTF-8 in a string, or text with an unpaired surrogate
+        return Failure("not a plancontrol context: the text is not valid UTF-8")

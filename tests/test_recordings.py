@@ -19,7 +19,7 @@ def test_the_committed_test_server_run_replays_identically(
     assert outcome.identical
     assert outcome.context.completed_steps == (1, 2)
     assert outcome.context.outcomes[0].attempts == 2
-    assert outcome.cassettes_used == ("planning.json", "step-01.json", "step-02.json")
+    assert outcome.cassettes_used == ("plan.json", "review.json", "step-01.json", "step-02.json")
     assert [label for label, _ in outcome.snapshots] == [
         "plan",
         "review",

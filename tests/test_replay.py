@@ -35,7 +35,8 @@ def recorded(tmp_path: Path) -> Path:
 
 def test_a_recorded_run_replays_identically_with_the_server_gone(recorded: Path) -> None:
     assert sorted(p.name for p in (recorded / "sessions" / "01" / "cassettes").iterdir()) == [
-        "planning.json",
+        "plan.json",
+        "review.json",
         "step-01.json",
         "step-02.json",
     ]
@@ -58,7 +59,7 @@ def test_the_key_used_while_recording_is_nowhere_in_the_run_folder(recorded: Pat
     assert hits == []
     assert (
         b"authorization"
-        not in (recorded / "sessions" / "01" / "cassettes" / "planning.json").read_bytes().lower()
+        not in (recorded / "sessions" / "01" / "cassettes" / "plan.json").read_bytes().lower()
     )
 
 
@@ -141,7 +142,8 @@ def test_check_names_exactly_the_steps_whose_prompts_changed(recorded: Path) -> 
     done = plancontrol("check", str(recorded), cwd=recorded.parent)
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
-        "planning: requests match",
+        "plan: requests match",
+        "review: requests match",
         "step-01: requests match",
         "step-02: requests changed: number 1 in step-02.json differs at $.messages[0].content "
         "from character 127: recorded '', replayed '\\n\\nFurther instructions:\\nCite your "
@@ -161,18 +163,19 @@ def test_check_goes_on_past_a_changed_step_and_names_only_the_changed_ones(
     done = plancontrol("check", str(recorded), cwd=recorded.parent)
     assert done.returncode == 1
     lines = done.stdout.splitlines()
-    assert lines[0] == "planning: requests match"
-    assert lines[1].startswith(
+    assert lines[:2] == ["plan: requests match", "review: requests match"]
+    assert lines[2].startswith(
         "step-01: requests changed: number 1 in step-01.json differs at $.messages[0].content"
     )
-    assert lines[2] == "step-02: requests match"
+    assert lines[3] == "step-02: requests match"
 
 
 def test_check_of_an_unchanged_run_says_every_step_matches(recorded: Path) -> None:
     done = plancontrol("check", str(recorded), cwd=recorded.parent)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "planning: requests match",
+        "plan: requests match",
+        "review: requests match",
         "step-01: requests match",
         "step-02: requests match",
     ]

@@ -14,6 +14,7 @@ from returns.result import Failure, Result, Success
 from plancontrol.atomic import write_atomic
 from plancontrol.effects import Agents, Reply, Request
 from plancontrol.errors import ModelFailure
+from plancontrol.events import Event, PhaseChange
 from plancontrol.runfolder import first_difference
 
 __all__ = ["CassetteAgents", "ReadableJSON", "cassette_name"]
@@ -21,15 +22,15 @@ __all__ = ["CassetteAgents", "ReadableJSON", "cassette_name"]
 _KEPT_HEADERS = ("content-type",)
 
 
-def cassette_name(request: Request) -> str:
-    """``planning.json`` for planning, ``step-03.json`` for plan step 3.
+def cassette_name(request: Request, phase: str = "planning") -> str:
+    """``step-03.json`` for plan step 3; else the name of the phase that asks, ``review.json``.
 
     >>> from plancontrol.effects import Request
     >>> cassette_name(Request(role="judge", model="m", phase="control", step=3, attempt=1,
-    ...                       system="", messages=()))
+    ...                       system="", messages=()), "control")
     'step-03.json'
     """
-    return "planning.json" if request.step == 0 else f"step-{request.step:02d}.json"
+    return f"{phase}.json" if request.step == 0 else f"step-{request.step:02d}.json"
 
 
 class ReadableJSON:
@@ -136,7 +137,8 @@ class CassetteAgents:
     reply recorded for the request in its place is served, so that later steps are checked).
 
     Requests match on method, path and JSON body (never on host or headers: the embedded
-    server's port changes from run to run).
+    server's port changes from run to run). It is also an event sink: give it the run's
+    events (``FanOut``) so that it knows which phase is asking.
     """
 
     def __init__(
@@ -170,6 +172,7 @@ class CassetteAgents:
         self.opened: list[str] = []
         self.drift: list[tuple[str, str]] = []
         self.problem: str | None = None
+        self.phase = "planning"
 
     def _clean_request(self, request: Any) -> Any:
         _keep_content_type(request.headers)
@@ -186,8 +189,13 @@ class CassetteAgents:
             body["string"] = self.scrub(body["string"])
         return response
 
+    def emit(self, event: Event) -> None:
+        """Note the phase that begins: its requests go to its own cassette."""
+        if isinstance(event, PhaseChange):
+            self.phase = event.phase
+
     def ask(self, request: Request) -> Result[Reply, ModelFailure]:
-        name = cassette_name(request)
+        name = cassette_name(request, self.phase)
         if self.mode == "replay" and (self._open is None or self._open[0] != name):
             self.problem = self.problem or _unreadable(self.folder / name)
         if self.problem is not None:

@@ -12,6 +12,7 @@ from plancontrol.cassettes import CassetteAgents
 from plancontrol.context import Context, encode_context
 from plancontrol.effects import Agents, Approver, EventSink, Signals
 from plancontrol.errors import Cancelled
+from plancontrol.events import FanOut
 from plancontrol.journal import Journal, Saved
 from plancontrol.phase import Halt
 from plancontrol.pipeline import Pipeline, run_pipeline
@@ -109,7 +110,7 @@ def record_session(
         agents=cassettes,
         executor=RecordingExecutor(executor, journal),
         workspace=FolderWorkspace(folder, scrub=scrub.text),
-        events=handlers.events,
+        events=FanOut(cassettes, handlers.events),
         approver=RecordingApprover(handlers.approver, journal),
         clock=RecordingClock(SystemClock(), journal),
         signals=RecordingSignals(handlers.signals, journal),

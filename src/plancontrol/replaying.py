@@ -211,6 +211,7 @@ def _replay_session(
     from plancontrol.ag2_agents import Ag2Agents
     from plancontrol.cassettes import CassetteAgents
     from plancontrol.effects import Effects
+    from plancontrol.events import FanOut
     from plancontrol.journal import JournalReplay
     from plancontrol.local import DiscardEvents
     from plancontrol.pipeline import run_pipeline
@@ -227,7 +228,7 @@ def _replay_session(
             agents=agents,
             executor=journal,
             workspace=MemoryWorkspace(),
-            events=events or DiscardEvents(),
+            events=FanOut(agents, events or DiscardEvents()),
             approver=journal,
             clock=journal,
             signals=journal,
@@ -246,7 +247,9 @@ def _replay_session(
     tally.snapshots.extend((_named(label, session), diff) for label, diff in snapshots.compared)
     tally.drift.extend((_named(name, session), diff) for name, diff in agents.drift)
     tally.cassettes.extend(_named(name, session) for name in agents.opened)
-    recorded = sorted(p.name for p in (where / "cassettes").glob("*.json"))
+    on_disk = sorted(p.name for p in (where / "cassettes").glob("*.json"))
+    recorded = [*dict.fromkeys(n for n in agents.opened if n in on_disk), *on_disk]
+    recorded = list(dict.fromkeys(recorded))  # in the order the run used them, then the rest
     tally.recorded.extend(_named(name, session) for name in recorded)
     if stop is None:
         tally.unplayed_requests += agents.unplayed

@@ -361,3 +361,14 @@ def test_a_fork_into_a_folder_that_holds_files_is_refused(run: Path) -> None:
     assert done.stderr == "plancontrol: b already exists and is not empty; choose another --into\n"
     assert (run.parent / "b" / "notes.txt").read_text() == "mine"
     assert os.listdir(run.parent / "b") == ["notes.txt"]
+
+
+def test_replay_of_one_step_alone_from_the_command_line(run: Path) -> None:
+    done = plancontrol("replay", "run", "--part", "step-02", "-q", cwd=run.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("replay of step-02 identical to the recording: sha256 ")
+    missing = plancontrol("replay", "run", "--part", "step-05", "-q", cwd=run.parent)
+    assert missing.returncode == 2
+    assert missing.stderr == (
+        "plancontrol: run has no snapshot 'step-05': name a phase or a step it ran\n"
+    )

@@ -53,3 +53,48 @@ def test_the_fixture_fails_clearly_on_a_folder_that_is_not_a_run(
 ) -> None:
     with pytest.raises(pytest.fail.Exception, match="is not a plancontrol run folder"):
         replay_recorded(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("part", "cassettes", "snapshots"),
+    [
+        ("plan", ("plan.json",), ["plan"]),
+        ("review", ("review.json",), ["review"]),
+        ("step-01", ("step-01.json",), ["step-01"]),
+        ("step-02", ("step-02.json",), ["step-02"]),
+        ("control", ("step-01.json", "step-02.json"), ["step-01", "step-02", "control"]),
+    ],
+)
+def test_one_phase_or_step_replays_alone_against_its_cassette(
+    replay_recorded: Callable[..., ReplayOutcome],
+    part: str,
+    cassettes: tuple[str, ...],
+    snapshots: list[str],
+) -> None:
+    outcome = replay_recorded(RECORDED, part=part)
+    assert outcome.identical
+    assert outcome.cassettes_used == cassettes
+    assert [label for label, _ in outcome.snapshots] == snapshots
+
+
+def test_a_step_replayed_alone_fails_the_test_when_its_cassette_has_more(
+    tmp_path: Path, replay_recorded: Callable[..., ReplayOutcome]
+) -> None:
+    import json
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(RECORDED, copy)
+    path = copy / "sessions" / "01" / "cassettes" / "step-02.json"
+    cassette = json.loads(path.read_text())
+    cassette["interactions"].append(cassette["interactions"][0])
+    path.write_text(json.dumps(cassette))
+    with pytest.raises(pytest.fail.Exception, match="unplayed: 1 model request"):
+        replay_recorded(copy, part="step-02")
+
+
+def test_replaying_a_part_the_run_never_had_is_a_clear_failure(
+    replay_recorded: Callable[..., ReplayOutcome],
+) -> None:
+    with pytest.raises(pytest.fail.Exception, match="has no snapshot 'step-07'"):
+        replay_recorded(RECORDED, part="step-07")

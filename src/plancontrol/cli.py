@@ -311,16 +311,23 @@ def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
     raise typer.Exit(code)
 
 
-def _replay(run_dir: Path, quiet: bool, lenient: bool = False) -> ReplayOutcome:
-    """Replay ``run_dir``, showing progress and the tables unless ``quiet``."""
+def _replay(
+    run_dir: Path, quiet: bool, lenient: bool = False, part: str | None = None
+) -> ReplayOutcome:
+    """Replay ``run_dir`` (or one ``part`` of it), showing progress and the tables unless
+    ``quiet``."""
     from rich.console import Console
 
     from plancontrol.console import ConsoleEvents, report_tables
     from plancontrol.ledger import summarize
-    from plancontrol.replaying import replay_run
+    from plancontrol.replaying import replay_part, replay_run
 
     err = Console(stderr=True, quiet=quiet, soft_wrap=True)
-    outcome = _or_fail(replay_run(run_dir, None if quiet else ConsoleEvents(err), lenient))
+    events = None if quiet else ConsoleEvents(err)
+    if part is not None:
+        outcome = _or_fail(replay_part(run_dir, part, events))
+    else:
+        outcome = _or_fail(replay_run(run_dir, events, lenient))
     if not quiet:
         for table in report_tables(summarize(outcome.context)):
             Console().print(table)
@@ -332,12 +339,19 @@ def _replay(run_dir: Path, quiet: bool, lenient: bool = False) -> ReplayOutcome:
 @app.command()
 def replay(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by `plancontrol run`.")],
+    part: Annotated[
+        str | None,
+        typer.Option(help="Replay one phase or step alone, e.g. review or step-02."),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Run a recorded run again offline (no model, no code executed) and check that it ends
     exactly as recorded: exit 0 when identical, 1 when not."""
-    outcome = _replay(run_dir, quiet)
+    outcome = _replay(run_dir, quiet, part=part)
     verdict, first = outcome.verdict, outcome.first_difference
+    if outcome.identical and part is not None:
+        print(f"replay of {part} identical to the recording: sha256 {verdict.digest}")
+        raise typer.Exit(0)
     if outcome.identical:
         print(
             f"replay identical to the recording ({len(outcome.snapshots)} snapshots and the "

@@ -20,15 +20,15 @@ from plancontrol.runfolder import (
     Session,
     Verdict,
     compare,
+    compare_snapshot,
     decode_snapshot,
-    encode_snapshot,
     read_manifest,
     read_sessions,
     recorded_context,
     session_dir,
 )
 
-__all__ = ["ReplayOutcome", "replay_run"]
+__all__ = ["ReplayOutcome", "replay_part", "replay_run"]
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,16 @@ def _start(folder: Path, manifest: Manifest, session: Session) -> Result[Context
     return decode_snapshot(data).map(lambda found: found[1]).alt(lambda e: f"{path}: {e}")
 
 
-def _last_saved(entries: tuple[Entry, ...]) -> str | None:
-    return next((e.label for e in reversed(entries) if isinstance(e, Saved)), None)
+def _last_saved(entries: tuple[Entry, ...], where: Path) -> str | None:
+    """The last snapshot the session wrote (one journaled but never written is passed over)."""
+    return next(
+        (
+            e.label
+            for e in reversed(entries)
+            if isinstance(e, Saved) and (where / "snapshots" / f"{e.label}.json").is_file()
+        ),
+        None,
+    )
 
 
 def replay_run(
@@ -149,7 +157,7 @@ def replay_run(
             case _:
                 bad = started if isinstance(started, Failure) else journaled
                 return Failure(str(bad.failure()))
-        stop = (session.ends_after or _last_saved(entries)) if unfinished else None
+        stop = (session.ends_after or _last_saved(entries, where)) if unfinished else None
         if unfinished and stop is None:
             continue  # died before its first snapshot: nothing of it to check
         try:
@@ -157,7 +165,17 @@ def replay_run(
         except ValueError:
             return Failure(f"{where}/session.json starts after an unknown snapshot")
         played = _replay_session(
-            run_dir, manifest, session, pipeline, start, entries, stop, events, lenient, tally
+            run_dir,
+            manifest,
+            session,
+            pipeline,
+            start,
+            entries,
+            stop,
+            events,
+            lenient,
+            tally,
+            count_unplayed=stop is None,
         )
         match played:
             case Failure(problem):
@@ -178,7 +196,7 @@ def replay_run(
                     return Failure(problem)
         else:
             recorded = (where / "snapshots" / f"{stop}.json").read_bytes()
-            outcome = (result, compare(recorded, encode_snapshot(stop, last)))
+            outcome = (result, compare_snapshot(recorded, stop, last))
     if outcome is None:
         return Failure(f"{run_dir} holds no snapshot yet: the run stopped before any phase ended")
     return Success(
@@ -206,6 +224,8 @@ def _replay_session(
     events: EventSink | None,
     lenient: bool,
     tally: _Tally,
+    *,
+    count_unplayed: bool,
 ) -> Result[tuple[Result[Context, Halt], dict[str, int]], str]:
     """Replay one session; its comparisons and use of the recording go into ``tally``."""
     from plancontrol.ag2_agents import Ag2Agents
@@ -251,6 +271,91 @@ def _replay_session(
     recorded = [*dict.fromkeys(n for n in agents.opened if n in on_disk), *on_disk]
     recorded = list(dict.fromkeys(recorded))  # in the order the run used them, then the rest
     tally.recorded.extend(_named(name, session) for name in recorded)
-    if stop is None:
+    if count_unplayed:
         tally.unplayed_requests += agents.unplayed
     return Success((result, journal.unplayed))
+
+
+def replay_part(
+    run_dir: Path, label: str, events: EventSink | None = None
+) -> Result[ReplayOutcome, str]:
+    """Replay one phase (``"review"``) or one plan step (``"step-02"``) of the run in
+    ``run_dir`` alone, from the snapshot before it, against its own cassette and its part of
+    the journal, and compare the snapshot after it with the recorded one. The newest session
+    that recorded ``label`` is used. Nothing is written into the folder."""
+    from plancontrol.journal import Ticked
+    from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
+    from plancontrol.resuming import load_saved
+
+    match read_manifest(run_dir).bind(lambda m: read_sessions(run_dir).map(lambda s: (m, s))):
+        case Success((manifest, sessions)):
+            pass
+        case Failure(problem):
+            return Failure(problem)
+    for session in reversed(sessions):
+        where = session_dir(run_dir, session.number)
+        match read_journal(where / "journal.jsonl"):
+            case Failure(problem):
+                return Failure(problem)
+            case Success(entries):
+                pass
+        marks = [(i, e) for i, e in enumerate(entries) if isinstance(e, Saved)]
+        found = [i for i, e in marks if e.label == label]
+        if found:
+            break
+    else:
+        return Failure(f"{run_dir} has no snapshot {label!r}: name a phase or a step it ran")
+    end = found[-1]
+    # a step starts after the snapshot before it; a phase after the previous phase's
+    before = [
+        (i, e)
+        for i, e in marks
+        if i < end and (label.startswith("step-") or not e.label.startswith("step-"))
+    ]
+    loaded: Result[Context, str]
+    if before:
+        previous: str | None = before[-1][1].label
+        loaded = load_saved(run_dir, session, before[-1][1])
+        first = before[-1][0] + 1
+    else:
+        previous = session.starts_after
+        loaded = _start(run_dir, manifest, session)
+        first = 0
+    if isinstance(loaded, Failure):
+        return Failure(loaded.failure())
+    # the pipeline's own clock readings made before the slice: its start, and the control
+    # phase's start when the part begins after a step
+    lead = 0 if first == 0 else 1 + bool(previous and previous.startswith("step-"))
+    part = (*(Ticked(0.0) for _ in range(lead)), *entries[first : end + 1])
+    tally = _Tally([], [], [], [])
+    played = _replay_session(
+        run_dir,
+        manifest,
+        session,
+        phases_after(PLANNING_AND_CONTROL, previous),
+        loaded.unwrap(),
+        part,
+        label,
+        events,
+        False,
+        tally,
+        count_unplayed=True,
+    )
+    match played:
+        case Failure(problem):
+            return Failure(problem)
+        case Success((result, leftover)):
+            pass
+    last = result.value_or(None) or result.failure().context
+    recorded = (where / "snapshots" / f"{label}.json").read_bytes()
+    return Success(
+        ReplayOutcome(
+            result=result,
+            verdict=compare_snapshot(recorded, label, last),
+            snapshots=tuple(tally.snapshots),
+            drift=tuple(tally.drift),
+            cassettes_used=tuple(tally.cassettes),
+            unplayed_requests=tally.unplayed_requests,
+            unplayed_journal={k: n for k, n in leftover.items() if k != "Saved"},
+        )
+    )

@@ -27,7 +27,15 @@ from plancontrol.runfolder import (
 )
 from plancontrol.settings import load_settings
 
-__all__ = ["RunState", "StartPoint", "edit_context", "prepare_fork", "run_state", "start_point"]
+__all__ = [
+    "RunState",
+    "StartPoint",
+    "edit_context",
+    "load_saved",
+    "prepare_fork",
+    "run_state",
+    "start_point",
+]
 
 RECORDS = ("manifest.json", "sessions", "context.json", "plan.json", "report.md")
 """What in a run folder is the record of the run rather than the work of its steps."""
@@ -54,7 +62,7 @@ def _saved(folder: Path, session: Session) -> Result[list[Saved], str]:
     return read_journal(path).map(lambda es: [e for e in es if isinstance(e, Saved)])
 
 
-def _load(folder: Path, session: Session, saved: Saved) -> Result[Context, str]:
+def load_saved(folder: Path, session: Session, saved: Saved) -> Result[Context, str]:
     """The snapshot ``saved`` refers to, checked against the digest journaled with it."""
     path = session_dir(folder, session.number) / "snapshots" / f"{saved.label}.json"
     try:
@@ -135,7 +143,7 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
             return Success(StartPoint(manifest, sessions, len(sessions), None, fresh))
         case Success((number, saved)):
             pass
-    latest = _load(folder, sessions[number - 1], saved)
+    latest = load_saved(folder, sessions[number - 1], saved)
     if isinstance(latest, Failure):
         return Failure(latest.failure())
     if from_step is None:
@@ -155,7 +163,7 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
         )
     label = "approve" if from_step == 1 else f"step-{from_step - 1:02d}"
     match _find(folder, sessions, label).bind(
-        lambda found: _load(folder, sessions[found[0] - 1], found[1]).map(
+        lambda found: load_saved(folder, sessions[found[0] - 1], found[1]).map(
             lambda ctx: (found[0], ctx)
         )
     ):
@@ -291,6 +299,6 @@ def run_state(folder: Path) -> Result[RunState, str]:
         case Success((number, saved)):
             pass
     how = "interrupted" if last.status == "interrupted" else "stopped without finishing"
-    return _load(folder, sessions[number - 1], saved).map(
+    return load_saved(folder, sessions[number - 1], saved).map(
         lambda ctx: RunState(manifest, sessions, ctx, f"{how}; resumable after {saved.label}")
     )

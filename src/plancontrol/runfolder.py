@@ -26,6 +26,7 @@ __all__ = [
     "SessionStatus",
     "Verdict",
     "compare",
+    "compare_snapshot",
     "decode_snapshot",
     "digest",
     "encode_snapshot",
@@ -281,6 +282,15 @@ def compare(recorded: bytes, replayed: bytes) -> Verdict:
     return Verdict(False, digest(replayed), where or "the encodings differ")
 
 
+def compare_snapshot(recorded: bytes, label: str, ctx: Context) -> Verdict:
+    """Compare a recorded snapshot with ``ctx``; a difference is a path into the context."""
+    verdict = compare(recorded, encode_snapshot(label, ctx))
+    where = verdict.difference
+    if where is not None and where.startswith("$.context"):
+        return Verdict(False, verdict.digest, "$" + where.removeprefix("$.context"))
+    return verdict
+
+
 class ComparingCheckpoints:
     """On replay: compares each snapshot with the one a session recorded under its label."""
 
@@ -293,10 +303,7 @@ class ComparingCheckpoints:
         if not path.is_file():
             self.compared.append((label, "no snapshot was recorded here"))
             return
-        where = compare(path.read_bytes(), encode_snapshot(label, ctx)).difference
-        if where is not None and where.startswith("$.context"):
-            where = "$" + where.removeprefix("$.context")  # a path into the context, as shown
-        self.compared.append((label, where))
+        self.compared.append((label, compare_snapshot(path.read_bytes(), label, ctx).difference))
 
 
 def recorded_context(path: Path) -> Result[bytes, str]:

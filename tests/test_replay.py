@@ -199,3 +199,24 @@ def test_check_secrets_passes_on_a_recorded_run(recorded: Path) -> None:
     done = plancontrol("check", "--secrets", str(recorded), "--value", SECRET, cwd=recorded.parent)
     assert done.returncode == 0, done.stdout
     assert done.stdout == f"no secrets found in {recorded}\n"
+
+
+def test_rerun_code_executes_each_script_again_and_finds_them_as_recorded(recorded: Path) -> None:
+    done = plancontrol("replay", str(recorded), "--rerun-code", "-q", cwd=recorded.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == ("code: 2 script run(s) executed again, each as recorded")
+    assert not (recorded.parent / "primes.txt").exists()  # it ran in a scratch folder
+
+
+def test_rerun_code_names_a_script_whose_result_changed(tmp_path: Path) -> None:
+    script = Code("import os\nprint(os.getpid())")
+    answers = {**replies(), "engineer": [script], "judge": [Verdict("success", "printed")]}
+    with OpenAITestServer(answers) as server:
+        done = run_against(server.base_url, "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    again = plancontrol("replay", "run", "--rerun-code", "-q", cwd=tmp_path)
+    assert again.returncode == 1
+    assert again.stdout.startswith("code ran differently: step 1 attempt 1: $.stdout: recorded '")
+    assert again.stderr == (
+        "plancontrol: 1 of 1 script run(s) ended differently from the recording\n"
+    )

@@ -36,6 +36,14 @@ app = typer.Typer(
 
 RunDir = Annotated[Path | None, typer.Option(help="New folder for the run's files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+FromStep = Annotated[
+    int | None,
+    typer.Option(
+        "--from-step", help="Run again from step K: steps before K are taken from the recording."
+    ),
+]
+CodeTimeout = Annotated[float, typer.Option(help="Seconds per script run.")]
+AllowInstall = Annotated[bool, typer.Option(help="Let the installer run pip.")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -312,7 +320,11 @@ def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
 
 
 def _replay(
-    run_dir: Path, quiet: bool, lenient: bool = False, part: str | None = None
+    run_dir: Path,
+    quiet: bool,
+    lenient: bool = False,
+    part: str | None = None,
+    rerun_code: float | None = None,
 ) -> ReplayOutcome:
     """Replay ``run_dir`` (or one ``part`` of it), showing progress and the tables unless
     ``quiet``."""
@@ -327,7 +339,7 @@ def _replay(
     if part is not None:
         outcome = _or_fail(replay_part(run_dir, part, events))
     else:
-        outcome = _or_fail(replay_run(run_dir, events, lenient))
+        outcome = _or_fail(replay_run(run_dir, events, lenient, rerun_code))
     if not quiet:
         for table in report_tables(summarize(outcome.context)):
             Console().print(table)
@@ -343,12 +355,32 @@ def replay(
         str | None,
         typer.Option(help="Replay one phase or step alone, e.g. review or step-02."),
     ] = None,
+    rerun_code: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-code",
+            help="Also run every recorded script again, in a scratch folder, and compare.",
+        ),
+    ] = False,
+    code_timeout: CodeTimeout = 600.0,
     quiet: Quiet = False,
 ) -> None:
-    """Run a recorded run again offline (no model, no code executed) and check that it ends
-    exactly as recorded: exit 0 when identical, 1 when not."""
-    outcome = _replay(run_dir, quiet, part=part)
+    """Run a recorded run again offline (no model; scripts' recorded results are served) and
+    check that it ends exactly as recorded: exit 0 when identical, 1 when not."""
+    if rerun_code and part is not None:
+        raise _fail("--rerun-code replays the whole run; leave out --part")
+    outcome = _replay(run_dir, quiet, part=part, rerun_code=code_timeout if rerun_code else None)
     verdict, first = outcome.verdict, outcome.first_difference
+    if rerun_code:
+        for difference in outcome.code_differences:
+            print(f"code ran differently: {difference}")
+        if outcome.code_differences:
+            raise _fail(
+                f"{len(outcome.code_differences)} of {outcome.code_rerun} script run(s) "
+                "ended differently from the recording",
+                code=1,
+            )
+        print(f"code: {outcome.code_rerun} script run(s) executed again, each as recorded")
     if outcome.identical and part is not None:
         print(f"replay of {part} identical to the recording: sha256 {verdict.digest}")
         raise typer.Exit(0)
@@ -405,16 +437,6 @@ def check(
         else:
             print(f"{shown}: not reached (the run stopped earlier)")
     raise typer.Exit(1 if drifted else 0)
-
-
-FromStep = Annotated[
-    int | None,
-    typer.Option(
-        "--from-step", help="Run again from step K: steps before K are taken from the recording."
-    ),
-]
-CodeTimeout = Annotated[float, typer.Option(help="Seconds per script run.")]
-AllowInstall = Annotated[bool, typer.Option(help="Let the installer run pip.")]
 
 
 def _continue(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from returns.result import Failure, Result, Success
 
 from plancontrol.context import Context
-from plancontrol.effects import EventSink
-from plancontrol.errors import ModelFailure
-from plancontrol.journal import Entry, Saved, read_journal
+from plancontrol.effects import EventSink, Execution, Executor, Script
+from plancontrol.errors import ExecutionFailure, ModelFailure
+from plancontrol.journal import Entry, JournalReplay, Saved, read_journal
 from plancontrol.phase import Halt
 from plancontrol.pipeline import Pipeline
 from plancontrol.runfolder import (
@@ -22,6 +22,7 @@ from plancontrol.runfolder import (
     compare,
     compare_snapshot,
     decode_snapshot,
+    first_difference,
     read_manifest,
     read_sessions,
     recorded_context,
@@ -47,6 +48,8 @@ class ReplayOutcome:
     unplayed_requests: int
     unplayed_journal: dict[str, int]
     cassettes_recorded: tuple[str, ...] = ()
+    code_rerun: int = 0
+    code_differences: tuple[str, ...] = ()
 
     @property
     def identical(self) -> bool:
@@ -63,6 +66,41 @@ class ReplayOutcome:
         """The last context of the replay, finished or stopped."""
         final = self.result.value_or(None)
         return final if final is not None else self.result.failure().context
+
+
+class _Rerun:
+    """Runs each recorded script again (``--rerun-code``) with ``executor`` and notes where
+    its result differs from the journal's; the run is still served the journaled result, so
+    the replay stays comparable. Installations are never run again."""
+
+    def __init__(self, journal: JournalReplay, executor: Executor) -> None:
+        self.journal = journal
+        self.executor = executor
+        self.runs = 0
+        self.differences: list[str] = []
+
+    def run(self, script: Script) -> Result[Execution, ExecutionFailure]:
+        recorded = self.journal.run(script)
+        again = self.executor.run(script)
+        self.runs += 1
+        where = first_difference(_as_data(recorded), _as_data(again))
+        if where is not None:
+            self.differences.append(f"step {script.step} attempt {script.attempt}: {where}")
+        return recorded
+
+    def install(self, step: int, packages: tuple[str, ...]) -> Result[Execution, ExecutionFailure]:
+        return self.journal.install(step, packages)
+
+
+def _as_data(result: Result[Execution, ExecutionFailure]) -> object:
+    import msgspec
+
+    match result:
+        case Success(run):
+            return msgspec.to_builtins(run)
+        case Failure(error):
+            return {"failure": error.detail}
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _EndOfRecording(Exception):
@@ -94,6 +132,9 @@ class _Tally:
     cassettes: list[str]
     recorded: list[str]
     unplayed_requests: int = 0
+    rerun: Executor | None = None
+    reruns: int = 0
+    code_differences: list[str] = field(default_factory=list)
 
 
 def _named(name: str, session: Session) -> str:
@@ -124,7 +165,10 @@ def _last_saved(entries: tuple[Entry, ...], where: Path) -> str | None:
 
 
 def replay_run(
-    run_dir: Path, events: EventSink | None = None, lenient: bool = False
+    run_dir: Path,
+    events: EventSink | None = None,
+    lenient: bool = False,
+    rerun_code: float | None = None,
 ) -> Result[ReplayOutcome, str]:
     """Run the recording in ``run_dir`` again with no network and no code execution: model
     replies from its cassettes (fail-closed), scripts' results, clock readings and decisions
@@ -135,8 +179,12 @@ def replay_run(
 
     A session that stopped without finishing (killed, or Ctrl-C) is replayed up to its last
     snapshot; a finished one to its end, and its last context compared with the recorded one.
+
+    ``rerun_code`` (a timeout in seconds) runs every recorded script again, in order, in a
+    scratch folder, and reports in ``code_differences`` where a result differs from the one
+    recorded.
     """
-    from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
+    import tempfile
 
     match read_manifest(run_dir).bind(lambda m: read_sessions(run_dir).map(lambda s: (m, s))):
         case Success((manifest, sessions)):
@@ -144,6 +192,29 @@ def replay_run(
         case Failure(problem):
             return Failure(problem)
     tally = _Tally([], [], [], [])
+    scratch = tempfile.TemporaryDirectory(prefix="plancontrol-rerun-")
+    tally.rerun = _scratch_executor(Path(scratch.name), rerun_code)
+    with scratch:
+        return _replay_sessions(run_dir, manifest, sessions, events, lenient, tally)
+
+
+def _scratch_executor(folder: Path, timeout: float | None) -> Executor | None:
+    from plancontrol.local import SubprocessExecutor
+
+    return None if timeout is None else SubprocessExecutor(folder, timeout=timeout)
+
+
+def _replay_sessions(
+    run_dir: Path,
+    manifest: Manifest,
+    sessions: tuple[Session, ...],
+    events: EventSink | None,
+    lenient: bool,
+    tally: _Tally,
+) -> Result[ReplayOutcome, str]:
+    """Replay each session in turn (see ``replay_run``)."""
+    from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
+
     unplayed_journal: dict[str, int] = {}
     outcome: tuple[Result[Context, Halt], Verdict] | None = None
     for session in sessions:
@@ -209,6 +280,8 @@ def replay_run(
             unplayed_requests=tally.unplayed_requests,
             unplayed_journal=unplayed_journal,
             cassettes_recorded=tuple(tally.recorded),
+            code_rerun=tally.reruns,
+            code_differences=tuple(tally.code_differences),
         )
     )
 
@@ -232,7 +305,6 @@ def _replay_session(
     from plancontrol.cassettes import CassetteAgents
     from plancontrol.effects import Effects
     from plancontrol.events import FanOut
-    from plancontrol.journal import JournalReplay
     from plancontrol.local import DiscardEvents
     from plancontrol.pipeline import run_pipeline
     from plancontrol.secrets import Scrubber, secret_values
@@ -240,13 +312,16 @@ def _replay_session(
 
     where = session_dir(run_dir, session.number)
     journal = JournalReplay(entries)
+    executor: Executor | _Rerun = journal
+    if tally.rerun is not None:
+        executor = _Rerun(journal, tally.rerun)
     snapshots = ComparingCheckpoints(where)
     scrub = Scrubber(secret_values(os.environ)).data
     with Ag2Agents(manifest.default_route, dict(manifest.routes)) as live:
         agents = CassetteAgents(live, where / "cassettes", "replay", scrub, lenient)
         fx = Effects(
             agents=agents,
-            executor=journal,
+            executor=executor,
             workspace=MemoryWorkspace(),
             events=FanOut(agents, events or DiscardEvents()),
             approver=journal,
@@ -264,6 +339,9 @@ def _replay_session(
         agents.close()
     if agents.problem is not None:
         return Failure(agents.problem)
+    if isinstance(executor, _Rerun):
+        tally.reruns += executor.runs
+        tally.code_differences.extend(executor.differences)
     tally.snapshots.extend((_named(label, session), diff) for label, diff in snapshots.compared)
     tally.drift.extend((_named(name, session), diff) for name, diff in agents.drift)
     tally.cassettes.extend(_named(name, session) for name in agents.opened)

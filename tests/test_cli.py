@@ -14,7 +14,7 @@ def test_demo_runs_offline_and_leaves_a_run_folder(tmp_path: Path) -> None:
     done = plancontrol("demo", "--run-dir", "run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     run = tmp_path / "run"
-    primes = (run / "primes.txt").read_text().split()
+    primes = (run / "work" / "primes.txt").read_text().split()
     assert primes[:5] == ["2", "3", "5", "7", "11"]
     assert len(primes) == 20
     assert "step 1 completed" in done.stderr
@@ -71,7 +71,7 @@ def test_run_against_an_openai_compatible_server(tmp_path: Path) -> None:
     assert "step 2 completed" in done.stderr
     assert "Cost by role" in done.stdout
     run = tmp_path / "run"
-    assert (run / "primes.txt").read_text() == "2 3 5"
+    assert (run / "work" / "primes.txt").read_text() == "2 3 5"
     ctx = decode_context((run / "context.json").read_bytes()).unwrap()
     assert len(ctx.usage) == calls == 6
     assert ctx.settings.default_model == "test-model"

@@ -1,16 +1,21 @@
-"""Every ```python block in docs/ runs, in order, and prints the ```text block after it."""
+"""The docs run: every ```python block runs, in order, and prints the ```text block after it;
+every ```sh block runs in a scratch folder, in order, with the exit status and output shown."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-BLOCK = re.compile(r"```(python|text)\n(.*?)```", re.DOTALL)
+BLOCK = re.compile(r"```(python|text|sh)\n(.*?)```", re.DOTALL)
+STATUS = re.compile(r"\s+# exit status (\d+)$")
 
 
 def blocks(page: Path) -> list[tuple[str, str]]:
@@ -18,10 +23,12 @@ def blocks(page: Path) -> list[tuple[str, str]]:
 
 
 PAGES = sorted(p for p in DOCS.glob("*.md") if any(k == "python" for k, _ in blocks(p)))
+SHELL_PAGES = sorted(p for p in DOCS.glob("*.md") if any(k == "sh" for k, _ in blocks(p)))
 
 
 def test_docs_have_runnable_pages() -> None:
     assert "custom-pipelines.md" in [p.name for p in PAGES]
+    assert "durable-runs.md" in [p.name for p in SHELL_PAGES]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
@@ -39,3 +46,40 @@ def test_doc_page_code_runs_and_prints_what_the_page_shows(page: Path) -> None:
             assert out.getvalue() == following[1], f"{page.name} block {index} printed otherwise"
         else:
             assert out.getvalue() == "", f"{page.name} block {index} printed output not shown"
+
+
+def matches(shown: str, printed: str) -> bool:
+    """``printed`` is what the page shows, where ``…`` stands for any text on its line."""
+    pattern = ".*?".join(re.escape(part) for part in shown.split("…"))
+    return re.fullmatch(pattern, printed, re.DOTALL) is not None
+
+
+@pytest.mark.parametrize("page", SHELL_PAGES, ids=[p.name for p in SHELL_PAGES])
+def test_doc_page_commands_run_as_shown(page: Path, tmp_path: Path) -> None:
+    """Each line of a ```sh block is a command; it must end with status 0, or the one its
+    ``# exit status N`` comment names; a ```text block after it is its stdout and stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["COLUMNS"] = "100"
+    found = blocks(page)
+    for index, (kind, commands) in enumerate(found):
+        if kind != "sh":
+            continue
+        printed = ""
+        for line in commands.strip().splitlines():
+            status = STATUS.search(line)
+            done = subprocess.run(
+                ["bash", "-c", STATUS.sub("", line)],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            expected = int(status.group(1)) if status else 0
+            assert done.returncode == expected, f"{line}\n{done.stdout}{done.stderr}"
+            printed += done.stdout + done.stderr
+        following = found[index + 1] if index + 1 < len(found) else None
+        if following and following[0] == "text":
+            assert matches(following[1], printed), f"{page.name} block {index}:\n{printed}"

@@ -78,7 +78,7 @@ def resumed_and_replayed(run: Path) -> None:
     assert done.returncode == 0, done.stderr
     ctx = decode_context((run / "context.json").read_bytes()).unwrap()
     assert ctx.completed_steps == (1, 2)
-    assert (run / "primes.txt").read_text() == "2 3 5 7"
+    assert (run / "work" / "primes.txt").read_text() == "2 3 5 7"
     replayed = plancontrol("replay", "run", "-q", cwd=run.parent)
     assert replayed.returncode == 0, replayed.stderr
     assert "replay identical to the recording" in replayed.stdout
@@ -105,7 +105,7 @@ def test_killed_in_the_middle_of_a_step_resumes_that_step_only(tmp_path: Path) -
     with OpenAITestServer(replies(engineer=[sleeper, Code(SCRIPT)])) as server:
         proc = start(server, tmp_path)
         run = tmp_path / "run"
-        wait_for(run / "codebase" / "step_1.py", proc)
+        wait_for(run / "work" / "codebase" / "step_1.py", proc)
         time.sleep(0.3)  # the script is running
         kill(proc)
         asked = roles(server)
@@ -140,7 +140,7 @@ def test_sigterm_stops_after_the_current_step_and_the_run_resumes(tmp_path: Path
     with OpenAITestServer(replies(engineer=[sleeper])) as server:
         proc = start(server, tmp_path)
         run = tmp_path / "run"
-        wait_for(run / "codebase" / "step_1.py", proc)
+        wait_for(run / "work" / "codebase" / "step_1.py", proc)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 1
@@ -247,7 +247,7 @@ def test_fork_branches_at_a_step_with_edits_and_replays(run: Path) -> None:
     (prompt,) = step_requests(branch, 2, 2)
     assert "- Mention the sum of the primes." in prompt
     assert "### Step 1\n20 primes computed" in prompt
-    assert (branch / "primes.txt").read_text() == (run / "primes.txt").read_text()
+    assert (branch / "work" / "primes.txt").read_text() == (run / "work" / "primes.txt").read_text()
     replayed = plancontrol("replay", "branch", "-q", cwd=run.parent)
     assert replayed.returncode == 0, replayed.stderr
 

@@ -214,7 +214,9 @@ def test_run_gives_the_script_the_given_env_plus_unbuffered_and_no_bytecode(
         print([os.environ.get(name) for name in names])
     """
 
-    assert _run(executor, code).stdout == "['set', '1', '1', None]\n"
+    assert _run(executor, code).stdout == "['set', '1', '1', '.plancontrol/home']\n"
+    unconfined = SubprocessExecutor(tmp_path, env={"MARK": "set"}, confine_writes=False)
+    assert _run(unconfined, code).stdout == "['set', '1', '1', None]\n"
 
 
 def test_run_refuses_a_script_path_outside_the_work_folder(

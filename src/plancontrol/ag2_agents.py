@@ -168,7 +168,7 @@ class Ag2Agents:
         cost = 0.0 if route.free else cost_usd(model, prompt, completion)
         return Success(
             Reply(
-                text=text,
+                text=_writable(text),
                 model=model,
                 prompt_tokens=prompt,
                 completion_tokens=completion,
@@ -251,3 +251,17 @@ def _config(request: Request, route: Route, http: Any) -> Any:
         http_client=http,
         **options,
     )
+
+
+def _writable(text: str) -> str:
+    """``text`` with each unpaired surrogate (a ``\\ud83d`` escape cut from its pair, which
+    no file can hold) replaced by U+FFFD, here where replies come in.
+
+    >>> _writable("ok \\ud83d!")
+    'ok \ufffd!'
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    return text

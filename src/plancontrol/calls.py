@@ -118,6 +118,10 @@ def ask_typed(
             return Success((ctx, msgspec.json.decode(reply.text, type=typ)))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             path, detail = validation_problem(exc)
+        except RecursionError:  # msgspec's guard against nesting deeper than the stack allows
+            path, detail = "$", "JSON is nested too deeply"
+        except UnicodeEncodeError:  # a "\ud800" escape in the provider's JSON: no UTF-8 for it
+            path, detail = "$", "the reply is not valid Unicode (it holds an unpaired surrogate)"
         if asked <= retries:
             fix = (
                 f"Your reply did not match the required JSON schema: {detail} at {path}. "

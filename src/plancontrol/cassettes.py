@@ -59,12 +59,24 @@ class ReadableJSON:
 
     @staticmethod
     def deserialize(text: str) -> dict[str, Any]:
-        cassette: dict[str, Any] = json.loads(text)
-        for interaction in cassette.get("interactions", []):
+        try:
+            cassette: Any = json.loads(text)
+        except RecursionError:
+            raise ValueError("not a cassette: nested too deeply") from None
+        interactions = cassette.get("interactions") if isinstance(cassette, dict) else None
+        if not isinstance(interactions, list) or not all(
+            isinstance(i, dict)
+            and isinstance(i.get("request"), dict)
+            and isinstance(i.get("response"), dict)
+            for i in interactions
+        ):
+            raise ValueError("not a cassette: expected interactions of a request and a response")
+        for interaction in interactions:
             request, response = interaction["request"], interaction["response"]
             request["body"] = _unparsed(request.get("body"))
             response["body"] = {"string": _unparsed(response.get("body"))}
-        return cassette
+        readable: dict[str, Any] = cassette
+        return readable
 
 
 def _parsed(body: Any) -> Any:
@@ -108,16 +120,23 @@ class _AtomicPersister:
 
 def _unreadable(path: Path) -> str | None:
     """Why the cassette at ``path`` cannot be replayed, or None when it can."""
+    from vcr.serialize import deserialize
+
     if not path.is_file():
         return f"{path} is missing; restore it from a copy of the run folder or record again"
     try:
-        cassette = ReadableJSON.deserialize(path.read_text(encoding="utf-8"))
-        for interaction in cassette["interactions"]:
-            if not isinstance(interaction["request"]["method"], str) or not isinstance(
-                interaction["response"]["status"], dict
+        requests, responses, *_ = deserialize(path.read_text(encoding="utf-8"), ReadableJSON)
+        for request in requests:
+            if not isinstance(request.body, bytes | str | None):
+                raise ValueError("a request body that is not text")
+        for response in responses:
+            if not (
+                isinstance(response["status"], dict)
+                and isinstance(response["headers"], dict)
+                and isinstance(response["body"]["string"], bytes | str)
             ):
-                raise ValueError("an interaction without a request method or response status")
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+                raise ValueError("a response without a status, headers or a body")
+    except Exception as exc:  # whatever vcrpy raises on a damaged file
         return f"{path} is damaged ({type(exc).__name__}: {exc}); restore it from a copy"
     return None
 

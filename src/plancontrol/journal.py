@@ -118,7 +118,7 @@ def read_journal(path: Path) -> Result[tuple[Entry, ...], str]:
             break
         try:
             entries.append(decoder.decode(line))
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError, RecursionError) as exc:
             if number == len(lines):  # a last line cut short when the process was killed
                 break
             return Failure(

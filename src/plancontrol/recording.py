@@ -16,6 +16,7 @@ from plancontrol.events import FanOut
 from plancontrol.journal import Journal, Saved
 from plancontrol.phase import Halt
 from plancontrol.pipeline import Pipeline, run_pipeline
+from plancontrol.resuming import WORK
 from plancontrol.runfolder import (
     Session,
     SessionStatus,
@@ -104,7 +105,7 @@ def record_session(
     journal = Journal(where / "journal.jsonl", scrub=scrub.data)
     cassettes = CassetteAgents(agents, where / "cassettes", "record", scrub=scrub.data)
     executor = SubprocessExecutor(
-        folder, timeout=handlers.code_timeout, allow_install=handlers.allow_install
+        folder / WORK, timeout=handlers.code_timeout, allow_install=handlers.allow_install
     )
     fx = Effects(
         agents=cassettes,

@@ -40,6 +40,9 @@ __all__ = [
 RECORDS = ("manifest.json", "sessions", "context.json", "plan.json", "report.md")
 """What in a run folder is the record of the run rather than the work of its steps."""
 
+WORK = "work"
+"""The scripts' folder in a run folder: their working directory, all they may write to."""
+
 
 @dataclass(frozen=True)
 class StartPoint:
@@ -230,18 +233,28 @@ def prepare_fork(point: StartPoint, folder: Path, into: Path, step: int) -> Resu
     latest = _latest_outcomes(folder)
     later = {f for o in latest if o.step >= step for f in o.files}
     later |= {f"codebase/step_{o.step}.py" for o in latest if o.step >= step}
+    later |= {f".plancontrol/kept/step_{o.step}" for o in latest if o.step >= step}
+
+    def of_later_steps(where: str, names: list[str]) -> list[str]:
+        """Files of steps from ``step`` on: the fork makes its own (``files`` of an outcome
+        are relative to the work folder for scripts, to the run folder for reports)."""
+        base = Path(where)
+        return [
+            n
+            for n in names
+            if (base / n).relative_to(folder).as_posix() in later
+            or (
+                (base / n).is_relative_to(folder / WORK)
+                and (base / n).relative_to(folder / WORK).as_posix() in later
+            )
+        ]
+
     into.mkdir(parents=True, exist_ok=True)
     for item in sorted(folder.iterdir()):
         if item.name in RECORDS:
             continue
         if item.is_dir():
-            shutil.copytree(
-                item,
-                into / item.name,
-                ignore=lambda d, names: [
-                    n for n in names if (Path(d) / n).relative_to(folder).as_posix() in later
-                ],
-            )
+            shutil.copytree(item, into / item.name, ignore=of_later_steps)
         elif item.name not in later:
             shutil.copy2(item, into / item.name)
     for session in point.sessions[: point.session]:

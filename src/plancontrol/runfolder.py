@@ -130,7 +130,7 @@ def read_manifest(folder: Path) -> Result[Manifest, str]:
         )
     try:
         raw = msgspec.json.decode(path.read_bytes())
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
         return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
     found = raw.get("format") if isinstance(raw, dict) else None
     if found != FORMAT:
@@ -160,7 +160,7 @@ def read_session(path: Path) -> Result[Session, str]:
         return Success(msgspec.json.decode(path.read_bytes(), type=Session))
     except OSError as exc:
         return Failure(f"cannot read {path}: {exc.strerror}; restore it from a copy")
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError, RecursionError) as exc:
         return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
 
 
@@ -211,8 +211,8 @@ def decode_snapshot(data: bytes) -> Result[tuple[str, Context], str]:
     """The label and context of a snapshot file's bytes, or what is wrong with them."""
     try:
         envelope = msgspec.json.decode(data, type=_Envelope)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return Failure(f"not a plancontrol snapshot: {exc}")
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError, RecursionError) as exc:
+        return Failure(f"not a plancontrol snapshot: {exc or type(exc).__name__}")
     if envelope.schema != SNAPSHOT_SCHEMA:
         return Failure(
             f"snapshot schema {envelope.schema}; this plancontrol reads schema {SNAPSHOT_SCHEMA}"

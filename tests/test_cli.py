@@ -35,8 +35,8 @@ def test_demo_refuses_a_folder_that_holds_a_run(tmp_path: Path) -> None:
     done = plancontrol("demo", "--run-dir", "run", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == (
-        "plancontrol: run folder run already exists and is not empty; choose another --run-dir "
-        "or remove it\n"
+        "plancontrol: run folder run already exists and is not empty; choose another folder "
+        "(--run-dir) or remove it\n"
     )
     assert [p.name for p in run.iterdir()] == ["context.json"]
     assert (run / "context.json").read_text() == "recorded"

@@ -72,6 +72,10 @@ PUBLIC = [
     "plan_text",
     "run_pipeline",
     "summarize",
+    "fork",
+    "replay",
+    "resume",
+    "run",
 ]
 
 DOUBLES = [
@@ -119,3 +123,24 @@ def test_every_module_states_its_job_in_one_line_and_its_exports() -> None:
             assert exported is not None, f"{info.name} has no __all__"
             for name in exported:
                 assert hasattr(module, name), f"{info.name}.__all__ names missing {name}"
+
+
+def test_the_library_entry_points_mirror_the_commands_and_load_on_first_use() -> None:
+    import subprocess
+    import sys
+
+    from plancontrol import api
+
+    assert (plancontrol.run, plancontrol.replay, plancontrol.resume, plancontrol.fork) == (
+        api.run,
+        api.replay,
+        api.resume,
+        api.fork,
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, plancontrol; print('vcr' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout == "False\n"  # importing plancontrol does not load the recorder

@@ -58,6 +58,19 @@ from plancontrol.settings import Role, RoleModel, Settings, load_settings
 
 __version__ = "0.1.0"
 
+_ENTRY_POINTS = ("fork", "replay", "resume", "run")
+"""The library's entry points (``plancontrol.api``), imported when first used: they bring in
+ag2, vcrpy and the rest, which ``import plancontrol`` alone does not."""
+
+
+def __getattr__(name: str) -> object:
+    if name in _ENTRY_POINTS:
+        from plancontrol import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'plancontrol' has no attribute {name!r}")
+
+
 __all__ = [
     "CONTROL",
     "PLANNING",
@@ -115,11 +128,15 @@ __all__ = [
     "check_plan",
     "decode_context",
     "encode_context",
+    "fork",
     "halt",
     "insert_after",
     "load_settings",
     "one_shot",
     "plan_text",
+    "replay",
+    "resume",
+    "run",
     "run_pipeline",
     "summarize",
 ]

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
-from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
 
+    from plancontrol.api import Stopped
     from plancontrol.context import Context
-    from plancontrol.effects import Agents
-    from plancontrol.models import Route, StructuredMode
-    from plancontrol.pipeline import Pipeline
+    from plancontrol.effects import Signals
+    from plancontrol.models import StructuredMode
+    from plancontrol.recording import Handlers
     from plancontrol.replaying import ReplayOutcome
-    from plancontrol.resuming import StartPoint
-    from plancontrol.secrets import Scrubber
+    from plancontrol.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -60,108 +60,73 @@ def _or_fail(result: Result[T, str]) -> T:
             raise _fail(result.failure())
 
 
-def _fresh_run_dir(run_dir: Path | None, prefix: str) -> Path:
-    """A new run folder; an existing non-empty one is refused so nothing recorded is lost."""
-    if run_dir is None:
-        run_dir = Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise _fail(
-            f"run folder {run_dir} already exists and is not empty; choose another "
-            "--run-dir or remove it"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+def _run_dir(run_dir: Path | None, prefix: str) -> Path:
+    """The folder given, or a new one under ``runs/`` named after the time."""
+    return run_dir or Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _session(
+def _handlers(
+    watch: Signals, settings: Settings | None, *, quiet: bool, err: Console, **knobs: Any
+) -> Handlers:
+    """The CLI's handlers: progress on ``err`` unless ``quiet``, approvals at the terminal
+    when the run's settings ask for them, Ctrl-C and SIGTERM through ``watch``."""
+    from plancontrol.console import ConsoleEvents
+    from plancontrol.local import ApproveAll, DiscardEvents
+    from plancontrol.recording import Handlers
+    from plancontrol.terminal import TerminalApprover
+
+    asks = settings is not None and settings.approval != "none"
+    return Handlers(
+        events=DiscardEvents() if quiet else ConsoleEvents(err),
+        approver=TerminalApprover.from_settings(settings) if asks and settings else ApproveAll(),
+        signals=watch,
+        **knobs,
+    )
+
+
+def _finish(
     folder: Path,
-    pipeline: Pipeline,
-    start: Context,
-    agents: Agents,
-    err: Console,
+    attempt: Callable[[Handlers], Result[Context, Stopped]],
+    settings: Settings | None,
     *,
-    command: str,
-    starts_after: str | None = None,
     quiet: bool,
-    code_timeout: float,
-    allow_install: bool,
-    scrubber: Scrubber,
-) -> int:
-    """Record one session of the run in ``folder``; print the tables to stdout and the
-    outcome to stderr. Returns the exit status."""
+    err: Console,
+    **knobs: Any,
+) -> None:
+    """Run ``attempt`` with the CLI's handlers, Ctrl-C and SIGTERM caught; print the tables
+    to stdout and the outcome to stderr, and exit 0, 1 (the workflow stopped) or 2 (bad
+    input, nothing written)."""
     from rich.console import Console
 
-    from plancontrol.console import ConsoleEvents, report_tables
+    from plancontrol.console import report_tables
     from plancontrol.ledger import summarize
-    from plancontrol.local import ApproveAll, DiscardEvents
-    from plancontrol.recording import Handlers, record_session
-    from plancontrol.terminal import SignalWatch, TerminalApprover
+    from plancontrol.terminal import SignalWatch
 
-    approval = start.settings.approval
     try:
         with SignalWatch() as watch:
-            handlers = Handlers(
-                events=DiscardEvents() if quiet else ConsoleEvents(err),
-                approver=ApproveAll()
-                if approval == "none"
-                else TerminalApprover.from_settings(start.settings),
-                signals=watch,
-                code_timeout=code_timeout,
-                allow_install=allow_install,
-                scrubber=scrubber,
-            )
-            result = record_session(
-                folder,
-                pipeline,
-                start,
-                agents,
-                handlers,
-                command=command,
-                starts_after=starts_after,
-            )
+            result = attempt(_handlers(watch, settings, quiet=quiet, err=err, **knobs))
     except KeyboardInterrupt:
         raise _fail(
             f"interrupted; what finished is in {folder} (continue: plancontrol resume {folder})",
             code=130,
         ) from None
-    final = result.value_or(None)
-    stopped = result.failure() if final is None else None
-    last = final if final is not None else stopped.context  # type: ignore[union-attr]
+    stopped = None
+    match result:
+        case Failure(str() as problem):
+            raise _fail(problem)
+        case Failure(halted):
+            stopped = halted
+            last = halted.context
+        case Success(last):
+            pass
     out = Console()
     for table in report_tables(summarize(last)):
         out.print(table)
     if stopped is not None:
         err.print(f"[red]workflow stopped[/]: {stopped.message}")
         err.print(f"continue it with: plancontrol resume {folder}")
-        return 1
-    return 0
-
-
-def _scrubber(*keys: str | None) -> Scrubber:
-    """Removes the shell's secret variables, the given keys and key-shaped strings."""
-    import os
-
-    from plancontrol.secrets import Scrubber, secret_values
-
-    return Scrubber((*secret_values(os.environ), *(k for k in keys if k)))
-
-
-def _agents(
-    stack: contextlib.ExitStack, default: Route, routes: tuple[tuple[str, Route], ...], err: Console
-) -> tuple[Agents, Route, str | None]:
-    """The real agents for these routes, on the embedded model (started here, stopped with
-    ``stack``) when the default route is it; also the route used and the local model's name."""
-
-    from plancontrol.ag2_agents import Ag2Agents
-    from plancontrol.localmodel import LocalModelServer
-
-    local_name = None
-    if default.embedded:
-        err.print("starting the embedded model server…")
-        server = stack.enter_context(LocalModelServer())
-        default = replace(default, base_url=server.base_url)
-        local_name = server.model_name
-    return stack.enter_context(Ag2Agents(default, dict(routes))), default, local_name
+    out.print(f"run folder: {folder} (replay it with: plancontrol replay {folder})")
+    raise typer.Exit(0 if stopped is None else 1)
 
 
 @app.command()
@@ -184,8 +149,8 @@ def run(
         str | None, typer.Option(help="How to ask for JSON: json_schema, json_object or prompt.")
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per model call.")] = 120.0,
-    code_timeout: Annotated[float, typer.Option(help="Seconds per script run.")] = 600.0,
-    allow_install: Annotated[bool, typer.Option(help="Let the installer run pip.")] = False,
+    code_timeout: CodeTimeout = 600.0,
+    allow_install: AllowInstall = False,
     approval: Annotated[
         str | None,
         typer.Option(
@@ -203,80 +168,54 @@ def run(
 ) -> None:
     """Plan TASK, review the plan, and carry it out step by step with real models; the run
     folder records everything needed to replay it offline."""
-    import os
-
-    from returns.result import Failure
     from rich.console import Console
 
-    from plancontrol.configure import ModelChoice, parse_role_models, plan_models
-    from plancontrol.context import Context
-    from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
-    from plancontrol.pipeline import PLANNING_AND_CONTROL
-    from plancontrol.runfolder import write_manifest
+    from plancontrol import api
+    from plancontrol.configure import parse_role_models
     from plancontrol.settings import load_settings
 
     if structured not in (None, "json_schema", "json_object", "prompt"):
         raise _fail(f"--structured must be json_schema, json_object or prompt, got {structured!r}")
-    pairs = parse_role_models(role_model or [])
-    if isinstance(pairs, Failure):
-        raise _fail(pairs.failure())
-    choice = ModelChoice(
-        model=model,
-        role_models=pairs.unwrap(),
-        base_url=base_url,
-        structured=cast("StructuredMode | None", structured),
-        timeout=timeout,
-    )
-    planned = plan_models(choice, os.environ, local_model_available(), LOCAL_INSTALL_HINT)
-    if isinstance(planned, Failure):
-        raise _fail(planned.failure())
-    models = planned.unwrap()
+    pairs = _or_fail(parse_role_models(role_model or []))
     knobs: dict[str, Any] = {
-        "default_model": models.default_model,
-        "role_models": [{"role": r, "model": m} for r, m in models.role_models],
+        name: value
+        for name, value in (
+            ("max_plan_steps", max_steps),
+            ("n_plan_reviews", reviews),
+            ("max_n_attempts", attempts),
+            ("approval", approval),
+            ("approval_timeout", approval_timeout),
+            ("approval_default", approval_default),
+        )
+        if value is not None
     }
-    for name, value in (
-        ("max_plan_steps", max_steps),
-        ("n_plan_reviews", reviews),
-        ("max_n_attempts", attempts),
-        ("approval", approval),
-        ("approval_timeout", approval_timeout),
-        ("approval_default", approval_default),
-    ):
-        if value is not None:
-            knobs[name] = value
-    loaded = load_settings(knobs)
-    if isinstance(loaded, Failure):
-        raise _fail(loaded.failure().message)
-    settings = loaded.unwrap()
-    folder = _fresh_run_dir(run_dir, "run")
+    settings = load_settings(knobs).value_or(None)  # the run reports a bad value itself
+    folder = _run_dir(run_dir, "run")
     err = Console(stderr=True, quiet=quiet, soft_wrap=True)
-    if models.notice:
-        err.print(models.notice)
-    try:
-        with contextlib.ExitStack() as stack:
-            agents, default, local_name = _agents(stack, models.default, models.routes, err)
-            if local_name is not None:
-                settings = replace(settings, default_model=local_name)
-            keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
-            scrubber = _scrubber(*keys)
-            write_manifest(folder, task, settings, default, models.routes, scrubber.data)
-            code = _session(
-                folder,
-                PLANNING_AND_CONTROL,
-                Context(task=task, settings=settings),
-                agents,
-                err,
-                command="run",
-                quiet=quiet,
-                code_timeout=code_timeout,
-                allow_install=allow_install,
-                scrubber=scrubber,
-            )
-            Console().print(f"run folder: {folder} (replay it with: plancontrol replay {folder})")
-    except RuntimeError as exc:  # the embedded server could not start
-        raise _fail(str(exc).splitlines()[0], code=1) from None
-    raise typer.Exit(code)
+
+    def attempt(handlers: Handlers) -> Result[Context, Stopped]:
+        return api.run(
+            task,
+            folder,
+            model=model,
+            role_models=pairs,
+            base_url=base_url,
+            structured=cast("StructuredMode | None", structured),
+            timeout=timeout,
+            settings=knobs,
+            handlers=handlers,
+            say=err.print,
+        )
+
+    _finish(
+        folder,
+        attempt,
+        settings,
+        quiet=quiet,
+        err=err,
+        code_timeout=code_timeout,
+        allow_install=allow_install,
+    )
 
 
 @app.command()
@@ -285,38 +224,18 @@ def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
     real code execution in RUN_DIR. Replay it afterwards like any run."""
     from rich.console import Console
 
-    from plancontrol.ag2_agents import Ag2Agents
-    from plancontrol.context import Context
-    from plancontrol.demo import DEMO_MODEL, DEMO_TASK, demo_server
-    from plancontrol.models import Route
-    from plancontrol.pipeline import PLANNING_AND_CONTROL
-    from plancontrol.runfolder import write_manifest
-    from plancontrol.settings import Settings
+    from plancontrol import api
 
-    folder = _fresh_run_dir(run_dir, "demo")
-    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
-    err.print(f"[bold]plancontrol demo[/]: {DEMO_TASK}")
-    err.print(f"the model is scripted; the engineer's code really runs, in {folder}")
-    settings = Settings(default_model=DEMO_MODEL)
-    with contextlib.ExitStack() as stack:
-        server = stack.enter_context(demo_server())
-        route = Route(base_url=server.base_url, free=True, max_retries=0)
-        agents = stack.enter_context(Ag2Agents(route, {}))
-        write_manifest(folder, DEMO_TASK, settings, route, ())
-        code = _session(
-            folder,
-            PLANNING_AND_CONTROL,
-            Context(task=DEMO_TASK, settings=settings),
-            agents,
-            err,
-            command="run",
-            quiet=quiet,
-            code_timeout=60.0,
-            allow_install=False,
-            scrubber=_scrubber(),
-        )
-    Console().print(f"run folder: {folder} (replay it with: plancontrol replay {folder})")
-    raise typer.Exit(code)
+    folder = _run_dir(run_dir, "demo")
+    err = Console(stderr=True, quiet=quiet, soft_wrap=True, highlight=False)
+    _finish(
+        folder,
+        lambda handlers: api.demo(folder, handlers=handlers, say=err.print),
+        None,
+        quiet=quiet,
+        err=err,
+        code_timeout=60.0,
+    )
 
 
 def _replay(
@@ -439,53 +358,11 @@ def check(
     raise typer.Exit(1 if drifted else 0)
 
 
-def _continue(
-    folder: Path,
-    point: StartPoint,
-    start: Context,
-    *,
-    command: str,
-    quiet: bool,
-    code_timeout: float,
-    allow_install: bool,
-) -> int:
-    """Record a session of the run in ``folder`` from ``start`` on the models it used."""
-    import os
+def _settings_of(run_dir: Path, from_step: int | None) -> Settings | None:
+    """The settings a resumed run goes on with (None when the folder cannot say)."""
+    from plancontrol.resuming import start_point
 
-    from rich.console import Console
-
-    from plancontrol.configure import recorded_routes
-    from plancontrol.demo import DEMO_MODEL, demo_server
-    from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
-
-    m = point.manifest
-    default, routes = _or_fail(
-        recorded_routes(m.settings.default_model, m.default_route, m.routes, os.environ)
-    )
-    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
-    where = "from the start" if point.label is None else f"after {point.label}"
-    err.print(f"[bold]plancontrol {command}[/]: {m.task} ({where})")
-    try:
-        with contextlib.ExitStack() as stack:
-            if m.settings.default_model == DEMO_MODEL and not default.embedded:
-                default = replace(default, base_url=stack.enter_context(demo_server()).base_url)
-            agents, _, _ = _agents(stack, default, routes, err)
-            keys = (default.api_key, *(route.api_key for _, route in routes))
-            return _session(
-                folder,
-                phases_after(PLANNING_AND_CONTROL, point.label),
-                start,
-                agents,
-                err,
-                command=command,
-                starts_after=point.label,
-                quiet=quiet,
-                code_timeout=code_timeout,
-                allow_install=allow_install,
-                scrubber=_scrubber(*keys),
-            )
-    except RuntimeError as exc:  # the embedded server could not start
-        raise _fail(str(exc).splitlines()[0], code=1) from None
+    return start_point(run_dir, from_step).map(lambda p: p.context.settings).value_or(None)
 
 
 @app.command()
@@ -499,20 +376,20 @@ def resume(
     """Continue a stopped, failed or interrupted run from its last snapshot, in the same
     folder; with --from-step K, run step K and the rest again. Nothing recorded is changed:
     the new part is recorded as a new session."""
-    from plancontrol.resuming import start_point
+    from rich.console import Console
 
-    point = _or_fail(start_point(run_dir, from_step))
-    code = _continue(
+    from plancontrol import api
+
+    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    _finish(
         run_dir,
-        point,
-        point.context,
-        command="resume",
+        lambda handlers: api.resume(run_dir, from_step=from_step, handlers=handlers, say=err.print),
+        _settings_of(run_dir, from_step),
         quiet=quiet,
+        err=err,
         code_timeout=code_timeout,
         allow_install=allow_install,
     )
-    print(f"run folder: {run_dir} (replay it with: plancontrol replay {run_dir})")
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -538,22 +415,28 @@ def fork(
     """Branch a run at step K into a new folder: the steps before K are the original's
     (replayed from its recording), step K on runs live on the edited context. The original
     is not changed, and the fork replays like any run."""
-    from plancontrol.resuming import edit_context, prepare_fork, start_point
+    from rich.console import Console
 
-    point = _or_fail(start_point(run_dir, from_step))
-    start = _or_fail(edit_context(point.context, from_step, tuple(set_ or ()), instructions))
-    _or_fail(prepare_fork(point, run_dir, into, from_step))
-    code = _continue(
+    from plancontrol import api
+
+    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    _finish(
         into,
-        point,
-        start,
-        command="fork",
+        lambda handlers: api.fork(
+            run_dir,
+            into,
+            from_step=from_step,
+            sets=tuple(set_ or ()),
+            instructions=instructions,
+            handlers=handlers,
+            say=err.print,
+        ),
+        _settings_of(run_dir, from_step),
         quiet=quiet,
+        err=err,
         code_timeout=code_timeout,
         allow_install=allow_install,
     )
-    print(f"fork: {into} (replay it with: plancontrol replay {into})")
-    raise typer.Exit(code)
 
 
 @app.command()

@@ -76,6 +76,12 @@ def _usage_table(title: str, groups: tuple[Totals, ...], total: Totals) -> Table
     return table
 
 
+def _gist(text: str, limit: int = 160) -> str:
+    """The first paragraph of ``text``, cut to ``limit`` characters."""
+    first = text.strip().split("\n\n")[0].strip()
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
 def progress_table(ctx: Context) -> Table:
     """The plan, each step with its agent, status, attempts and summary so far."""
     table = Table(title="Plan and progress", title_justify="left")
@@ -90,7 +96,7 @@ def progress_table(ctx: Context) -> Table:
             step.sub_task,
             outcome.status if outcome else "not run",
             str(outcome.attempts) if outcome else "",
-            (outcome.summary or outcome.error) if outcome else "",
+            _gist(outcome.summary or outcome.error) if outcome else "",
         )
     return table
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from returns.result import Failure, Result, Success
@@ -60,7 +60,6 @@ class Handlers:
     signals: Signals
     code_timeout: float = 600.0
     allow_install: bool = False
-    scrubber: Scrubber = field(default_factory=lambda: Scrubber(()))
 
 
 def next_session(folder: Path) -> int:
@@ -74,12 +73,14 @@ def record_session(
     start: Context,
     agents: Agents,
     handlers: Handlers,
+    scrub: Scrubber,
     *,
     command: str = "run",
     starts_after: str | None = None,
 ) -> Result[Context, Halt]:
     """Run ``pipeline`` from ``start`` as the next session of the run in ``folder``,
-    recording model traffic, the journal and snapshots, and saying how the session ended.
+    recording model traffic, the journal and snapshots, and saying how the session ended;
+    ``scrub`` removes secrets from all it writes.
 
     ``starts_after`` names the snapshot ``start`` was taken from (None: from scratch); the
     start is kept in ``start.json`` so that a replay begins where this session began. On
@@ -97,7 +98,6 @@ def record_session(
 
     number = next_session(folder)
     where = session_dir(folder, number)
-    scrub = handlers.scrubber
     if starts_after is not None:
         write_atomic(where / "start.json", scrub.data(encode_snapshot(starts_after, start)))
     session = Session(number=number, command=command, starts_after=starts_after)  # type: ignore[arg-type]

@@ -1,0 +1,317 @@
+"""The library's entry points, as the command line has them: run, resume, fork and replay."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from msgspec.structs import replace
+from returns.result import Failure, Result, Success
+
+from plancontrol.ag2_agents import Ag2Agents
+from plancontrol.context import Context
+from plancontrol.effects import Agents
+from plancontrol.models import Route, StructuredMode
+from plancontrol.phase import Halt
+from plancontrol.recording import Handlers
+from plancontrol.replaying import ReplayOutcome
+from plancontrol.secrets import Scrubber
+
+__all__ = ["Stopped", "demo", "fork", "replay", "resume", "run"]
+
+Stopped = Halt | str
+"""Why a run did not finish: a ``Halt`` when the workflow stopped (the error and the context
+as it stood; the CLI's exit status 1), or one line saying what was wrong with the input and
+how to fix it, before anything was written (exit status 2)."""
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def run(
+    task: str,
+    run_dir: Path | str,
+    *,
+    model: str | None = None,
+    role_models: Sequence[tuple[str, str]] = (),
+    base_url: str | None = None,
+    structured: StructuredMode | None = None,
+    timeout: float = 120.0,
+    settings: Mapping[str, Any] | None = None,
+    handlers: Handlers | None = None,
+    env: Mapping[str, str] | None = None,
+    say: Say = _quiet,
+) -> Result[Context, Stopped]:
+    """Plan ``task``, review the plan and carry it out with real models, recording it all
+    in the new folder ``run_dir`` (refused when it holds files).
+
+    Models are chosen as ``plancontrol run`` chooses them: ``model="local"`` for the embedded
+    model, ``base_url`` for an OpenAI-compatible server, else a provider by the model's name
+    with its key from ``env`` (the process environment by default). ``settings`` are
+    validated like a config file's (``{"max_plan_steps": 4, "approval": "on_error"}``).
+    ``say`` receives one-line notices (which model is used, the embedded server starting).
+    """
+    from plancontrol.configure import ModelChoice, plan_models
+    from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
+    from plancontrol.runfolder import write_manifest
+    from plancontrol.settings import load_settings
+
+    env = os.environ if env is None else env
+    choice = ModelChoice(
+        model=model,
+        role_models=tuple(role_models),
+        base_url=base_url,
+        structured=structured,
+        timeout=timeout,
+    )
+    match plan_models(choice, env, local_model_available(), LOCAL_INSTALL_HINT):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(models):
+            pass
+    knobs = {
+        **(settings or {}),
+        "default_model": models.default_model,
+        "role_models": [{"role": r, "model": m} for r, m in models.role_models],
+    }
+    match load_settings(knobs):
+        case Failure(invalid):
+            return Failure(invalid.message)
+        case Success(loaded):
+            pass
+    folder = Path(run_dir)
+    refused = _fresh(folder)
+    if refused:
+        return Failure(refused)
+    if models.notice:
+        say(models.notice)
+    keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
+    scrubber = _scrubber(env, keys)
+    with contextlib.ExitStack() as stack:
+        started = _agents(stack, models.default, models.routes, say)
+        if isinstance(started, str):
+            return Failure(started)
+        agents, default, local_name = started
+        if local_name is not None:
+            loaded = replace(loaded, default_model=local_name)
+        write_manifest(folder, task, loaded, default, models.routes, scrubber.data)
+        return _record(
+            folder,
+            None,
+            Context(task=task, settings=loaded),
+            agents,
+            handlers,
+            scrubber,
+            command="run",
+        )
+
+
+def demo(
+    run_dir: Path | str, *, handlers: Handlers | None = None, say: Say = _quiet
+) -> Result[Context, Stopped]:
+    """The offline demo, recorded in the new folder ``run_dir``: a scripted model server on
+    127.0.0.1 (no key, no network) and real scripts; it replays, resumes and forks like any
+    run."""
+    from plancontrol.demo import DEMO_MODEL, DEMO_TASK, demo_server
+    from plancontrol.resuming import WORK
+    from plancontrol.runfolder import write_manifest
+    from plancontrol.settings import Settings
+
+    folder = Path(run_dir)
+    refused = _fresh(folder)
+    if refused:
+        return Failure(refused)
+    say(f"plancontrol demo: {DEMO_TASK}")
+    say(f"the model is scripted; the engineer's code really runs, in {folder / WORK}")
+    settings = Settings(default_model=DEMO_MODEL)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(demo_server())
+        route = Route(base_url=server.base_url, free=True, max_retries=0)
+        agents = stack.enter_context(Ag2Agents(route, {}))
+        write_manifest(folder, DEMO_TASK, settings, route, ())
+        start = Context(task=DEMO_TASK, settings=settings)
+        return _record(folder, None, start, agents, handlers, Scrubber(()), "run")
+
+
+def resume(
+    run_dir: Path | str,
+    *,
+    from_step: int | None = None,
+    handlers: Handlers | None = None,
+    env: Mapping[str, str] | None = None,
+    say: Say = _quiet,
+) -> Result[Context, Stopped]:
+    """Continue the run in ``run_dir`` from its last snapshot (or, with ``from_step`` K,
+    run step K and the rest again, the steps before it taken from the recording), on the
+    models it used, as a new session in the same folder."""
+    from plancontrol.resuming import start_point
+
+    folder = Path(run_dir)
+    match start_point(folder, from_step):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(point):
+            return _continue(folder, point, point.context, "resume", handlers, env, say)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def fork(
+    run_dir: Path | str,
+    into: Path | str,
+    *,
+    from_step: int,
+    sets: Sequence[str] = (),
+    instructions: str | None = None,
+    handlers: Handlers | None = None,
+    env: Mapping[str, str] | None = None,
+    say: Say = _quiet,
+) -> Result[Context, Stopped]:
+    """Branch the run in ``run_dir`` at step ``from_step`` into the new folder ``into``:
+    the steps before it are the original's, with their recording; the rest runs live on the
+    context edited by ``sets`` (``KEY=VALUE`` for a shared variable, ``settings.NAME=VALUE``
+    for a setting) and ``instructions`` (added to the step's own). The original is not
+    changed."""
+    from plancontrol.resuming import edit_context, prepare_fork, start_point
+
+    folder, target = Path(run_dir), Path(into)
+    match start_point(folder, from_step).bind(
+        lambda point: edit_context(point.context, from_step, tuple(sets), instructions).map(
+            lambda start: (point, start)
+        )
+    ):
+        case Failure(problem):
+            return Failure(problem)
+        case Success((point, start)):
+            pass
+    match prepare_fork(point, folder, target, from_step):
+        case Failure(problem):
+            return Failure(problem)
+    return _continue(target, point, start, "fork", handlers, env, say)
+
+
+def replay(
+    run_dir: Path | str,
+    *,
+    part: str | None = None,
+    rerun_code: float | None = None,
+    lenient: bool = False,
+    events: Any = None,
+) -> Result[ReplayOutcome, str]:
+    """Replay the run in ``run_dir`` offline (see ``plancontrol.replaying``): the whole run,
+    or one ``part`` (a phase such as ``"review"`` or a step such as ``"step-02"``);
+    ``rerun_code`` (a timeout in seconds) runs the recorded scripts again and compares."""
+    from plancontrol.replaying import replay_part, replay_run
+
+    if part is not None:
+        return replay_part(Path(run_dir), part, events)
+    return replay_run(Path(run_dir), events, lenient, rerun_code)
+
+
+def _fresh(folder: Path) -> str | None:
+    """Why ``folder`` cannot take a new run (it holds files), or None after creating it."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        return (
+            f"run folder {folder} already exists and is not empty; choose another folder "
+            "(--run-dir) or remove it"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return None
+
+
+def _scrubber(env: Mapping[str, str], keys: Sequence[str | None]) -> Scrubber:
+    """Removes the shell's secret variables, the keys in use and key-shaped strings."""
+    from plancontrol.secrets import secret_values
+
+    return Scrubber((*secret_values(env), *(k for k in keys if k)))
+
+
+def _agents(
+    stack: contextlib.ExitStack,
+    default: Route,
+    routes: Sequence[tuple[str, Route]],
+    say: Say,
+) -> tuple[Agents, Route, str | None] | str:
+    """The real agents for these routes, on the embedded model (started here, stopped with
+    ``stack``) when the default route is it; also the route used and the local model's
+    name. A server that cannot start is a one-line reason."""
+    from plancontrol.localmodel import LocalModelServer
+
+    local_name = None
+    if default.embedded:
+        say("starting the embedded model server…")
+        try:
+            server = stack.enter_context(LocalModelServer())
+        except RuntimeError as exc:
+            return str(exc).splitlines()[0]
+        default = replace(default, base_url=server.base_url)
+        local_name = server.model_name
+    return stack.enter_context(Ag2Agents(default, dict(routes))), default, local_name
+
+
+def _continue(
+    folder: Path,
+    point: Any,
+    start: Context,
+    command: str,
+    handlers: Handlers | None,
+    env: Mapping[str, str] | None,
+    say: Say,
+) -> Result[Context, Stopped]:
+    """Record a session of the run in ``folder`` from ``start``, on the models it used."""
+    from plancontrol.configure import recorded_routes
+    from plancontrol.demo import DEMO_MODEL, demo_server
+
+    env = os.environ if env is None else env
+    m = point.manifest
+    match recorded_routes(m.settings.default_model, m.default_route, m.routes, env):
+        case Failure(problem):
+            return Failure(problem)
+        case Success((default, routes)):
+            pass
+    keys = (default.api_key, *(route.api_key for _, route in routes))
+    with contextlib.ExitStack() as stack:
+        if m.settings.default_model == DEMO_MODEL and not default.embedded:
+            default = replace(default, base_url=stack.enter_context(demo_server()).base_url)
+        started = _agents(stack, default, routes, say)
+        if isinstance(started, str):
+            return Failure(started)
+        return _record(
+            folder, point.label, start, started[0], handlers, _scrubber(env, keys), command
+        )
+
+
+def _record(
+    folder: Path,
+    starts_after: str | None,
+    start: Context,
+    agents: Agents,
+    handlers: Handlers | None,
+    scrubber: Scrubber,
+    command: str,
+) -> Result[Context, Stopped]:
+    from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
+    from plancontrol.recording import record_session
+
+    result = record_session(
+        folder,
+        phases_after(PLANNING_AND_CONTROL, starts_after),
+        start,
+        agents,
+        handlers or _unattended(),
+        scrubber,
+        command=command,
+        starts_after=starts_after,
+    )
+    return result.alt(lambda halt: halt)
+
+
+def _unattended() -> Handlers:
+    from plancontrol.local import ApproveAll, DiscardEvents, Uninterrupted
+
+    return Handlers(events=DiscardEvents(), approver=ApproveAll(), signals=Uninterrupted())

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from plancontrol.api import Stopped
     from plancontrol.context import Context
     from plancontrol.effects import Signals
+    from plancontrol.ledger import Report
     from plancontrol.models import StructuredMode
     from plancontrol.recording import Handlers
     from plancontrol.replaying import ReplayOutcome
@@ -36,6 +37,9 @@ app = typer.Typer(
 
 RunDir = Annotated[Path | None, typer.Option(help="New folder for the run's files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+JsonSummary = Annotated[
+    bool, typer.Option("--json", help="Print a JSON summary on stdout instead of the tables.")
+]
 FromStep = Annotated[
     int | None,
     typer.Option(
@@ -91,11 +95,12 @@ def _finish(
     *,
     quiet: bool,
     err: Console,
+    json_summary: bool = False,
     **knobs: Any,
 ) -> None:
     """Run ``attempt`` with the CLI's handlers, Ctrl-C and SIGTERM caught; print the tables
-    to stdout and the outcome to stderr, and exit 0, 1 (the workflow stopped) or 2 (bad
-    input, nothing written)."""
+    (or, with ``json_summary``, one JSON document) to stdout and the outcome to stderr, and
+    exit 0, 1 (the workflow stopped) or 2 (bad input, nothing written)."""
     from rich.console import Console
 
     from plancontrol.console import report_tables
@@ -119,14 +124,31 @@ def _finish(
             last = halted.context
         case Success(last):
             pass
-    out = Console()
-    for table in report_tables(summarize(last)):
-        out.print(table)
+    report = summarize(last)
     if stopped is not None:
         err.print(f"[red]workflow stopped[/]: {stopped.message}")
         err.print(f"continue it with: plancontrol resume {folder}")
-    out.print(f"run folder: {folder} (replay it with: plancontrol replay {folder})")
+    if json_summary:
+        _print_json(folder, report, stopped.message if stopped else None)
+    else:
+        out = Console()
+        for table in report_tables(report):
+            out.print(table)
+        out.print(f"run folder: {folder} (replay it with: plancontrol replay {folder})")
     raise typer.Exit(0 if stopped is None else 1)
+
+
+def _print_json(folder: Path, report: Report, error: str | None) -> None:
+    """One JSON document: the outcome, the run folder, and the report with its ledger."""
+    import msgspec
+
+    document = {
+        "status": "completed" if error is None else "stopped",
+        "error": error,
+        "run_dir": str(folder),
+        "report": report,
+    }
+    sys.stdout.write(msgspec.json.encode(document).decode() + "\n")
 
 
 @app.command()
@@ -148,9 +170,14 @@ def run(
     structured: Annotated[
         str | None, typer.Option(help="How to ask for JSON: json_schema, json_object or prompt.")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds per model call.")] = 120.0,
-    code_timeout: CodeTimeout = 600.0,
-    allow_install: AllowInstall = False,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per model call [120].")] = None,
+    code_timeout: Annotated[
+        float | None, typer.Option(help="Seconds per script run [600].")
+    ] = None,
+    allow_install: Annotated[
+        bool | None,
+        typer.Option("--allow-install/--no-allow-install", help="Let the installer run pip."),
+    ] = None,
     approval: Annotated[
         str | None,
         typer.Option(
@@ -164,32 +191,55 @@ def run(
         str | None,
         typer.Option(help="What a timeout decides: approve, reject, skip, retry or abort."),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A TOML config file [plancontrol.toml in this folder, if there]."),
+    ] = None,
+    show_config: Annotated[
+        bool,
+        typer.Option(
+            "--show-config", help="Print each effective setting and where it came from; no run."
+        ),
+    ] = False,
+    json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:
     """Plan TASK, review the plan, and carry it out step by step with real models; the run
-    folder records everything needed to replay it offline."""
+    folder records everything needed to replay it offline. Settings come from the config
+    file, then PLANCONTROL_* variables, then these flags."""
+    import os
+
     from rich.console import Console
 
     from plancontrol import api
+    from plancontrol.config import load_config
     from plancontrol.configure import parse_role_models
     from plancontrol.settings import load_settings
 
-    if structured not in (None, "json_schema", "json_object", "prompt"):
-        raise _fail(f"--structured must be json_schema, json_object or prompt, got {structured!r}")
-    pairs = _or_fail(parse_role_models(role_model or []))
-    knobs: dict[str, Any] = {
-        name: value
-        for name, value in (
-            ("max_plan_steps", max_steps),
-            ("n_plan_reviews", reviews),
-            ("max_n_attempts", attempts),
-            ("approval", approval),
-            ("approval_timeout", approval_timeout),
-            ("approval_default", approval_default),
-        )
-        if value is not None
+    flags: dict[str, Any] = {
+        "model": model,
+        "base_url": base_url,
+        "structured": structured,
+        "timeout": timeout,
+        "code_timeout": code_timeout,
+        "allow_install": allow_install,
+        "role_models": _or_fail(parse_role_models(role_model or [])) or None,
+        "max_plan_steps": max_steps,
+        "n_plan_reviews": reviews,
+        "max_n_attempts": attempts,
+        "approval": approval,
+        "approval_timeout": approval_timeout,
+        "approval_default": approval_default,
     }
-    settings = load_settings(knobs).value_or(None)  # the run reports a bad value itself
+    names = {"max_plan_steps": "--max-steps", "n_plan_reviews": "--reviews"}
+    options = _or_fail(
+        load_config(config, os.environ, flags, names | {"max_n_attempts": "--attempts"})
+    )
+    if show_config:
+        _print_config(options.rows())
+        raise typer.Exit(0)
+    opts = options.run
+    settings = load_settings(options.settings).value_or(None)
     folder = _run_dir(run_dir, "run")
     err = Console(stderr=True, quiet=quiet, soft_wrap=True)
 
@@ -197,12 +247,12 @@ def run(
         return api.run(
             task,
             folder,
-            model=model,
-            role_models=pairs,
-            base_url=base_url,
-            structured=cast("StructuredMode | None", structured),
-            timeout=timeout,
-            settings=knobs,
+            model=opts["model"],
+            role_models=options.role_models,
+            base_url=opts["base_url"],
+            structured=cast("StructuredMode | None", opts["structured"]),
+            timeout=float(opts["timeout"]),
+            settings=options.settings,
             handlers=handlers,
             say=err.print,
         )
@@ -213,13 +263,37 @@ def run(
         settings,
         quiet=quiet,
         err=err,
-        code_timeout=code_timeout,
-        allow_install=allow_install,
+        json_summary=json_summary,
+        code_timeout=float(opts["code_timeout"]),
+        allow_install=bool(opts["allow_install"]),
     )
 
 
+def _print_config(rows: list[tuple[str, str, str]]) -> None:
+    """One line per option: its name, its value, and where the value came from."""
+    width = max(len(value) for _, value, _ in rows)
+    for option, value, source in rows:
+        print(f"{option:<24} {value:<{min(width, 40)}}  from {source}")
+
+
 @app.command()
-def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the config file.")] = Path(
+        "plancontrol.toml"
+    ),
+) -> None:
+    """Write a commented example config file (every option, with its default)."""
+    from plancontrol.atomic import write_atomic
+    from plancontrol.config import example_config
+
+    if path.exists():
+        raise _fail(f"{path} already exists; edit it, or give another path")
+    write_atomic(path, example_config())
+    print(f"wrote {path}: uncomment what you want to change")
+
+
+@app.command()
+def demo(run_dir: RunDir = None, json_summary: JsonSummary = False, quiet: Quiet = False) -> None:
     """Run the whole workflow offline and record it: a scripted model server on 127.0.0.1,
     real code execution in RUN_DIR. Replay it afterwards like any run."""
     from rich.console import Console
@@ -234,6 +308,7 @@ def demo(run_dir: RunDir = None, quiet: Quiet = False) -> None:
         None,
         quiet=quiet,
         err=err,
+        json_summary=json_summary,
         code_timeout=60.0,
     )
 
@@ -371,6 +446,7 @@ def resume(
     from_step: FromStep = None,
     code_timeout: CodeTimeout = 600.0,
     allow_install: AllowInstall = False,
+    json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:
     """Continue a stopped, failed or interrupted run from its last snapshot, in the same
@@ -387,6 +463,7 @@ def resume(
         _settings_of(run_dir, from_step),
         quiet=quiet,
         err=err,
+        json_summary=json_summary,
         code_timeout=code_timeout,
         allow_install=allow_install,
     )
@@ -410,6 +487,7 @@ def fork(
     ] = None,
     code_timeout: CodeTimeout = 600.0,
     allow_install: AllowInstall = False,
+    json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:
     """Branch a run at step K into a new folder: the steps before K are the original's
@@ -434,6 +512,7 @@ def fork(
         _settings_of(run_dir, from_step),
         quiet=quiet,
         err=err,
+        json_summary=json_summary,
         code_timeout=code_timeout,
         allow_install=allow_install,
     )

@@ -1,0 +1,231 @@
+"""Where settings come from: a TOML file, then the environment, then flags, each value traced."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from plancontrol.settings import Settings
+
+__all__ = ["CONFIG_FILE", "ENV_PREFIX", "OPTIONS", "Config", "example_config", "load_config"]
+
+CONFIG_FILE = "plancontrol.toml"
+"""The file ``plancontrol run`` reads from the current folder (``--config`` names another)."""
+
+ENV_PREFIX = "PLANCONTROL_"
+"""``PLANCONTROL_MODEL=gpt-4o``, ``PLANCONTROL_MAX_PLAN_STEPS=5``: one variable per option."""
+
+OPTIONS: dict[str, Any] = {
+    "model": None,
+    "base_url": None,
+    "structured": None,
+    "timeout": 120.0,
+    "code_timeout": 600.0,
+    "allow_install": False,
+}
+"""How ``run`` reaches models and runs code (the ``[run]`` table), with their defaults; every
+other option is a workflow setting (``[settings]``) with ``Settings``' default."""
+
+_SETTINGS = msgspec.structs.asdict(Settings())
+_SCALAR_SETTINGS = sorted(
+    name
+    for name, value in _SETTINGS.items()
+    if name not in ("default_model", "role_models", "roles") and not isinstance(value, tuple)
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective options: ``run`` ones, workflow settings, per-role models, and for each
+    option given anywhere, where its value came from (the file, a variable or a flag)."""
+
+    run: dict[str, Any]
+    settings: dict[str, Any]
+    role_models: tuple[tuple[str, str], ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(option, value, source) for every option, defaults included, for ``--show-config``."""
+        rows = [
+            (name, _shown(value), self.sources.get(name, "default"))
+            for name, value in self.run.items()
+        ]
+        for name in _SCALAR_SETTINGS:
+            value = self.settings.get(name, _SETTINGS[name])
+            rows.append((name, _shown(value), self.sources.get(name, "default")))
+        for role, model in self.role_models:
+            rows.append((f"roles.{role}", model, self.sources.get(f"roles.{role}", "default")))
+        return rows
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _value(text: str) -> Any:
+    """An environment variable's value: JSON when it parses (numbers, true, null), else text."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text
+
+
+def load_config(
+    path: Path | None,
+    env: Mapping[str, str],
+    flags: Mapping[str, Any],
+    flag_names: Mapping[str, str] | None = None,
+) -> Result[Config, str]:
+    """The options for a run: ``path`` (a TOML file; None reads ``plancontrol.toml`` when the
+    current folder has one), overridden by ``PLANCONTROL_*`` variables in ``env``, overridden
+    by ``flags`` (the options given on the command line, None when not given; ``flag_names``
+    names the flag of an option whose flag is not ``--option-name``).
+    A file or value that is wrong is a one-line Failure naming it."""
+    run: dict[str, Any] = dict(OPTIONS)
+    settings: dict[str, Any] = {}
+    roles: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    file = path if path is not None else Path(CONFIG_FILE)
+    if path is not None or file.is_file():
+        match _read(file):
+            case Failure(problem):
+                return Failure(problem)
+            case Success(data):
+                pass
+        for table, values in data.items():
+            for name, value in values.items():
+                where = f"{file} [{table}]"
+                if table == "roles":
+                    roles[name] = str(value)
+                    sources[f"roles.{name}"] = where
+                elif table == "run":
+                    run[name] = value
+                    sources[name] = where
+                else:
+                    settings[name] = value
+                    sources[name] = where
+    for name in (*OPTIONS, *_SCALAR_SETTINGS):
+        variable = ENV_PREFIX + name.upper()
+        if variable in env:
+            (run if name in OPTIONS else settings)[name] = _value(env[variable])
+            sources[name] = f"${variable}"
+    for name, value in flags.items():
+        if value is None:
+            continue
+        if name == "role_models":
+            for role, model in value:
+                roles[role] = model
+                sources[f"roles.{role}"] = "--role-model"
+            continue
+        (run if name in OPTIONS else settings)[name] = value
+        sources[name] = (flag_names or {}).get(name) or f"--{name.replace('_', '-')}"
+    return _checked(Config(run, settings, tuple(roles.items()), sources))
+
+
+def _read(file: Path) -> Result[dict[str, dict[str, Any]], str]:
+    """The tables of a config file, each known and each option in its right table."""
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Failure(f"{file} does not exist; write one with `plancontrol init`")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Failure(f"cannot read {file}: {exc}")
+    except tomllib.TOMLDecodeError as exc:
+        return Failure(f"{file} is not valid TOML: {exc}")
+    tables = {"run": set(OPTIONS), "settings": set(_SETTINGS) - {"default_model", "role_models"}}
+    for table, values in data.items():
+        if table not in (*tables, "roles") or not isinstance(values, dict):
+            return Failure(
+                f"{file}: unknown table [{table}]; the tables are [run], [settings] and [roles]"
+            )
+        if table in tables:
+            unknown = sorted(set(values) - tables[table])
+            if unknown:
+                return Failure(
+                    f"{file}: [{table}] has no option {unknown[0]!r}; see `plancontrol init` "
+                    "for the options"
+                )
+    return Success(data)
+
+
+def _checked(config: Config) -> Result[Config, str]:
+    """Options of the right kinds; settings as ``Settings`` accepts them."""
+    from plancontrol.settings import load_settings
+
+    kinds = {"timeout": (int, float), "code_timeout": (int, float), "allow_install": (bool,)}
+    for name, value in config.run.items():
+        expected = kinds.get(name, (str, type(None)))
+        if not isinstance(value, expected) or (bool in expected) != isinstance(value, bool):
+            return Failure(f"{_named(config, name)} must be {_kind(expected)}, got {value!r}")
+    structured = config.run["structured"]
+    if structured not in (None, "json_schema", "json_object", "prompt"):
+        return Failure(
+            f"{_named(config, 'structured')} must be json_schema, json_object or prompt, "
+            f"got {structured!r}"
+        )
+    match load_settings(config.settings):
+        case Failure(invalid):
+            return Failure(invalid.message)
+    return Success(config)
+
+
+def _named(config: Config, name: str) -> str:
+    """``--timeout``, or ``timeout from $PLANCONTROL_TIMEOUT``: the option as the user set it."""
+    source = config.sources.get(name, "default")
+    return source if source.startswith("--") else f"{name} from {source}"
+
+
+def _kind(kinds: tuple[type, ...]) -> str:
+    if bool in kinds:
+        return "true or false"
+    return "a number" if float in kinds else "text"
+
+
+def example_config() -> str:
+    """The commented config file ``plancontrol init`` writes."""
+    settings = "\n".join(_commented(name, _SETTINGS[name]) for name in _SCALAR_SETTINGS)
+    return f"""\
+# plancontrol's settings for runs started in this folder.
+# Environment variables override this file (PLANCONTROL_MODEL=gpt-4o,
+# PLANCONTROL_MAX_PLAN_STEPS=5), and flags override both; see where each value
+# came from with `plancontrol run TASK --show-config`. Keys are never read
+# from here: they come from OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY.
+
+[run]
+# The model for every role: "local" (the embedded model), "gpt-4o",
+# "claude-sonnet-4", "gemini-2.5-pro", or a model your --base-url server serves.
+# model = "local"
+# base_url = "http://127.0.0.1:8080/v1"
+# structured = "json_object"   # json_schema, json_object or prompt
+# timeout = 120                # seconds per model call
+# code_timeout = 600           # seconds per script run
+# allow_install = false        # let the installer run pip
+
+[roles]
+# A model for one role, overriding [run] model.
+# planner = "gpt-4o"
+# engineer = "o3"
+
+[settings]
+# The workflow's knobs, with their defaults.
+{settings}
+"""
+
+
+def _commented(name: str, value: Any) -> str:
+    """One commented-out line of the example: the option and its default."""
+    if value is None:
+        return f"# {name} =    (not set by default)"
+    if isinstance(value, bool):
+        return f"# {name} = {str(value).lower()}"
+    if isinstance(value, str):
+        return f"# {name} = {msgspec.json.encode(value).decode()}"
+    return f"# {name} = {value}"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -89,3 +93,60 @@ def run_against(
         cwd=cwd,
         key=key,
     )
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class Terminal:
+    """A process on a pseudo-terminal: read what it shows (colours stripped), type answers."""
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, close_fds=True
+        )
+        os.close(slave)
+        self.master = master
+        self.raw = ""
+        self.at = 0
+
+    @property
+    def seen(self) -> str:
+        """What the terminal showed since the last text expected."""
+        return ANSI.sub("", self.raw)[self.at :]
+
+    def expect(self, text: str, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while text not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"never saw {text!r}; the terminal shows:\n{self.seen}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:  # the process ended and closed the terminal
+                    chunk = b""
+                assert chunk, f"the process ended before {text!r}:\n{self.seen}"
+                self.raw += chunk.decode(errors="replace")
+        self.at += self.seen.index(text) + len(text)
+
+    def type(self, line: str) -> None:
+        os.write(self.master, line.encode() + b"\n")
+
+    def wait(self) -> int:
+        """Read what is left until the process ends; its exit status."""
+        while True:
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                self.raw += chunk.decode(errors="replace")
+            elif self.proc.poll() is not None:
+                break
+        os.close(self.master)
+        return self.proc.wait(timeout=60)

@@ -3,64 +3,14 @@ the decisions typed, journaled, and served again on replay."""
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from scripts import OK, PRIMES, plancontrol, review
+from scripts import OK, PRIMES, Terminal, plancontrol, review
 
 from plancontrol import decode_context
 from plancontrol.replies import Code
 from plancontrol.testing import OpenAITestServer
-
-
-class Terminal:
-    """A process on a pseudo-terminal: read what it shows, type answers."""
-
-    def __init__(self, argv: list[str], cwd: Path) -> None:
-        master, slave = pty.openpty()
-        self.proc = subprocess.Popen(
-            argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, close_fds=True
-        )
-        os.close(slave)
-        self.master = master
-        self.seen = ""
-
-    def expect(self, text: str, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while text not in self.seen:
-            left = deadline - time.monotonic()
-            assert left > 0, f"never saw {text!r}; the terminal shows:\n{self.seen}"
-            ready, _, _ = select.select([self.master], [], [], left)
-            if ready:
-                try:
-                    chunk = os.read(self.master, 65536)
-                except OSError:  # the process ended and closed the terminal
-                    chunk = b""
-                assert chunk, f"the process ended before {text!r}:\n{self.seen}"
-                self.seen += chunk.decode(errors="replace")
-        self.seen = self.seen[self.seen.index(text) + len(text) :]
-
-    def type(self, line: str) -> None:
-        os.write(self.master, line.encode() + b"\n")
-
-    def wait(self) -> int:
-        while True:  # drain what is left, or the process may block on a full terminal
-            ready, _, _ = select.select([self.master], [], [], 0.1)
-            if ready:
-                try:
-                    if not os.read(self.master, 65536):
-                        break
-                except OSError:
-                    break
-            elif self.proc.poll() is not None:
-                break
-        os.close(self.master)
-        return self.proc.wait(timeout=60)
 
 
 def test_decisions_typed_at_the_terminal_steer_the_run_and_replay(tmp_path: Path) -> None:

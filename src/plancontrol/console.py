@@ -8,7 +8,9 @@ from rich.table import Table
 from plancontrol.context import Context
 from plancontrol.events import (
     CodeExecuted,
+    CostUpdate,
     Event,
+    PhaseChange,
     PlanningComplete,
     StepComplete,
     StepFailed,
@@ -35,25 +37,40 @@ def plan_table(steps: tuple[Step, ...]) -> Table:
 
 
 class ConsoleEvents:
-    """Prints the plan and each step's progress as they happen."""
+    """Prints the run as it goes: each phase, the plan, each step (i of N, its agent, each
+    attempt), and the tokens and dollars spent so far."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.tokens = 0
+        self.cost: float | None = 0.0
+
+    def _spent(self) -> str:
+        return f"{self.tokens:,} tokens, {dollars(self.cost)} so far"
 
     def emit(self, event: Event) -> None:
         match event:
+            case PhaseChange(phase=phase):
+                self.console.print(f"[dim]phase[/] [bold]{phase}[/]")
+            case CostUpdate(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost):
+                self.tokens += prompt + completion
+                self.cost = None if self.cost is None or cost is None else self.cost + cost
             case PlanningComplete(steps=steps, seconds=seconds):
                 self.console.print(plan_table(steps))
-                self.console.print(f"planned in {seconds:.2f} s")
+                self.console.print(f"planned in {seconds:.2f} s ({self._spent()})")
             case StepStart(step=step, n_steps=n, agent=agent, goal=goal):
                 self.console.print(f"[bold]step {step}/{n}[/] {agent}: {goal}")
             case CodeExecuted(attempt=attempt, exit_code=code, timed_out=timed_out):
                 status = "timed out" if timed_out else f"exit code {code}"
                 self.console.print(f"  attempt {attempt}: script ran, {status}")
-            case StepComplete(step=step, started=started, ended=ended):
-                self.console.print(f"  [green]step {step} completed[/] in {ended - started:.2f} s")
+            case StepComplete(step=step, status=status, started=started, ended=ended):
+                colour = "green" if status == "completed" else "yellow"
+                self.console.print(
+                    f"  [{colour}]step {step} {status}[/] in {ended - started:.2f} s "
+                    f"({self._spent()})"
+                )
             case StepFailed(step=step, error=error):
-                self.console.print(f"  [red]step {step} failed[/]: {error}")
+                self.console.print(f"  [red]step {step} failed[/]: {error} ({self._spent()})")
             case WorkflowFailed(phase=phase, error=error):
                 self.console.print(f"[red]stopped in {phase}[/]: {error}")
             case _:

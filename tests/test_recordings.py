@@ -98,3 +98,19 @@ def test_replaying_a_part_the_run_never_had_is_a_clear_failure(
 ) -> None:
     with pytest.raises(pytest.fail.Exception, match="has no snapshot 'step-07'"):
         replay_recorded(RECORDED, part="step-07")
+
+
+LOCAL = RECORDED.parent / "demo-local"
+
+
+def test_the_committed_embedded_model_demo_replays_identically(
+    replay_recorded: Callable[..., ReplayOutcome],
+) -> None:
+    """A real run on SmolLM2-135M (tests/recordings/record.py --local), small enough to
+    commit; it replays with no model and no network."""
+    size = sum(p.stat().st_size for p in LOCAL.rglob("*") if p.is_file())
+    assert size < 1_000_000
+    outcome = replay_recorded(LOCAL)
+    assert outcome.identical
+    assert outcome.context.settings.default_model.startswith("SmolLM2")
+    assert outcome.context.plan is not None

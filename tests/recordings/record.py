@@ -1,7 +1,11 @@
-"""Re-record the example runs that the tests replay: .venv/bin/python tests/recordings/record.py
+"""Re-record the example runs that the tests replay:
 
-Each is a real `plancontrol run` against the OpenAI-compatible test server, which is scripted
-here; the run folders land in cassettes/ (replaced).
+    .venv/bin/python tests/recordings/record.py           # the test-server run
+    .venv/bin/python tests/recordings/record.py --local   # also the embedded-model demo
+
+The first is a real `plancontrol run` against the OpenAI-compatible test server, scripted
+here; the second a real run on the embedded model (the `local` extra), the demo the README
+replays. The run folders land in cassettes/ (replaced).
 """
 
 from __future__ import annotations
@@ -38,7 +42,24 @@ REPLIES = {
 }
 
 
+LOCAL_TASK = "Compute the first 20 prime numbers, save them to primes.txt and write a short report"
+
+
+def record_local() -> None:
+    """The embedded-model demo: the README's task, on SmolLM2-135M, one attempt per step."""
+    target = ROOT / "cassettes" / "demo-local"
+    shutil.rmtree(target, ignore_errors=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "plancontrol", "run", LOCAL_TASK, "--model", "local"]
+        + ["--attempts", "1", "--run-dir", str(target), "-q"],
+        check=False,
+    )
+    print(f"recorded {target} (exit status {done.returncode})")
+
+
 def main() -> None:
+    if "--local" in sys.argv[1:]:
+        record_local()
     target = ROOT / "cassettes" / "primes-test-server"
     shutil.rmtree(target, ignore_errors=True)
     with OpenAITestServer(REPLIES) as server:

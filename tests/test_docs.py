@@ -83,3 +83,11 @@ def test_doc_page_commands_run_as_shown(page: Path, tmp_path: Path) -> None:
         following = found[index + 1] if index + 1 < len(found) else None
         if following and following[0] == "text":
             assert matches(following[1], printed), f"{page.name} block {index}:\n{printed}"
+
+
+def test_the_cli_reference_is_the_one_the_commands_write() -> None:
+    from plancontrol.clidoc import reference
+
+    assert (DOCS / "cli.md").read_text() == reference(), (
+        "docs/cli.md is stale: python -m plancontrol.clidoc > docs/cli.md"
+    )

@@ -50,8 +50,10 @@ def record_local() -> None:
     target = ROOT / "cassettes" / "demo-local"
     shutil.rmtree(target, ignore_errors=True)
     done = subprocess.run(
-        [sys.executable, "-m", "plancontrol", "run", LOCAL_TASK, "--model", "local"]
-        + ["--attempts", "1", "--run-dir", str(target), "-q"],
+        [
+            *(sys.executable, "-m", "plancontrol", "run", LOCAL_TASK, "--model", "local"),
+            *("--attempts", "1", "--run-dir", str(target), "-q"),
+        ],
         check=False,
     )
     print(f"recorded {target} (exit status {done.returncode})")

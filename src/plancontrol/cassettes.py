@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
@@ -20,6 +21,22 @@ from plancontrol.runfolder import first_difference
 __all__ = ["CassetteAgents", "ReadableJSON", "cassette_name"]
 
 _KEPT_HEADERS = ("content-type",)
+
+
+class _Failed(msgspec.Struct, frozen=True, kw_only=True):
+    """A model call that failed, kept in its cassette's metadata (``"failures"``): after how
+    many of the cassette's interactions, who asked, the failure's detail, and the body of the
+    last request sent (None when none was). A timeout or a dropped connection leaves no
+    response to record; this lets a replay end the same way."""
+
+    after: int
+    role: str
+    step: int
+    detail: str
+    request: Any = None
+
+
+_FAILURES = "failures"
 
 
 def cassette_name(request: Request, phase: str = "planning") -> str:
@@ -125,7 +142,9 @@ def _unreadable(path: Path) -> str | None:
     if not path.is_file():
         return f"{path} is missing; restore it from a copy of the run folder or record again"
     try:
-        requests, responses, *_ = deserialize(path.read_text(encoding="utf-8"), ReadableJSON)
+        requests, responses, *metadata = deserialize(path.read_text(encoding="utf-8"), ReadableJSON)
+        if metadata:
+            msgspec.convert(metadata[0].get(_FAILURES, []), list[_Failed])
         for request in requests:
             if not isinstance(request.body, bytes | str | None):
                 raise ValueError("a request body that is not text")
@@ -192,6 +211,9 @@ class CassetteAgents:
         self.drift: list[tuple[str, str]] = []
         self.problem: str | None = None
         self.phase = "planning"
+        self._refused = 0  # requests the open cassette could not answer, on replay
+        self._failures: list[_Failed] = []  # the open cassette's recorded failures, on replay
+        self._failures_played = 0
 
     def _clean_request(self, request: Any) -> Any:
         _keep_content_type(request.headers)
@@ -221,8 +243,17 @@ class CassetteAgents:
             return Failure(ModelFailure(role=request.role, step=request.step, detail=self.problem))
         self._switch(name)
         self._live = None
+        cassette = self.cassettes[-1]
+        played, refused = cassette.play_count, self._refused
         result = self.inner.ask(request)
+        if isinstance(result, Failure) and self.mode == "record":
+            self._note_failure(cassette, request, result.failure())
         if self.mode == "replay" and isinstance(result, Failure):
+            due = self._recorded_failure(cassette, request)
+            if self._refused == refused and cassette.play_count > played:
+                return result  # the recorded responses failed it again: an error, a bad body
+            if due is not None:  # no response was recorded (a timeout, a dropped line)
+                return Failure(replace(result.failure(), detail=due.detail))
             where = self._mismatch(name)
             self.drift.append((name, where))
             if self.lenient:
@@ -232,6 +263,37 @@ class CassetteAgents:
             detail = f"{request.role}'s request {where}; re-record with `plancontrol run`"
             return Failure(replace(result.failure(), detail=detail))
         return result
+
+    def _note_failure(self, cassette: Any, request: Request, failure: ModelFailure) -> None:
+        """Keep a failed call in the cassette's metadata, to be served again on replay."""
+        sent = None if self._live is None else _parsed(self._live.body)
+        detail = self.scrub(failure.detail.encode()).decode("utf-8", errors="replace")
+        failed = _Failed(
+            after=len(cassette.data),
+            role=request.role,
+            step=request.step,
+            detail=detail,
+            request=sent,
+        )
+        cassette.get_metadata(_FAILURES, []).append(msgspec.to_builtins(failed))
+        cassette.dirty = True  # saved even when no interaction was: nothing came back
+
+    def _recorded_failure(self, cassette: Any, request: Request) -> _Failed | None:
+        """The failure recorded at this point of the cassette for this request, marked played,
+        or None when the recording has none here."""
+        if self._failures_played >= len(self._failures):
+            return None
+        due = self._failures[self._failures_played]
+        sent = None if self._live is None else _parsed(self._live.body)
+        if (due.after, due.role, due.step, due.request) != (
+            cassette.play_count,
+            request.role,
+            request.step,
+            sent,
+        ):
+            return None
+        self._failures_played += 1
+        return due
 
     def _play_next(self, request: Request) -> Reply | None:
         """The reply recorded for the next unplayed request, marked played (lenient mode)."""
@@ -280,6 +342,27 @@ class CassetteAgents:
         self.cassettes.append(cassette)
         self.opened.append(name)
         self._open = (name, stack)
+        if self.mode == "replay":
+            self._watch_refusals(cassette)
+
+    def _watch_refusals(self, cassette: Any) -> None:
+        """Count the requests ``cassette`` cannot answer, and load its recorded failures."""
+        from vcr.errors import MissingMetadataError
+
+        answers = cassette.can_play_response_for
+
+        def can_play(request: Any) -> bool:
+            found = bool(answers(request))
+            self._refused += not found
+            return found
+
+        cassette.can_play_response_for = can_play
+        try:
+            failures = cassette.get_metadata(_FAILURES, [])
+        except MissingMetadataError:
+            failures = []
+        self._failures = msgspec.convert(failures, list[_Failed])  # checked by _unreadable
+        self._failures_played = 0
 
     def flush(self) -> None:
         """Save what the open cassette has recorded so far (a snapshot follows)."""

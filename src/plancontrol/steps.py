@@ -9,7 +9,7 @@ import msgspec
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
-from plancontrol.calls import ask, ask_typed
+from plancontrol.calls import ask_text, ask_typed
 from plancontrol.context import CodeStatus, Context, StepOutcome, StepStatus
 from plancontrol.effects import Effects, Execution, Request, Script
 from plancontrol.errors import AttemptsExhausted, Error, RoundsExhausted
@@ -155,7 +155,7 @@ def run_text_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str
     if over:
         result = Failure(over)
     elif schema is None:
-        result = ask(ctx, fx, request).map(lambda done: (done[0], done[1].text))
+        result = ask_text(ctx, fx, request).map(lambda done: (done[0], done[1].text))
     else:
         request = replace(request, schema_name=role, schema=schema)
         result = ask_typed(ctx, fx, request, dict[str, Any]).map(

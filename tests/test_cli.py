@@ -78,7 +78,8 @@ def test_run_against_an_openai_compatible_server(tmp_path: Path) -> None:
     assert '"sub_task_agent": "researcher"' in (run / "plan.json").read_text()
 
 
-def test_run_that_fails_exits_1_with_the_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize("quiet", [[], ["-q"]], ids=["progress", "quiet"])
+def test_run_that_fails_exits_1_with_the_reason(tmp_path: Path, quiet: list[str]) -> None:
     from scripts import PRIMES
 
     from plancontrol.replies import Code, Verdict
@@ -103,10 +104,13 @@ def test_run_that_fails_exits_1_with_the_reason(tmp_path: Path) -> None:
             "1",
             "--run-dir",
             "run",
+            *quiet,
             cwd=tmp_path,
         )
     assert done.returncode == 1
-    assert "step 1 failed after 1 attempt(s); last problem: it exits with 3" in done.stderr
+    assert "workflow stopped: step 1 failed after 1 attempt(s); last problem: it exits with 3" in (
+        done.stderr
+    )
     assert "Traceback" not in done.stderr
     ctx = decode_context((tmp_path / "run" / "context.json").read_bytes()).unwrap()
     assert ctx.outcomes[0].code_status == "failed"

@@ -43,6 +43,7 @@ def run(
     base_url: str | None = None,
     structured: StructuredMode | None = None,
     timeout: float = 120.0,
+    max_retries: int = 2,
     settings: Mapping[str, Any] | None = None,
     handlers: Handlers | None = None,
     env: Mapping[str, str] | None = None,
@@ -53,7 +54,9 @@ def run(
 
     Models are chosen as ``plancontrol run`` chooses them: ``model="local"`` for the embedded
     model, ``base_url`` for an OpenAI-compatible server, else a provider by the model's name
-    with its key from ``env`` (the process environment by default). ``settings`` are
+    with its key from ``env`` (the process environment by default); ``timeout`` and
+    ``max_retries`` apply to each model call (the SDK retries 429s, 5xx and timeouts with
+    back-off; a replay repeats the same back-off). ``settings`` are
     validated like a config file's (``{"max_plan_steps": 4, "approval": "on_error"}``).
     ``say`` receives one-line notices (which model is used, the embedded server starting).
     """
@@ -69,6 +72,7 @@ def run(
         base_url=base_url,
         structured=structured,
         timeout=timeout,
+        max_retries=max_retries,
     )
     match plan_models(choice, env, local_model_available(), LOCAL_INSTALL_HINT):
         case Failure(problem):

@@ -102,6 +102,7 @@ def _finish(
     (or, with ``json_summary``, one JSON document) to stdout and the outcome to stderr, and
     exit 0, 1 (the workflow stopped) or 2 (bad input, nothing written)."""
     from rich.console import Console
+    from rich.markup import escape
 
     from plancontrol.console import report_tables
     from plancontrol.ledger import summarize
@@ -125,9 +126,10 @@ def _finish(
         case Success(last):
             pass
     report = summarize(last)
-    if stopped is not None:
-        err.print(f"[red]workflow stopped[/]: {stopped.message}")
-        err.print(f"continue it with: plancontrol resume {folder}")
+    if stopped is not None:  # said even with --quiet: it is the outcome, not progress
+        loud = Console(stderr=True, soft_wrap=True, highlight=False)
+        loud.print(f"[red]workflow stopped[/]: {escape(stopped.message)}")
+        loud.print(f"continue it with: plancontrol resume {folder}")
     if json_summary:
         _print_json(folder, report, stopped.message if stopped else None)
     else:
@@ -171,6 +173,9 @@ def run(
         str | None, typer.Option(help="How to ask for JSON: json_schema, json_object or prompt.")
     ] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per model call [120].")] = None,
+    max_retries: Annotated[
+        int | None, typer.Option(help="Retries of a failed model call: 429, 5xx, timeout [2].")
+    ] = None,
     code_timeout: Annotated[
         float | None, typer.Option(help="Seconds per script run [600].")
     ] = None,
@@ -221,6 +226,7 @@ def run(
         "base_url": base_url,
         "structured": structured,
         "timeout": timeout,
+        "max_retries": max_retries,
         "code_timeout": code_timeout,
         "allow_install": allow_install,
         "role_models": _or_fail(parse_role_models(role_model or [])) or None,
@@ -252,6 +258,7 @@ def run(
             base_url=opts["base_url"],
             structured=cast("StructuredMode | None", opts["structured"]),
             timeout=float(opts["timeout"]),
+            max_retries=int(opts["max_retries"]),
             settings=options.settings,
             handlers=handlers,
             say=err.print,

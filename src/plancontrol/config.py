@@ -26,6 +26,7 @@ OPTIONS: dict[str, Any] = {
     "base_url": None,
     "structured": None,
     "timeout": 120.0,
+    "max_retries": 2,
     "code_timeout": 600.0,
     "allow_install": False,
 }
@@ -160,7 +161,12 @@ def _checked(config: Config) -> Result[Config, str]:
     """Options of the right kinds; settings as ``Settings`` accepts them."""
     from plancontrol.settings import load_settings
 
-    kinds = {"timeout": (int, float), "code_timeout": (int, float), "allow_install": (bool,)}
+    kinds = {
+        "timeout": (int, float),
+        "max_retries": (int,),
+        "code_timeout": (int, float),
+        "allow_install": (bool,),
+    }
     for name, value in config.run.items():
         expected = kinds.get(name, (str, type(None)))
         if not isinstance(value, expected) or (bool in expected) != isinstance(value, bool):
@@ -186,7 +192,9 @@ def _named(config: Config, name: str) -> str:
 def _kind(kinds: tuple[type, ...]) -> str:
     if bool in kinds:
         return "true or false"
-    return "a number" if float in kinds else "text"
+    if float in kinds:
+        return "a number"
+    return "a whole number" if int in kinds else "text"
 
 
 def example_config() -> str:
@@ -206,6 +214,7 @@ def example_config() -> str:
 # base_url = "http://127.0.0.1:8080/v1"
 # structured = "json_object"   # json_schema, json_object or prompt
 # timeout = 120                # seconds per model call
+# max_retries = 2              # retries of a failed model call (429, 5xx, timeout)
 # code_timeout = 600           # seconds per script run
 # allow_install = false        # let the installer run pip
 

@@ -252,8 +252,8 @@ FAILURES = [
     pytest.param(
         replies(engineer=[Malformed(), Code(SCRIPT)]),
         (),
-        "model call for engineer (step 1) failed: JSONDecodeError: Expecting value: line 1 "
-        "column 1 (char 0)",
+        "model call for engineer (step 1) failed: the server's reply was not JSON "
+        "(JSONDecodeError: Expecting value: line 1 column 1 (char 0))",
         {"engineer": [200, 200]},  # a 200 whose body is not JSON: the SDK does not retry it
         {"engineer": 1, "judge": 1, "researcher": 1},
         id="malformed JSON",

@@ -86,6 +86,17 @@ def _system(request: Request, route: Route) -> str:
 
 
 def _detail(exc: BaseException) -> str:
+    """One line for a failed call: the error's kind, its HTTP status, its first line.
+
+    >>> import json
+    >>> try:
+    ...     json.loads("<html>")
+    ... except ValueError as exc:
+    ...     print(_detail(exc))
+    the server's reply was not JSON (JSONDecodeError: Expecting value: line 1 column 1 (char 0))
+    """
+    if isinstance(exc, ValueError) and type(exc).__name__ == "JSONDecodeError":
+        return f"the server's reply was not JSON ({type(exc).__name__}: {exc})"
     status = getattr(exc, "status_code", None)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     name = type(exc).__name__
@@ -112,9 +123,9 @@ class Ag2Agents:
         self.routes = dict(routes or {})
         self.tools = {role: tuple(fns) for role, fns in (tools or {}).items()}
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="plancontrol-ag2", daemon=True
-        )
+        self._closing: asyncio.Future[None] = self._loop.create_future()
+        self._root: asyncio.Task[None] | None = None
+        self._thread = threading.Thread(target=self._serve, name="plancontrol-ag2", daemon=True)
         self._thread.start()
         self._http: Any = None  # one httpx2 client for the run, made inside the loop
 
@@ -140,16 +151,28 @@ class Ag2Agents:
         if self._loop.is_closed():
             return
         self.run(self._shutdown())
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop.call_soon_threadsafe(self._closing.set_result, None)
         self._thread.join()
         self._loop.close()
+
+    def _serve(self) -> None:
+        """The loop thread: the loop runs one root task until ``close()``, as under
+        ``asyncio.run`` (not ``run_forever``). AnyIO, which runs ag2's synchronous handlers in
+        worker threads, keeps those threads for the life of the loop's root task; without one
+        it ties them to each call's task, and every call started and stopped a thread."""
+        self._loop.run_until_complete(self._hold())
+
+    async def _hold(self) -> None:
+        # Scheduled before any run() coroutine can start, so set before any of them runs.
+        self._root = asyncio.current_task()
+        await self._closing
 
     async def _shutdown(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
         current = asyncio.current_task()
-        leftovers = [t for t in asyncio.all_tasks() if t is not current]
+        leftovers = [t for t in asyncio.all_tasks() if t is not current and t is not self._root]
         for task in leftovers:
             task.cancel()
         await asyncio.gather(*leftovers, return_exceptions=True)

@@ -63,6 +63,19 @@ def replay_seconds(folder: Path, repeat: int) -> float:
     return statistics.median(times)
 
 
+def command(folder: Path) -> float:
+    """Seconds ``plancontrol replay`` takes in a new process, imports included."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "plancontrol", "replay", str(folder), "-q"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -72,16 +85,20 @@ def main() -> None:
         rows = []
         for steps in (3, 10, 30):
             folder = Path(tmp) / f"run-{steps}"
-            record(folder, steps)
-            rows.append((steps, replay_seconds(folder, args.repeat)))
+            live = record(folder, steps)
+            rows.append((steps, replay_seconds(folder, args.repeat), live, command(folder)))
         print("| steps | replay seconds (median) | seconds per step |")
         print("|---|---|---|")
-        for steps, seconds in rows:
+        for steps, seconds, _, _ in rows:
             print(f"| {steps} | {seconds:.3f} | {seconds / steps:.4f} |")
         print(
             f"\n30-step over 3-step replay time: {rows[-1][1] / rows[0][1]:.2f} "
             "(linear would be 10)"
         )
+        print("\n| test-server run | live `plancontrol run` | `plancontrol replay` | ratio |")
+        print("|---|---|---|---|")
+        for steps, _, live, replayed in rows:
+            print(f"| {steps} steps | {live:.2f} s | {replayed:.2f} s | {replayed / live:.3f} |")
         if args.local:
             folder = Path(tmp) / "local"
             start = time.perf_counter()
@@ -103,15 +120,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
             )
             live = time.perf_counter() - start
-            start = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-m", "plancontrol", "replay", str(folder), "-q"],
-                check=False,
-                capture_output=True,
-                text=True,
-            )
-            replayed = time.perf_counter() - start
-            assert done.returncode == 0, done.stderr
+            replayed = command(folder)
             print("\n| embedded-model run | seconds |\n|---|---|")
             print(f"| live `plancontrol run --model local` | {live:.2f} |")
             print(f"| `plancontrol replay` | {replayed:.2f} |")

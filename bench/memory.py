@@ -22,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from plancontrol import Plan, Step
+from notes import long_note, replies, run_argv
+
 from plancontrol.testing import OpenAITestServer
 
 MIB = 1024  # ru_maxrss is in KiB on Linux
@@ -46,11 +47,6 @@ runpy.run_module("plancontrol", run_name="__main__")
 """
 
 
-def note(i: int) -> str:
-    first = f"# Note {i}: " + "the measured values agree with the expected ones " * 4
-    return first.strip() + "\n\n" + "A line of findings about the data and its errors. " * 24
-
-
 def peak_mib(argv: list[str]) -> float:
     """Run ``argv``; the process's peak resident size in MiB."""
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -63,30 +59,9 @@ def peak_mib(argv: list[str]) -> float:
     return usage.ru_maxrss / MIB
 
 
-def run_argv(folder: Path, steps: int, base_url: str, prefix: list[str]) -> list[str]:
-    return [
-        *prefix,
-        "run",
-        f"Write {steps} notes",
-        "--base-url",
-        base_url,
-        "--model",
-        "m",
-        "--reviews",
-        "0",
-        "--max-steps",
-        str(steps),
-        "--run-dir",
-        str(folder),
-        "-q",
-    ]
-
-
 def run_peak(tmp: Path, steps: int, index: int, prefix: list[str]) -> float:
     """Peak RSS of one ``plancontrol run`` of ``steps`` researcher steps."""
-    plan = Plan(tuple(Step(f"Write note {i}", "researcher") for i in range(1, steps + 1)))
-    replies = {"planner": [plan], "researcher": [note(i) for i in range(1, steps + 1)]}
-    with OpenAITestServer(replies) as server:
+    with OpenAITestServer(replies(steps, long_note)) as server:
         folder = tmp / f"run-{steps}-{index}"
         peak = peak_mib(run_argv(folder, steps, server.base_url, prefix))
         assert server.unused == {}, server.unused

@@ -17,40 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from plancontrol import Plan, Step
+from notes import record
+
 from plancontrol.replaying import replay_run
-from plancontrol.testing import OpenAITestServer
-
-
-def record(folder: Path, steps: int) -> float:
-    """Record a run of ``steps`` steps against the test server; its wall time in seconds."""
-    plan = Plan(tuple(Step(f"Write note {i}", "researcher") for i in range(1, steps + 1)))
-    replies = {"planner": [plan], "researcher": [f"# Note {i}\nDone." for i in range(steps)]}
-    with OpenAITestServer(replies) as server:
-        start = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "plancontrol",
-                "run",
-                f"Write {steps} notes",
-                "--base-url",
-                server.base_url,
-                "--model",
-                "m",
-                "--reviews",
-                "0",
-                "--max-steps",
-                str(steps),
-                "--run-dir",
-                str(folder),
-                "-q",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        return time.perf_counter() - start
 
 
 def replay_seconds(folder: Path, repeat: int) -> float:

@@ -24,51 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from plancontrol import Plan, Step, decode_context
+from notes import long_note, record
+
+from plancontrol import decode_context
 from plancontrol.carryover import carried_summary
-from plancontrol.testing import OpenAITestServer
-
-
-def note(i: int) -> str:
-    """Step ``i``'s report: a first line of about 200 characters (what older steps are
-    carried by), then about 1.2 kB of findings."""
-    first = f"# Note {i}: " + "the measured values agree with the expected ones " * 4
-    return first.strip() + "\n\n" + "A line of findings about the data and its errors. " * 24
-
-
-def record(folder: Path, steps: int) -> None:
-    """``plancontrol run`` of ``steps`` researcher steps against the test server."""
-    plan = Plan(tuple(Step(f"Write note {i}", "researcher") for i in range(1, steps + 1)))
-    replies = {"planner": [plan], "researcher": [note(i) for i in range(1, steps + 1)]}
-    with OpenAITestServer(replies) as server:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "plancontrol",
-                "run",
-                f"Write {steps} notes",
-                "--base-url",
-                server.base_url,
-                "--model",
-                "m",
-                "--reviews",
-                "0",
-                "--max-steps",
-                str(steps),
-                "--run-dir",
-                str(folder),
-                "-q",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
 
 
 def words(text: str) -> int:
@@ -91,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "run"
-        record(folder, args.steps)
+        record(folder, args.steps, long_note)
         ctx = decode_context((folder / "context.json").read_bytes()).unwrap()
         messages = {n: first_request(folder, n) for n in range(1, args.steps + 1)}
     settings = ctx.settings
@@ -111,7 +74,7 @@ def main() -> None:
     print(
         f"summary_budget {settings.summary_budget} characters, "
         f"summary_verbatim_steps {settings.summary_verbatim_steps}; "
-        f"each report {len(note(1))} characters, {words(note(1))} words\n"
+        f"each report {len(long_note(1))} characters, {words(long_note(1))} words\n"
     )
     print(
         "| step N | plancontrol prompt (words) | carried summary (chars) | full-history prompt "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plancontrol.configure import ModelChoice, plan_models, with_local_server
+from plancontrol.configure import ModelChoice, plan_models
 from plancontrol.models import Route
 
 HINT = "install the local extra"
@@ -60,13 +60,6 @@ def test_base_url_routes_every_model_to_that_server_with_an_optional_key() -> No
 
 def test_model_local_without_the_extra_gives_the_hint() -> None:
     assert plan_models(ModelChoice(model="local"), {}, False, HINT).failure() == HINT
-
-
-def test_with_local_server_points_the_default_route_at_the_server() -> None:
-    plan = plan_models(ModelChoice(model="local"), {}, True, HINT).unwrap()
-    started = with_local_server(plan, "http://127.0.0.1:5000/v1", "smollm2")
-    assert started.default.base_url == "http://127.0.0.1:5000/v1"
-    assert started.default_model == "smollm2"
 
 
 def test_routes_never_show_their_key() -> None:

@@ -370,3 +370,14 @@ def test_run_reports_paths_inside_the_work_folder_relative_to_it(tmp_path: Path)
     run = executor.run(script).unwrap()
     assert 'File "codebase/step_1.py", line 1' in run.stderr
     assert str(tmp_path) not in run.stderr
+
+
+def test_folder_checkpoints_write_snapshots_the_run_folder_reads(tmp_path: Path) -> None:
+    from plancontrol import Context
+    from plancontrol.local import FolderCheckpoints
+    from plancontrol.runfolder import decode_snapshot
+
+    ctx = Context(task="t")
+    FolderCheckpoints(tmp_path).save("step-02", ctx)
+    data = (tmp_path / "snapshots" / "step-02.json").read_bytes()
+    assert decode_snapshot(data).unwrap() == ("step-02", ctx)

@@ -24,7 +24,6 @@ __all__ = [
     "parse_role_models",
     "plan_models",
     "recorded_routes",
-    "with_local_server",
 ]
 
 LOCAL = "local"
@@ -199,8 +198,3 @@ def recorded_routes(
             )
         keyed.append((name, replace(route, api_key=key)))
     return Success((keyed[0][1], tuple(keyed[1:])))
-
-
-def with_local_server(plan: ModelPlan, base_url: str, model_name: str) -> ModelPlan:
-    """``plan`` pointed at the started embedded server, every role on its model."""
-    return replace(plan, default_model=model_name, default=replace(plan.default, base_url=base_url))

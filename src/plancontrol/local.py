@@ -24,7 +24,7 @@ import msgspec
 from returns.result import Failure, Result, Success
 
 from plancontrol.atomic import write_atomic
-from plancontrol.context import Context, encode_context
+from plancontrol.context import Context
 from plancontrol.effects import ApprovalRequest, Approve, Decision, Execution, Script
 from plancontrol.errors import ExecutionFailure
 from plancontrol.events import Event
@@ -834,12 +834,15 @@ class DiscardEvents:
 
 
 class FolderCheckpoints:
-    """Writes each snapshot as ``snapshots/LABEL.json`` under ``root``, atomically."""
+    """Writes each snapshot as ``snapshots/LABEL.json`` under ``root``, atomically, in the
+    run folder's snapshot format (``runfolder.decode_snapshot`` reads it back)."""
 
     def __init__(self, root: Path | str, scrub: Callable[[str], str] = str) -> None:
         self.root = Path(root)
         self.scrub = scrub
 
     def save(self, label: str, ctx: Context) -> None:
-        text = self.scrub(encode_context(ctx).decode())
+        from plancontrol.runfolder import encode_snapshot
+
+        text = self.scrub(encode_snapshot(label, ctx).decode())
         write_atomic(self.root / "snapshots" / f"{label}.json", text)

@@ -18,6 +18,7 @@ from plancontrol.models import Route, StructuredMode
 from plancontrol.phase import Halt
 from plancontrol.recording import Handlers
 from plancontrol.replaying import ReplayOutcome
+from plancontrol.resuming import StartPoint
 from plancontrol.secrets import Scrubber
 
 __all__ = ["Stopped", "demo", "fork", "replay", "resume", "run"]
@@ -260,7 +261,7 @@ def _agents(
 
 def _continue(
     folder: Path,
-    point: Any,
+    point: StartPoint,
     start: Context,
     command: str,
     handlers: Handlers | None,
@@ -302,7 +303,7 @@ def _record(
     from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
     from plancontrol.recording import record_session
 
-    result = record_session(
+    return record_session(
         folder,
         phases_after(PLANNING_AND_CONTROL, starts_after),
         start,
@@ -312,7 +313,6 @@ def _record(
         command=command,
         starts_after=starts_after,
     )
-    return result.alt(lambda halt: halt)
 
 
 def _unattended() -> Handlers:

@@ -220,13 +220,14 @@ def replay(
 
 def _fresh(folder: Path) -> str | None:
     """Why ``folder`` cannot take a new run (it holds files), or None after creating it."""
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        return (
-            f"run folder {folder} already exists and is not empty; choose another folder "
-            "(--run-dir) or remove it"
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    return None
+    from plancontrol.runfolder import claim
+
+    if claim(folder):
+        return None
+    return (
+        f"run folder {folder} already exists and is not empty; choose another folder "
+        "(--run-dir) or remove it"
+    )
 
 
 def _scrubber(env: Mapping[str, str], keys: Sequence[str | None]) -> Scrubber:

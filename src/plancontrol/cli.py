@@ -441,11 +441,24 @@ def check(
     raise typer.Exit(1 if drifted else 0)
 
 
-def _settings_of(run_dir: Path, from_step: int | None) -> Settings | None:
-    """The settings a resumed run goes on with (None when the folder cannot say)."""
+def _go_on(
+    folder: Path,
+    run_dir: Path,
+    from_step: int | None,
+    attempt: Callable[[Handlers, Callable[[str], None]], Result[Context, Stopped]],
+    *,
+    quiet: bool,
+    **knobs: Any,
+) -> None:
+    """Resume or fork: record a session into ``folder`` with the settings the run in
+    ``run_dir`` goes on with (they decide whether to ask at the terminal)."""
+    from rich.console import Console
+
     from plancontrol.resuming import start_point
 
-    return start_point(run_dir, from_step).map(lambda p: p.context.settings).value_or(None)
+    settings = start_point(run_dir, from_step).map(lambda p: p.context.settings).value_or(None)
+    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    _finish(folder, lambda h: attempt(h, err.print), settings, quiet=quiet, err=err, **knobs)
 
 
 @app.command()
@@ -460,17 +473,14 @@ def resume(
     """Continue a stopped, failed or interrupted run from its last snapshot, in the same
     folder; with --from-step K, run step K and the rest again. Nothing recorded is changed:
     the new part is recorded as a new session."""
-    from rich.console import Console
-
     from plancontrol import api
 
-    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
-    _finish(
+    _go_on(
         run_dir,
-        lambda handlers: api.resume(run_dir, from_step=from_step, handlers=handlers, say=err.print),
-        _settings_of(run_dir, from_step),
+        run_dir,
+        from_step,
+        lambda handlers, say: api.resume(run_dir, from_step=from_step, handlers=handlers, say=say),
         quiet=quiet,
-        err=err,
         json_summary=json_summary,
         code_timeout=code_timeout,
         allow_install=allow_install,
@@ -501,25 +511,22 @@ def fork(
     """Branch a run at step K into a new folder: the steps before K are the original's
     (replayed from its recording), step K on runs live on the edited context. The original
     is not changed, and the fork replays like any run."""
-    from rich.console import Console
-
     from plancontrol import api
 
-    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
-    _finish(
+    _go_on(
         into,
-        lambda handlers: api.fork(
+        run_dir,
+        from_step,
+        lambda handlers, say: api.fork(
             run_dir,
             into,
             from_step=from_step,
             sets=tuple(set_ or ()),
             instructions=instructions,
             handlers=handlers,
-            say=err.print,
+            say=say,
         ),
-        _settings_of(run_dir, from_step),
         quiet=quiet,
-        err=err,
         json_summary=json_summary,
         code_timeout=code_timeout,
         allow_install=allow_install,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from plancontrol.carryover import clip
 from plancontrol.context import Context
 from plancontrol.events import (
     CodeExecuted,
@@ -95,8 +96,7 @@ def _usage_table(title: str, groups: tuple[Totals, ...], total: Totals) -> Table
 
 def _gist(text: str, limit: int = 160) -> str:
     """The first paragraph of ``text``, cut to ``limit`` characters."""
-    first = text.strip().split("\n\n")[0].strip()
-    return first if len(first) <= limit else first[: limit - 1] + "…"
+    return clip(text.strip().split("\n\n")[0].strip(), limit)
 
 
 def progress_table(ctx: Context) -> Table:

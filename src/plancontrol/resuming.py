@@ -17,6 +17,7 @@ from plancontrol.plan import Plan
 from plancontrol.runfolder import (
     Manifest,
     Session,
+    claim,
     decode_snapshot,
     digest,
     read_manifest,
@@ -228,7 +229,7 @@ def prepare_fork(point: StartPoint, folder: Path, into: Path, step: int) -> Resu
     """Make ``into`` a copy of the run in ``folder`` up to ``point``: its manifest (marked as
     a fork), the sessions that lead to the point (the last one ending there) and the work
     files of the steps before ``step``. The fork's own session is recorded afterwards."""
-    if into.exists() and (not into.is_dir() or any(into.iterdir())):
+    if not claim(into):
         return Failure(f"{into} already exists and is not empty; choose another --into")
     latest = _latest_outcomes(folder)
     later = {f for o in latest if o.step >= step for f in o.files}
@@ -249,7 +250,6 @@ def prepare_fork(point: StartPoint, folder: Path, into: Path, step: int) -> Resu
             )
         ]
 
-    into.mkdir(parents=True, exist_ok=True)
     for item in sorted(folder.iterdir()):
         if item.name in RECORDS:
             continue

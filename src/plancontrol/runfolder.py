@@ -25,6 +25,7 @@ __all__ = [
     "Session",
     "SessionStatus",
     "Verdict",
+    "claim",
     "compare",
     "compare_snapshot",
     "decode_snapshot",
@@ -82,6 +83,15 @@ class Session(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 def session_dir(folder: Path, number: int) -> Path:
     """Where session ``number`` of the run in ``folder`` keeps its records."""
     return folder / "sessions" / f"{number:02d}"
+
+
+def claim(folder: Path) -> bool:
+    """Create ``folder`` for a new run; False, touching nothing, when it already holds files
+    (nothing recorded is ever overwritten)."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    return True
 
 
 def write_manifest(

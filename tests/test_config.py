@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from returns.result import Failure
 from scripts import plancontrol
 
 from plancontrol.config import example_config, load_config
+from plancontrol.settings import DEFAULT_ROLES, Role, load_settings
 
 FILE = """\
 [run]
@@ -104,7 +106,7 @@ def test_init_writes_the_example_once_and_run_reads_it(tmp_path: Path) -> None:
     assert rows["max_plan_steps"] == ("4", "--max-steps")
     assert rows["model"] == ("gpt-4o", "plancontrol.toml [run]")
     assert rows["code_timeout"] == ("600.0", "default")
-    assert rows["roles.planner"] == ("o3", "plancontrol.toml [roles]")
+    assert rows["roles.planner"] == ("support role, model o3", "plancontrol.toml [roles]")
     assert not (tmp_path / "runs").exists()  # --show-config runs nothing
 
 
@@ -121,3 +123,99 @@ def test_json_summary_is_one_document_on_stdout(tmp_path: Path) -> None:
     assert [o["status"] for o in report["outcomes"]] == ["completed", "completed"]
     assert report["total"]["calls"] == 8
     assert report["total"]["cost_usd"] == 0.0
+
+
+CRITIC = """\
+[roles]
+planner = "o3"
+
+[[settings.roles]]
+name = "critic"
+description = "finds the weak points"
+
+[[settings.roles]]
+name = "researcher"
+description = "writes the report as a script"
+kind = "code"
+"""
+
+
+def test_a_settings_roles_entry_adds_a_role_and_one_named_like_a_default_replaces_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "plancontrol.toml"
+    path.write_text(CRITIC)
+    config = load_config(path, {}, {}).unwrap()
+    settings = load_settings(config.settings).unwrap()
+    assert settings.role_names == ("engineer", "researcher", "idea_maker", "idea_hater", "critic")
+    assert settings.roles[1] == Role("researcher", "writes the report as a script", "code")
+    assert settings.roles[0] == DEFAULT_ROLES[0]
+    assert settings.roles[4] == Role("critic", "finds the weak points")
+
+
+def test_show_config_lists_the_roster_with_each_role_model_and_kind(tmp_path: Path) -> None:
+    (tmp_path / "plancontrol.toml").write_text(CRITIC)
+    shown = plancontrol("run", "t", "--show-config", "--model", "gpt-4o", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    roster = [
+        (line[:24].strip(), *(part.strip() for part in line[24:].rsplit("  from ", 1)))
+        for line in shown.stdout.splitlines()
+        if line.startswith("roles.")
+    ]
+    here = "plancontrol.toml [[settings.roles]]"
+    assert roster == [
+        ("roles.planner", "support role, model o3", "plancontrol.toml [roles]"),
+        ("roles.plan_reviewer", "support role, model gpt-4o", "default"),
+        ("roles.judge", "support role, model gpt-4o", "default"),
+        ("roles.installer", "support role, model gpt-4o", "default"),
+        ("roles.engineer", "code role, model gpt-4o", "default"),
+        ("roles.researcher", "code role, model gpt-4o", here),
+        ("roles.idea_maker", "text role, model gpt-4o", "default"),
+        ("roles.idea_hater", "text role, model gpt-4o", "default"),
+        ("roles.critic", "text role, model gpt-4o", here),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[[settings.roles]]\ndescription = "no name"\n',
+            '[[settings.roles]] number 1 has no name; give each role a name = "..."',
+        ),
+        ("[settings]\nroles = 3\n", "settings.roles must be [[settings.roles]] tables"),
+        (
+            '[[settings.roles]]\nname = "judge"\ndescription = "d"\n',
+            "settings.roles includes judge, which plancontrol runs itself",
+        ),
+    ],
+)
+def test_a_wrong_settings_roles_entry_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "plancontrol.toml"
+    path.write_text(text)
+    result = load_config(path, {}, {})
+    assert isinstance(result, Failure)
+    assert message in result.failure()
+    assert "\n" not in result.failure()
+
+
+SETTING_LINE = re.compile(r"^# (\[\[[\w.]+\]\]|\w+ = .*)$")
+
+
+def test_the_example_config_is_valid_toml_with_every_setting_line_uncommented(
+    tmp_path: Path,
+) -> None:
+    lines = example_config().splitlines()
+    uncommented = [line[2:] if SETTING_LINE.match(line) else line for line in lines]
+    assert sum(a != b for a, b in zip(lines, uncommented, strict=True)) == 34
+    data = tomllib.loads("\n".join(uncommented))
+    assert data["run"]["model"] == "local"
+    assert data["settings"]["approval_timeout"] == 300
+    assert data["settings"]["max_cost_usd"] == 1.0
+    path = tmp_path / "plancontrol.toml"
+    path.write_text("\n".join(uncommented))
+    config = load_config(path, {}, {}).unwrap()
+    settings = load_settings(config.settings).unwrap()
+    assert settings.role_names[-1] == "critic"
+    assert (settings.max_cost_usd, settings.approval_timeout) == (1.0, 300)
+    assert config.role_models == (("planner", "gpt-4o"), ("engineer", "o3"))

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from returns.result import Failure, Result, Success
 
-from plancontrol.settings import Settings
+from plancontrol.settings import DEFAULT_ROLES, SUPPORT_ROLES, Settings
 
 __all__ = ["CONFIG_FILE", "ENV_PREFIX", "OPTIONS", "Config", "example_config", "load_config"]
 
@@ -60,8 +60,21 @@ class Config:
         for name in _SCALAR_SETTINGS:
             value = self.settings.get(name, _SETTINGS[name])
             rows.append((name, _shown(value), self.sources.get(name, "default")))
-        for role, model in self.role_models:
-            rows.append((f"roles.{role}", model, self.sources.get(f"roles.{role}", "default")))
+        return rows + self.roster()
+
+    def roster(self) -> list[tuple[str, str, str]]:
+        """(``roles.NAME``, its kind and model, source) for plancontrol's own roles, then
+        each role a plan may use, then any model override naming no role."""
+        overrides = dict(self.role_models)
+        entries = self.settings.get("roles") or [msgspec.to_builtins(r) for r in DEFAULT_ROLES]
+        kinds = dict.fromkeys(SUPPORT_ROLES, "support")
+        kinds |= {entry["name"]: entry.get("kind", "text") for entry in entries}
+        kinds |= {name: "unknown" for name in overrides if name not in kinds}
+        rows = []
+        for name, kind in kinds.items():
+            model = overrides.get(name) or _shown(self.run["model"])
+            source = self.sources.get(f"roles.{name}") or self.sources.get(f"roster.{name}")
+            rows.append((f"roles.{name}", f"{kind} role, model {model}", source or "default"))
         return rows
 
 
@@ -107,6 +120,9 @@ def load_config(
                 if table == "roles":
                     roles[name] = str(value)
                     sources[f"roles.{name}"] = where
+                elif table == "settings" and name == "roles":  # added to the roster
+                    settings["roles"] = _roster(value)
+                    sources |= {f"roster.{e['name']}": f"{file} [[settings.roles]]" for e in value}
                 elif table == "run":
                     run[name] = value
                     sources[name] = where
@@ -147,6 +163,10 @@ def _read(file: Path) -> Result[dict[str, dict[str, Any]], str]:
             return Failure(
                 f"{file}: unknown table [{table}]; the tables are [run], [settings] and [roles]"
             )
+        if table == "settings" and "roles" in values:
+            problem = _roles_problem(values["roles"])
+            if problem:
+                return Failure(f"{file}: {problem}")
         if table in tables:
             unknown = sorted(set(values) - tables[table])
             if unknown:
@@ -155,6 +175,34 @@ def _read(file: Path) -> Result[dict[str, dict[str, Any]], str]:
                     "for the options"
                 )
     return Success(data)
+
+
+def _roles_problem(entries: Any) -> str | None:
+    """What is wrong with the ``[[settings.roles]]`` entries, if anything."""
+    if not isinstance(entries, list):
+        return 'settings.roles must be [[settings.roles]] tables, each with a name = "..."'
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            return (
+                f"[[settings.roles]] number {number} has no name; "
+                'give each role a name = "..." and a description = "..."'
+            )
+    return None
+
+
+def _roster(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The default roles with ``entries`` added: an entry named like a default role replaces
+    that one role, in its place; any other is added at the end.
+
+    >>> [r["name"] for r in _roster([{"name": "critic", "description": "finds flaws"}])]
+    ['engineer', 'researcher', 'idea_maker', 'idea_hater', 'critic']
+    >>> _roster([{"name": "researcher", "description": "d", "kind": "code"}])[1]["kind"]
+    'code'
+    """
+    roster = {role.name: msgspec.to_builtins(role) for role in DEFAULT_ROLES}
+    for entry in entries:
+        roster[entry["name"]] = entry
+    return list(roster.values())
 
 
 def _checked(config: Config) -> Result[Config, str]:
@@ -226,13 +274,36 @@ def example_config() -> str:
 [settings]
 # The workflow's knobs, with their defaults.
 {settings}
+
+# A role a plan may use, added to engineer, researcher, idea_maker and idea_hater
+# (one named like one of them replaces it): one [[settings.roles]] table per role.
+# [[settings.roles]]
+# name = "critic"
+# description = "finds the weak points of the results so far"
+# kind = "text"                # text (replies once) or code (writes and runs scripts)
+# instructions = "Name the single weakest point first."
 """
 
 
+_UNSET_EXAMPLES: dict[str, tuple[Any, str]] = {
+    "approval_timeout": (300, "seconds; not set by default: wait for ever"),
+    "max_cost_usd": (1.0, "dollars; not set by default: no limit"),
+}
+"""A value to show for each setting that is unset by default (TOML has no null)."""
+
+
 def _commented(name: str, value: Any) -> str:
-    """One commented-out line of the example: the option and its default."""
+    """One commented-out line of the example: the option and its default, or for an option
+    unset by default an example value; uncommented, each line is valid TOML.
+
+    >>> _commented("max_cost_usd", None)
+    '# max_cost_usd = 1.0               # dollars; not set by default: no limit'
+    """
     if value is None:
-        return f"# {name} =    (not set by default)"
+        if name not in _UNSET_EXAMPLES:
+            return f"# {name}: not set by default"
+        example, note = _UNSET_EXAMPLES[name]
+        return f"{_commented(name, example):<34} # {note}"
     if isinstance(value, bool):
         return f"# {name} = {str(value).lower()}"
     if isinstance(value, str):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from plancontrol.configure import ModelChoice, plan_models
+from msgspec.structs import replace
+
+from plancontrol.configure import ModelChoice, budget_problem, plan_models
 from plancontrol.models import Route
+from plancontrol.policy import Override
+from plancontrol.settings import RoleModel, Settings
 
 HINT = "install the local extra"
 
@@ -64,3 +68,47 @@ def test_model_local_without_the_extra_gives_the_hint() -> None:
 
 def test_routes_never_show_their_key() -> None:
     assert "sk-secret" not in repr(Route(api_key="sk-secret"))
+
+
+def test_a_base_url_without_structured_negotiates_and_with_it_does_not() -> None:
+    free = plan_models(ModelChoice(model="m", base_url="http://h/v1"), {}, False, HINT).unwrap()
+    forced = ModelChoice(model="m", base_url="http://h/v1", structured="json_object")
+    fixed = plan_models(forced, {}, False, HINT).unwrap()
+    hosted = plan_models(ModelChoice(model="o3"), {"OPENAI_API_KEY": "k"}, False, HINT).unwrap()
+    assert (free.default.structured, free.default.negotiate) == ("json_schema", True)
+    assert (fixed.default.structured, fixed.default.negotiate) == ("json_object", False)
+    assert hosted.default.negotiate is False
+
+
+def test_every_route_carries_the_policy_knobs_and_prices() -> None:
+    judge = Override(role="judge", temperature=False)
+    choice = ModelChoice(
+        model="o3",
+        role_models=(("planner", "gpt-4o"),),
+        reasoning_effort="high",
+        overrides=(judge,),
+        prices=(("o3", 1.0, 2.0),),
+    )
+    plan = plan_models(choice, {"OPENAI_API_KEY": "k"}, False, HINT).unwrap()
+    for _, route in plan.routes:
+        assert (route.reasoning_effort, route.overrides, route.prices) == (
+            "high",
+            (judge,),
+            (("o3", 1.0, 2.0),),
+        )
+
+
+def test_a_budget_needs_a_price_for_every_role_but_the_embedded_model_is_free() -> None:
+    local = plan_models(ModelChoice(model="local"), {}, True, HINT).unwrap()
+    budget = Settings(default_model="local", max_cost_usd=1.0)
+    assert budget_problem(budget, local) is None
+    served = plan_models(ModelChoice(model="gpt-4o", base_url="http://h/v1"), {}, False, HINT)
+    mixed = Settings(
+        default_model="gpt-4o",
+        role_models=(RoleModel("judge", "my-judge"),),
+        max_cost_usd=1.0,
+    )
+    problem = budget_problem(mixed, served.unwrap())
+    assert problem is not None
+    assert problem.startswith("max_cost_usd is set but judge uses my-judge, whose price")
+    assert budget_problem(replace(mixed, max_cost_usd=None), served.unwrap()) is None

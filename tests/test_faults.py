@@ -227,8 +227,8 @@ FAILURES = [
     pytest.param(
         replies(researcher=[*[Status(500, message="upstream overloaded")] * 3, REPORT]),
         (),
-        "model call for researcher (step 2) failed: InternalServerError (HTTP 500): "
-        "Error code: 500 - upstream overloaded",
+        "model call for researcher (step 2) failed: InternalServerError (HTTP 500) from "
+        "test-model: upstream overloaded",
         {"researcher": [500, 500, 500, 200]},
         {"researcher": 1},
         id="repeated 500s",

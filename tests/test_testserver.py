@@ -403,3 +403,62 @@ def test_stop_ends_a_request_in_flight_and_releases_the_port() -> None:
     assert [type(e) for e in errors] == [openai.APIConnectionError]
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+# --- strict modes: what real servers refuse, with their error bodies ------------------
+
+
+def post(server: OpenAITestServer, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST ``body`` to the chat completions endpoint; the status and the decoded reply."""
+    sent = {"messages": [{"role": "user", "content": "hi"}], **body}
+    response = httpx2.post(f"{server.base_url}/chat/completions", json=sent, timeout=5)
+    return response.status_code, response.json()
+
+
+def test_strict_openai_refuses_temperature_and_max_tokens_for_reasoning_models() -> None:
+    with OpenAITestServer({"o3-mini": ["ok"], "gpt-4o": ["ok"]}, strict="openai") as server:
+        cold = post(server, {"model": "o3-mini", "temperature": 0.0})
+        capped = post(server, {"model": "gpt-5-mini", "max_tokens": 10})
+        effort = post(server, {"model": "gpt-4o", "reasoning_effort": "low"})
+        fine = post(server, {"model": "o3-mini", "temperature": 1, "max_completion_tokens": 9})
+        chat = post(server, {"model": "gpt-4o", "temperature": 0.0, "max_tokens": 10})
+        left = server.unused
+    assert cold == (
+        400,
+        {
+            "error": {
+                "message": "Unsupported value: 'temperature' does not support 0.0 with this "
+                "model. Only the default (1) value is supported.",
+                "type": "invalid_request_error",
+                "param": "temperature",
+                "code": "unsupported_value",
+            }
+        },
+    )
+    assert capped[0] == 400
+    assert capped[1]["error"]["code"] == "unsupported_parameter"
+    assert capped[1]["error"]["message"] == (
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+        "'max_completion_tokens' instead."
+    )
+    assert (effort[0], effort[1]["error"]["param"]) == (400, "reasoning_effort")
+    assert (fine[0], chat[0]) == (200, 200)
+    assert left == {}  # refusals use up no scripted reply
+
+
+def test_strict_llama_cpp_refuses_json_schema_as_llama_cpp_python_does() -> None:
+    schema = {"type": "object"}
+    as_schema = {"type": "json_schema", "json_schema": {"name": "V", "schema": schema}}
+    with OpenAITestServer({"m": ["{}", "{}"]}, strict="llama.cpp") as server:
+        refused = post(server, {"model": "m", "response_format": as_schema})
+        accepted = post(server, {"model": "m", "response_format": {"type": "json_object"}})
+        plain = post(server, {"model": "m", "temperature": 0.0})
+    assert refused[0] == 500
+    error = refused[1]["error"]
+    assert error["type"] == "internal_server_error"
+    assert error["message"].startswith(
+        "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+        "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'"
+    )
+    assert "line 376, in create_chat_completion" in error["message"]
+    assert (accepted[0], plain[0]) == (200, 200)

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
+from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
 from plancontrol.effects import Reply, Request
 from plancontrol.errors import ModelFailure
-from plancontrol.models import Route
+from plancontrol.models import Route, StructuredMode, next_mode
+from plancontrol.policy import params_for
 from plancontrol.prices import cost_usd
 
-__all__ = ["Ag2Agents", "grammar_schema", "response_format"]
+__all__ = [
+    "Ag2Agents",
+    "Settle",
+    "grammar_schema",
+    "provider_message",
+    "refuses_format",
+    "response_format",
+]
 
 T = TypeVar("T")
+
+Settle = Callable[[str, StructuredMode, tuple[str, ...]], None]
+"""Told when a negotiation settles: the model, the mode it settled on, and the provider's
+message for each mode refused on the way."""
 
 _JSON_CHAR = r'([^"\\\x00-\x1f]|\\(["\\/bfnrt]|u[0-9a-fA-F]{4}))'
 """One character of a JSON string, as a regular expression."""
@@ -85,8 +99,9 @@ def _system(request: Request, route: Route) -> str:
     )
 
 
-def _detail(exc: BaseException) -> str:
-    """One line for a failed call: the error's kind, its HTTP status, its first line.
+def _detail(exc: BaseException, model: str = "") -> str:
+    """One line for a failed call: the error's kind, its HTTP status and the provider's own
+    message (from its error body), else the error's first line.
 
     >>> import json
     >>> try:
@@ -98,9 +113,82 @@ def _detail(exc: BaseException) -> str:
     if isinstance(exc, ValueError) and type(exc).__name__ == "JSONDecodeError":
         return f"the server's reply was not JSON ({type(exc).__name__}: {exc})"
     status = getattr(exc, "status_code", None)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     name = type(exc).__name__
-    return f"{name} (HTTP {status}): {text}" if status else f"{name}: {text or 'no detail'}"
+    if status:
+        source = f" from {model}" if model else ""
+        return f"{name} (HTTP {status}){source}: {provider_message(exc)}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{name}: {text or 'no detail'}"
+
+
+_MESSAGE_LIMIT = 400
+
+
+def provider_message(exc: BaseException) -> str:
+    """The message of a provider's error body (OpenAI's and llama.cpp's
+    ``{"error": {"message": …}}``, Anthropic's ``{"type": "error", "error": {…}}``) on one
+    line: a server traceback after it cut off, long ones clipped; else the error's text.
+
+    >>> class Refused(Exception):
+    ...     body = {"message": "1 validation error:\\n  {'loc': ('body', 'response_format')}"
+    ...             "\\n\\n  File \\"app.py\\", line 376"}
+    >>> provider_message(Refused("Error code: 500 - 1 validation error:"))
+    "1 validation error: {'loc': ('body', 'response_format')}"
+    """
+    body: Any = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        message = str(exc)
+    lines = []
+    for line in message.strip().splitlines():
+        if line.strip().startswith(('File "', "Traceback")):
+            break
+        lines.append(line.strip())
+    text = " ".join(part for part in lines if part)
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+_FORMAT_REFUSAL = re.compile(r"response_format|json_schema|schema|grammar", re.IGNORECASE)
+_PARAMETER = re.compile(r"'(temperature|max_tokens|max_completion_tokens|reasoning_effort)'")
+
+
+def refuses_format(exc: BaseException) -> bool:
+    """Whether ``exc`` is a server's refusal of the structured-output request: an HTTP
+    4xx/5xx whose message names response_format, json_schema, a schema or a grammar."""
+    status = getattr(exc, "status_code", None)
+    return (
+        isinstance(status, int)
+        and status >= 400
+        and _FORMAT_REFUSAL.search(provider_message(exc)) is not None
+    )
+
+
+def _hint(exc: BaseException, request: Request, route: Route) -> str:
+    """What to try after a refusal: another ``--structured``, or a parameter to drop."""
+    if getattr(exc, "status_code", None) is None:
+        return ""
+    if request.schema is not None and refuses_format(exc):
+        others = [m for m in ("json_schema", "json_object", "prompt") if m != route.structured]
+        return f"try --structured {others[0]} or --structured {others[1]}"
+    body: Any = getattr(exc, "body", None)
+    named = body.get("param") if isinstance(body, dict) else None
+    found = _PARAMETER.search(provider_message(exc))
+    param = named if named in ("temperature", "max_tokens", "reasoning_effort") else None
+    param = param or (found.group(1) if found else None)
+    fix = {
+        "temperature": "temperature = false",
+        "max_tokens": 'token_field = "max_completion_tokens"',
+        "max_completion_tokens": 'token_field = "max_tokens"',
+        "reasoning_effort": "leave out --reasoning-effort, or set reasoning_effort",
+    }.get(param or "")
+    if fix is None:
+        return ""
+    return (
+        f"the model refuses {param}, which the parameter policy sent: set {fix} under "
+        f"[params.{request.role}] in plancontrol.toml"
+    )
 
 
 class Ag2Agents:
@@ -118,9 +206,16 @@ class Ag2Agents:
         default: Route,
         routes: Mapping[str, Route] | None = None,
         tools: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+        *,
+        modes: Mapping[str, StructuredMode] | None = None,
+        on_settle: Settle | None = None,
     ) -> None:
         self.default = default
         self.routes = dict(routes or {})
+        self.modes = dict(modes or {})
+        """Structured-output modes settled per model: by an earlier session, or by this
+        adapter's negotiation (``on_settle`` is told)."""
+        self.on_settle = on_settle
         self.tools = {role: tuple(fns) for role, fns in (tools or {}).items()}
         self._loop = asyncio.new_event_loop()
         self._closing: asyncio.Future[None] = self._loop.create_future()
@@ -179,16 +274,38 @@ class Ag2Agents:
         await self._loop.shutdown_asyncgens()
 
     def route(self, model: str) -> Route:
-        """The route for ``model``."""
-        return self.routes.get(model, self.default)
+        """The route for ``model``; when it negotiates, in the mode settled for the model."""
+        route = self.routes.get(model, self.default)
+        settled = self.modes.get(model)
+        if settled is None or not route.negotiate:
+            return route
+        return replace(route, structured=settled, negotiate=False)
 
     def ask(self, request: Request) -> Result[Reply, ModelFailure]:
+        """Ask ``request``'s model. On a route that negotiates, the first structured call
+        tries each mode in turn while the server refuses it, and keeps the one accepted."""
         route = self.route(request.model)
-        try:
-            text, model, prompt, completion = self.run(self._ask(request, route))
-        except Exception as exc:  # every provider/transport failure becomes a value
-            return Failure(ModelFailure(role=request.role, step=request.step, detail=_detail(exc)))
-        cost = 0.0 if route.free else cost_usd(model, prompt, completion)
+        negotiating = route.negotiate and request.schema is not None
+        refused: list[str] = []
+        while True:
+            try:
+                text, model, prompt, completion = self.run(self._ask(request, route))
+                break
+            except Exception as exc:  # every provider/transport failure becomes a value
+                after = next_mode(route.structured)
+                if negotiating and after is not None and refuses_format(exc):
+                    refused.append(f"{route.structured}: {provider_message(exc)}")
+                    route = replace(route, structured=after)
+                    continue
+                hint = _hint(exc, request, route)
+                detail = _detail(exc, request.model) + (f"; {hint}" if hint else "")
+                return Failure(ModelFailure(role=request.role, step=request.step, detail=detail))
+        if negotiating:  # settled: said and recorded when a mode was refused on the way
+            self.modes[request.model] = route.structured
+            if refused and self.on_settle is not None:
+                self.on_settle(request.model, route.structured, tuple(refused))
+        given = route.prices
+        cost = 0.0 if route.free else cost_usd(model, prompt, completion, given)
         return Success(
             Reply(
                 text=_writable(text),
@@ -235,11 +352,20 @@ class Ag2Agents:
 
 
 def _config(request: Request, route: Route, http: Any) -> Any:
-    """The ag2 model config for ``route``; provider packages are imported only when used."""
+    """The ag2 model config for ``route``, with the parameters the model's family takes
+    (``plancontrol.policy``); provider packages are imported only when used."""
     extra: dict[str, Any] = {}
     fmt = response_format(request, route)
     if fmt is not None:
         extra["response_format"] = fmt
+    params = params_for(
+        request.model,
+        request.role,
+        temperature=route.temperature,
+        max_tokens=route.max_tokens,
+        reasoning_effort=route.reasoning_effort,
+        overrides=route.overrides,
+    )
     if route.provider == "anthropic":
         from ag2.config import AnthropicConfig
 
@@ -247,23 +373,30 @@ def _config(request: Request, route: Route, http: Any) -> Any:
             model=request.model,
             api_key=route.api_key,
             base_url=route.base_url,
-            temperature=route.temperature,
+            temperature=params.temperature,
+            max_tokens=params.max_tokens or 4096,
         )
     if route.provider == "gemini":
         from ag2.config import GeminiConfig
 
         return GeminiConfig(
-            model=request.model, api_key=route.api_key, temperature=route.temperature
+            model=request.model,
+            api_key=route.api_key,
+            temperature=params.temperature,
+            max_output_tokens=params.max_tokens,
         )
     from ag2.config import OpenAIConfig
 
     options: dict[str, Any] = {}
-    if route.temperature is not None:
-        options["temperature"] = route.temperature
+    if params.temperature is not None:
+        options["temperature"] = params.temperature
     if route.seed is not None:
         options["seed"] = route.seed
-    if route.max_tokens is not None:
-        options["max_tokens"] = route.max_tokens
+    if params.max_tokens is not None:
+        capped = params.token_field == "max_completion_tokens"
+        options["max_completion_tokens" if capped else "max_tokens"] = params.max_tokens
+    if params.reasoning_effort is not None:
+        options["reasoning_effort"] = params.reasoning_effort
     return OpenAIConfig(
         model=request.model,
         api_key=route.api_key or "not-needed",

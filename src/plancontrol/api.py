@@ -16,6 +16,7 @@ from plancontrol.context import Context
 from plancontrol.effects import Agents
 from plancontrol.models import Route, StructuredMode
 from plancontrol.phase import Halt
+from plancontrol.policy import Override, ReasoningEffort
 from plancontrol.recording import Handlers
 from plancontrol.replaying import ReplayOutcome
 from plancontrol.resuming import StartPoint
@@ -49,9 +50,16 @@ def run(
     handlers: Handlers | None = None,
     env: Mapping[str, str] | None = None,
     say: Say = _quiet,
+    reasoning_effort: ReasoningEffort | None = None,
+    params: Sequence[Override] = (),
+    prices: Sequence[tuple[str, float, float]] = (),
 ) -> Result[Context, Stopped]:
     """Plan ``task``, review the plan and carry it out with real models, recording it all
     in the new folder ``run_dir`` (refused when it holds files).
+
+    ``reasoning_effort`` goes to the models whose family takes one, ``params`` override the
+    parameter policy per role (``plancontrol.policy``), ``prices`` price models the table
+    does not list (model, dollars per million prompt and completion tokens).
 
     Models are chosen as ``plancontrol run`` chooses them: ``model="local"`` for the embedded
     model, ``base_url`` for an OpenAI-compatible server, else a provider by the model's name
@@ -61,7 +69,7 @@ def run(
     validated like a config file's (``{"max_plan_steps": 4, "approval": "on_error"}``).
     ``say`` receives one-line notices (which model is used, the embedded server starting).
     """
-    from plancontrol.configure import ModelChoice, plan_models
+    from plancontrol.configure import ModelChoice, budget_problem, plan_models
     from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
     from plancontrol.runfolder import write_manifest
     from plancontrol.settings import load_settings
@@ -74,6 +82,9 @@ def run(
         structured=structured,
         timeout=timeout,
         max_retries=max_retries,
+        reasoning_effort=reasoning_effort,
+        overrides=tuple(params),
+        prices=tuple(prices),
     )
     match plan_models(choice, env, local_model_available(), LOCAL_INSTALL_HINT):
         case Failure(problem):
@@ -90,6 +101,9 @@ def run(
             return Failure(invalid.message)
         case Success(loaded):
             pass
+    unpriced = budget_problem(loaded, models)
+    if unpriced:
+        return Failure(unpriced)
     folder = Path(run_dir)
     refused = _fresh(folder)
     if refused:
@@ -99,7 +113,7 @@ def run(
     keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
     scrubber = _scrubber(env, keys)
     with contextlib.ExitStack() as stack:
-        started = _agents(stack, models.default, models.routes, say)
+        started = _agents(stack, models.default, models.routes, say, folder)
         if isinstance(started, str):
             return Failure(started)
         agents, default, local_name = started
@@ -242,11 +256,16 @@ def _agents(
     default: Route,
     routes: Sequence[tuple[str, Route]],
     say: Say,
+    folder: Path,
 ) -> tuple[Agents, Route, str | None] | str:
     """The real agents for these routes, on the embedded model (started here, stopped with
     ``stack``) when the default route is it; also the route used and the local model's
-    name. A server that cannot start is a one-line reason."""
+    name. A server that cannot start is a one-line reason. The structured-output modes
+    earlier sessions of the run in ``folder`` settled on are kept; one settled now is said
+    and journaled in the session about to be recorded."""
     from plancontrol.localmodel import LocalModelServer
+    from plancontrol.negotiation import JournalSettle, modes_before
+    from plancontrol.recording import next_session
 
     local_name = None
     if default.embedded:
@@ -257,7 +276,14 @@ def _agents(
             return str(exc).splitlines()[0]
         default = replace(default, base_url=server.base_url)
         local_name = server.model_name
-    return stack.enter_context(Ag2Agents(default, dict(routes))), default, local_name
+    number = next_session(folder)
+    agents = Ag2Agents(
+        default,
+        dict(routes),
+        modes=modes_before(folder, number),
+        on_settle=JournalSettle(folder, number, say),
+    )
+    return stack.enter_context(agents), default, local_name
 
 
 def _continue(
@@ -284,7 +310,7 @@ def _continue(
     with contextlib.ExitStack() as stack:
         if m.settings.default_model == DEMO_MODEL and not default.embedded:
             default = replace(default, base_url=stack.enter_context(demo_server()).base_url)
-        started = _agents(stack, default, routes, say)
+        started = _agents(stack, default, routes, say, folder)
         if isinstance(started, str):
             return Failure(started)
         return _record(

@@ -173,6 +173,10 @@ def run(
     structured: Annotated[
         str | None, typer.Option(help="How to ask for JSON: json_schema, json_object or prompt.")
     ] = None,
+    reasoning_effort: Annotated[
+        str | None,
+        typer.Option(help="For reasoning models (o3, gpt-5…): minimal, low, medium or high."),
+    ] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per model call [120].")] = None,
     max_retries: Annotated[
         int | None, typer.Option(help="Retries of a failed model call: 429, 5xx, timeout [2].")
@@ -226,6 +230,7 @@ def run(
         "model": model,
         "base_url": base_url,
         "structured": structured,
+        "reasoning_effort": reasoning_effort,
         "timeout": timeout,
         "max_retries": max_retries,
         "code_timeout": code_timeout,
@@ -263,6 +268,9 @@ def run(
             settings=options.settings,
             handlers=handlers,
             say=err.print,
+            reasoning_effort=opts["reasoning_effort"],
+            params=options.params,
+            prices=options.prices,
         )
 
     _finish(

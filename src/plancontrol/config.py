@@ -6,11 +6,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from returns.result import Failure, Result, Success
 
+from plancontrol.policy import Override, ReasoningEffort, load_overrides
+from plancontrol.prices import load_prices
 from plancontrol.settings import DEFAULT_ROLES, SUPPORT_ROLES, Settings
 
 __all__ = ["CONFIG_FILE", "ENV_PREFIX", "OPTIONS", "Config", "example_config", "load_config"]
@@ -29,6 +31,7 @@ OPTIONS: dict[str, Any] = {
     "max_retries": 2,
     "code_timeout": 600.0,
     "allow_install": False,
+    "reasoning_effort": None,
 }
 """How ``run`` reaches models and runs code (the ``[run]`` table), with their defaults; every
 other option is a workflow setting (``[settings]``) with ``Settings``' default."""
@@ -50,6 +53,10 @@ class Config:
     settings: dict[str, Any]
     role_models: tuple[tuple[str, str], ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
+    params: tuple[Override, ...] = ()
+    """Per-role parameters overriding the policy (``[params.ROLE]`` tables)."""
+    prices: tuple[tuple[str, float, float], ...] = ()
+    """Prices of models the price table lacks (the ``[prices]`` table)."""
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(option, value, source) for every option, defaults included, for ``--show-config``."""
@@ -107,6 +114,8 @@ def load_config(
     settings: dict[str, Any] = {}
     roles: dict[str, str] = {}
     sources: dict[str, str] = {}
+    params: tuple[Override, ...] = ()
+    prices: tuple[tuple[str, float, float], ...] = ()
     file = path if path is not None else Path(CONFIG_FILE)
     if path is not None or file.is_file():
         match _read(file):
@@ -115,9 +124,18 @@ def load_config(
             case Success(data):
                 pass
         for table, values in data.items():
+            problem = ""
+            if table == "params":
+                params, problem = load_overrides(values, str(file))
+            elif table == "prices":
+                prices, problem = load_prices(values, str(file))
+            if problem:
+                return Failure(problem)
             for name, value in values.items():
                 where = f"{file} [{table}]"
-                if table == "roles":
+                if table in ("params", "prices"):
+                    sources[f"{table}.{name}"] = where
+                elif table == "roles":
                     roles[name] = str(value)
                     sources[f"roles.{name}"] = where
                 elif table == "settings" and name == "roles":  # added to the roster
@@ -144,7 +162,7 @@ def load_config(
             continue
         (run if name in OPTIONS else settings)[name] = value
         sources[name] = (flag_names or {}).get(name) or f"--{name.replace('_', '-')}"
-    return _checked(Config(run, settings, tuple(roles.items()), sources))
+    return _checked(Config(run, settings, tuple(roles.items()), sources, params, tuple(prices)))
 
 
 def _read(file: Path) -> Result[dict[str, dict[str, Any]], str]:
@@ -159,9 +177,10 @@ def _read(file: Path) -> Result[dict[str, dict[str, Any]], str]:
         return Failure(f"{file} is not valid TOML: {exc}")
     tables = {"run": set(OPTIONS), "settings": set(_SETTINGS) - {"default_model", "role_models"}}
     for table, values in data.items():
-        if table not in (*tables, "roles") or not isinstance(values, dict):
+        if table not in (*tables, "roles", "params", "prices") or not isinstance(values, dict):
             return Failure(
-                f"{file}: unknown table [{table}]; the tables are [run], [settings] and [roles]"
+                f"{file}: unknown table [{table}]; the tables are [run], [settings], [roles], "
+                "[params.ROLE] and [prices]"
             )
         if table == "settings" and "roles" in values:
             problem = _roles_problem(values["roles"])
@@ -219,6 +238,12 @@ def _checked(config: Config) -> Result[Config, str]:
         expected = kinds.get(name, (str, type(None)))
         if not isinstance(value, expected) or (bool in expected) != isinstance(value, bool):
             return Failure(f"{_named(config, name)} must be {_kind(expected)}, got {value!r}")
+    effort = config.run["reasoning_effort"]
+    if effort is not None and effort not in get_args(ReasoningEffort):
+        return Failure(
+            f"{_named(config, 'reasoning_effort')} must be one of "
+            f"{', '.join(get_args(ReasoningEffort))}, got {effort!r}"
+        )
     structured = config.run["structured"]
     if structured not in (None, "json_schema", "json_object", "prompt"):
         return Failure(

@@ -16,11 +16,15 @@ from plancontrol.models import (
     default_mode,
     provider_of,
 )
+from plancontrol.policy import Override, ReasoningEffort
+from plancontrol.prices import price_of
+from plancontrol.settings import SUPPORT_ROLES, Settings
 
 __all__ = [
     "LOCAL",
     "ModelChoice",
     "ModelPlan",
+    "budget_problem",
     "parse_role_models",
     "plan_models",
     "recorded_routes",
@@ -43,6 +47,21 @@ class ModelChoice(msgspec.Struct, frozen=True, kw_only=True):
     structured: StructuredMode | None = None
     timeout: float = 120.0
     max_retries: int = 2
+    reasoning_effort: ReasoningEffort | None = None
+    overrides: tuple[Override, ...] = ()
+    """Per-role parameters from the config file's ``[params.ROLE]`` tables."""
+    prices: tuple[tuple[str, float, float], ...] = ()
+    """Prices from the config file's ``[prices]`` table."""
+
+
+def _policy(route: Route, choice: ModelChoice) -> Route:
+    """``route`` with what every route of ``choice`` shares: its parameters and prices."""
+    return replace(
+        route,
+        reasoning_effort=choice.reasoning_effort,
+        overrides=choice.overrides,
+        prices=choice.prices,
+    )
 
 
 class ModelPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,7 +117,7 @@ def _hosted(model: str, choice: ModelChoice, env: Mapping[str, str]) -> Result[R
             timeout=choice.timeout,
             max_retries=choice.max_retries,
         )
-    )
+    ).map(lambda route: _policy(route, choice))
 
 
 def _local(choice: ModelChoice, notice: str) -> ModelPlan:
@@ -111,6 +130,7 @@ def _local(choice: ModelChoice, notice: str) -> ModelPlan:
         free=True,
         embedded=True,
     )
+    route = _policy(route, choice)
     return ModelPlan(
         default_model=LOCAL, role_models=(), default=route, routes=(), local=True, notice=notice
     )
@@ -132,9 +152,11 @@ def plan_models(
             base_url=choice.base_url,
             api_key=env.get("OPENAI_API_KEY") or None,
             structured=choice.structured or "json_schema",
+            negotiate=choice.structured is None,
             timeout=choice.timeout,
             max_retries=choice.max_retries,
         )
+        route = _policy(route, choice)
         return Success(
             ModelPlan(
                 default_model=choice.model,
@@ -198,3 +220,28 @@ def recorded_routes(
             )
         keyed.append((name, replace(route, api_key=key)))
     return Success((keyed[0][1], tuple(keyed[1:])))
+
+
+def budget_problem(settings: Settings, plan: ModelPlan) -> str | None:
+    """Why ``settings.max_cost_usd`` cannot be enforced: a role whose model has no price
+    (the embedded model is free); None when every role's model is priced or no budget is set.
+
+    >>> plan = plan_models(ModelChoice(model="my-llama", base_url="http://h/v1"), {}, False,
+    ...                    "").unwrap()
+    >>> print(budget_problem(Settings(default_model="my-llama", max_cost_usd=1.0), plan)[:65])
+    max_cost_usd is set but planner uses my-llama, whose price is unk
+    """
+    if settings.max_cost_usd is None:
+        return None
+    routes = dict(plan.routes)
+    for role in (*SUPPORT_ROLES, *settings.role_names):
+        model = settings.model_for(role)
+        route = routes.get(model, plan.default)
+        if route.free or price_of(model, route.prices) is not None:
+            continue
+        return (
+            f"max_cost_usd is set but {role} uses {model}, whose price is unknown, so the "
+            f"budget could not be kept: give its price in plancontrol.toml ([prices] "
+            f'"{model}" = [PROMPT, COMPLETION], dollars per million tokens) or drop max_cost_usd'
+        )
+    return None

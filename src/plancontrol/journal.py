@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from returns.result import Failure, Result, Success
@@ -27,6 +27,7 @@ __all__ = [
     "Entry",
     "Journal",
     "JournalReplay",
+    "Negotiated",
     "RecordingApprover",
     "RecordingClock",
     "RecordingExecutor",
@@ -83,7 +84,15 @@ class Saved(msgspec.Struct, frozen=True, tag=True):
     sha256: str
 
 
-Entry = Ran | Installed | Ticked | Decided | Checked | Saved
+class Negotiated(msgspec.Struct, frozen=True, tag=True):
+    """The structured-output mode a server was found to accept for ``model``, by the
+    session's first structured call (``plancontrol.negotiation``); later sessions use it."""
+
+    model: str
+    mode: Literal["json_schema", "json_object", "prompt"]
+
+
+Entry = Ran | Installed | Ticked | Decided | Checked | Saved | Negotiated
 
 
 class Journal:

@@ -7,12 +7,16 @@ from typing import Literal
 
 import msgspec
 
+from plancontrol.policy import Override, ReasoningEffort
+
 __all__ = [
     "KEY_VARIABLES",
+    "MODES",
     "Provider",
     "Route",
     "StructuredMode",
     "default_mode",
+    "next_mode",
     "provider_of",
 ]
 
@@ -22,6 +26,9 @@ StructuredMode = Literal["json_schema", "json_object", "prompt"]
 """How a structured reply is requested: OpenAI's native ``json_schema`` response format,
 ``json_object`` with the schema beside it (what llama.cpp's server accepts), or the schema
 written into the system prompt (works everywhere, followed less reliably)."""
+
+MODES: tuple[StructuredMode, ...] = ("json_schema", "json_object", "prompt")
+"""The modes in the order a negotiation tries them: the most reliable first."""
 
 KEY_VARIABLES: Mapping[Provider, tuple[str, ...]] = {
     "openai": ("OPENAI_API_KEY",),
@@ -35,8 +42,13 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     """How to reach one model: provider, server, key, output mode, limits and pricing.
 
     ``free`` marks a model that costs nothing (the embedded local model); otherwise costs
-    come from the price table and are unknown for models it does not list. ``embedded``
-    marks the embedded model, whose server is started afresh (on a new port) for each run.
+    come from ``prices`` (model, dollars per million prompt and completion tokens, from the
+    config file), then the price table, and are unknown for models neither lists.
+    ``embedded`` marks the embedded model, whose server is started afresh (on a new port)
+    for each run. ``negotiate``: on a refusal of ``structured`` (a ``--base-url`` server
+    given no ``--structured``), the first structured call tries the next of ``MODES``.
+    ``reasoning_effort`` and ``overrides`` (per role) feed the parameter policy
+    (``plancontrol.policy``).
     """
 
     provider: Provider = "openai"
@@ -50,6 +62,10 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     max_tokens: int | None = None
     free: bool = False
     embedded: bool = False
+    negotiate: bool = False
+    reasoning_effort: ReasoningEffort | None = None
+    overrides: tuple[Override, ...] = ()
+    prices: tuple[tuple[str, float, float], ...] = ()
 
     def __repr__(self) -> str:  # never show the key
         key = "set" if self.api_key else "none"
@@ -57,6 +73,16 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
             f"Route(provider={self.provider!r}, base_url={self.base_url!r}, api_key={key}, "
             f"structured={self.structured!r})"
         )
+
+
+def next_mode(mode: StructuredMode) -> StructuredMode | None:
+    """The mode a negotiation tries after ``mode`` is refused; None after the last.
+
+    >>> next_mode("json_schema"), next_mode("prompt")
+    ('json_object', None)
+    """
+    index = MODES.index(mode) + 1
+    return MODES[index] if index < len(MODES) else None
 
 
 def provider_of(model: str) -> Provider:

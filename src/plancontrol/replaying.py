@@ -12,6 +12,7 @@ from plancontrol.context import Context
 from plancontrol.effects import EventSink, Execution, Executor, Script
 from plancontrol.errors import ExecutionFailure, ModelFailure
 from plancontrol.journal import Entry, JournalReplay, Saved, read_journal
+from plancontrol.models import StructuredMode
 from plancontrol.phase import Halt
 from plancontrol.pipeline import Pipeline
 from plancontrol.runfolder import (
@@ -299,13 +300,17 @@ def _replay_session(
     tally: _Tally,
     *,
     count_unplayed: bool,
+    modes: dict[str, StructuredMode] | None = None,
 ) -> Result[tuple[Result[Context, Halt], dict[str, int]], str]:
-    """Replay one session; its comparisons and use of the recording go into ``tally``."""
+    """Replay one session; its comparisons and use of the recording go into ``tally``.
+    ``modes``: the structured-output modes settled before it starts (by default, those
+    earlier sessions settled)."""
     from plancontrol.ag2_agents import Ag2Agents
     from plancontrol.cassettes import CassetteAgents
     from plancontrol.effects import Effects
     from plancontrol.events import FanOut
     from plancontrol.local import DiscardEvents
+    from plancontrol.negotiation import modes_before
     from plancontrol.pipeline import run_pipeline
     from plancontrol.secrets import Scrubber, secret_values
     from plancontrol.testing import MemoryWorkspace
@@ -317,7 +322,9 @@ def _replay_session(
         executor = _Rerun(journal, tally.rerun)
     snapshots = ComparingCheckpoints(where)
     scrub = Scrubber(secret_values(os.environ)).data
-    with Ag2Agents(manifest.default_route, dict(manifest.routes)) as live:
+    if modes is None:  # settled by earlier sessions; this one's negotiation replays
+        modes = modes_before(run_dir, session.number)
+    with Ag2Agents(manifest.default_route, dict(manifest.routes), modes=modes) as live:
         agents = CassetteAgents(live, where / "cassettes", "replay", scrub, lenient)
         fx = Effects(
             agents=agents,
@@ -362,6 +369,7 @@ def replay_part(
     the journal, and compare the snapshot after it with the recorded one. The newest session
     that recorded ``label`` is used. Nothing is written into the folder."""
     from plancontrol.journal import Ticked
+    from plancontrol.negotiation import modes_before, modes_in
     from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
     from plancontrol.resuming import load_saved
 
@@ -418,6 +426,7 @@ def replay_part(
         False,
         tally,
         count_unplayed=True,
+        modes=modes_before(run_dir, session.number) | modes_in(entries[:first]),
     )
     match played:
         case Failure(problem):

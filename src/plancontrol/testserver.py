@@ -10,7 +10,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -23,6 +23,7 @@ __all__ = [
     "ServerReply",
     "Slow",
     "Status",
+    "Strictness",
     "ToolCall",
     "ToolCalls",
     "Usage",
@@ -102,6 +103,74 @@ class Exchange(msgspec.Struct, frozen=True):
     completion_tokens: int = 0
 
 
+Strictness = Literal["openai", "llama.cpp"]
+"""What a strict test server refuses, as the real one does: ``openai``, the parameters
+OpenAI's API refuses for reasoning models (a temperature other than 1, ``max_tokens``) and
+``reasoning_effort`` for the others; ``llama.cpp``, a ``json_schema`` response format, as
+llama-cpp-python's server does (HTTP 500). Each refusal carries that server's error body."""
+
+_REASONING = re.compile(r"^(o\d|gpt-5)([-.:@]|$)")
+"""Model names OpenAI's API treats as reasoning models (o1, o3-mini, o4-mini, gpt-5…)."""
+
+_LLAMA_CPP_APP = "/usr/lib/python3/site-packages/llama_cpp/server/app.py"
+
+
+def _openai_refusal(status: int, message: str, param: str, code: str) -> _Response:
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return _json(status, {"error": error})
+
+
+def _strict_refusal(strict: Strictness | None, body: dict[str, Any]) -> _Response | None:
+    """The error a real server of kind ``strict`` answers ``body`` with, or None."""
+    if strict == "llama.cpp":
+        kind = (body.get("response_format") or {}).get("type")
+        if kind in (None, "text", "json_object"):
+            return None
+        detail = {
+            "type": "literal_error",
+            "loc": ("body", "response_format", "type"),
+            "msg": "Input should be 'text' or 'json_object'",
+            "input": kind,
+            "ctx": {"expected": "'text' or 'json_object'"},
+        }
+        message = (
+            f"1 validation error:\n  {detail!r}\n\n  File \"{_LLAMA_CPP_APP}\", line 376, in "
+            "create_chat_completion\n    POST /v1/chat/completions"
+        )
+        error = {"message": message, "type": "internal_server_error", "param": None, "code": None}
+        return _json(500, {"error": error})
+    if strict != "openai":
+        return None
+    model = str(body.get("model", "")).lower().rsplit("/", 1)[-1]
+    if _REASONING.match(model) is None:
+        if "reasoning_effort" in body:
+            return _openai_refusal(
+                400,
+                "Unrecognized request argument supplied: reasoning_effort",
+                "reasoning_effort",
+                "unsupported_parameter",
+            )
+        return None
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return _openai_refusal(
+            400,
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported.",
+            "temperature",
+            "unsupported_value",
+        )
+    if "max_tokens" in body:
+        return _openai_refusal(
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
+    return None
+
+
 _ROLE = re.compile(r"You are the (\w+)")
 
 
@@ -128,7 +197,8 @@ class OpenAITestServer:
     the model. A key with no reply left gets a 500. Every request is kept in ``log``. Give
     clients ``max_retries=0``, or their retries use up scripted replies. Connections close
     after each response unless ``keep_alive`` (as real providers do; then clients that leave
-    sockets open get ResourceWarnings)::
+    sockets open get ResourceWarnings). A ``strict`` server refuses, before any script is
+    used, what that kind of real server refuses (see ``Strictness``)::
 
         with OpenAITestServer({"planner": ["# Plan", Status(429, retry_after=0.1)]}) as server:
             client = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
@@ -140,8 +210,10 @@ class OpenAITestServer:
         *,
         route: Callable[[dict[str, Any]], str] = role_of,
         keep_alive: bool = False,
+        strict: Strictness | None = None,
     ) -> None:
         self.keep_alive = keep_alive
+        self.strict = strict
         self._fn = replies if callable(replies) else None
         self._queues: dict[str, deque[ServerReply]] = {}
         for key, answers in {} if callable(replies) else replies.items():
@@ -225,6 +297,9 @@ class OpenAITestServer:
         try:
             key = self._route(body)
             self._models[str(body.get("model", ""))] = None
+            refusal = _strict_refusal(self.strict, body)
+            if refusal is not None:
+                return key, refusal
             if self._fn is not None:
                 return key, _render(self._fn(body), body, len(self.log), self._call_ids)
             queue = self._queues.get(key)

@@ -60,6 +60,10 @@ def test_a_server_refusing_json_schema_settles_on_json_object_and_replays(tmp_pa
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout.startswith("replay identical to the recording (")
     assert "structured replies" not in replayed.stderr  # a replay settles nothing anew
+    for part in ("plan", "step-01"):  # the negotiation replays; after it, its mode is kept
+        alone = plancontrol("replay", "run", "--part", part, "-q", cwd=tmp_path)
+        assert alone.returncode == 0, alone.stderr
+        assert alone.stdout.startswith(f"replay of {part} identical to the recording")
 
 
 def test_resume_and_fork_use_the_recorded_mode_without_asking_again(tmp_path: Path) -> None:

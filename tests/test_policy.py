@@ -52,14 +52,19 @@ def test_a_chat_model_gets_temperature_and_no_reasoning_effort(tmp_path: Path) -
     assert sent(log, "reasoning_effort") == [...] * 6  # the strict server would refuse it
 
 
-def test_an_anthropic_name_behind_a_proxy_gets_the_max_tokens_its_api_requires(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("model", "cap"),
+    [("claude-sonnet-4", 4096), ("gemini-2.5-flash", ...)],  # Anthropic requires max_tokens
+)
+def test_anthropic_and_gemini_names_behind_a_proxy_get_what_their_apis_take(
+    tmp_path: Path, model: str, cap: object
 ) -> None:
     with OpenAITestServer(happy_replies()) as server:
-        done = run_on(server.base_url, "claude-sonnet-4", tmp_path)
+        done = run_on(server.base_url, model, tmp_path)
         log = list(server.log)
     assert done.returncode == 0, done.stderr
-    assert sent(log, "max_tokens") == [4096] * 6
+    assert sent(log, "max_tokens") == [cap] * 6
+    assert sent(log, "max_completion_tokens") == [...] * 6
     assert sent(log, "temperature") == [0.0] * 6
 
 

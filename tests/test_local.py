@@ -71,6 +71,8 @@ def test_local_exports_exactly_its_handlers() -> None:
         "SubprocessExecutor",
         "SystemClock",
         "Uninterrupted",
+        "attempt_files",
+        "describe_python",
     ]
     assert all(hasattr(local, name) for name in local.__all__)
 
@@ -201,7 +203,11 @@ def test_run_saves_the_script_in_codebase_and_does_not_list_it(tmp_path: Path) -
     assert (tmp_path / "codebase" / "step_1.py").read_text() == run.stdout
     assert run.stdout == "print(open(__file__).read(), end='')"
     assert run.files == ()
-    assert sorted(p.name for p in (tmp_path / "codebase").iterdir()) == ["step_1.py"]
+    assert sorted(p.name for p in (tmp_path / "codebase").iterdir()) == [
+        "step_1.py",
+        "step_1_attempt_1.out.txt",
+        "step_1_attempt_1.py",
+    ]
 
 
 def test_run_gives_the_script_the_given_env_plus_unbuffered_and_no_bytecode(
@@ -381,3 +387,116 @@ def test_folder_checkpoints_write_snapshots_the_run_folder_reads(tmp_path: Path)
     FolderCheckpoints(tmp_path).save("step-02", ctx)
     data = (tmp_path / "snapshots" / "step-02.json").read_bytes()
     assert decode_snapshot(data).unwrap() == ("step-02", ctx)
+
+
+# --- credentials, the interpreter, each attempt kept ----------------------------------
+
+CREDENTIALS = {
+    "OPENAI_API_KEY": "sk-plancontrol-test-LOCAL-91c2d0",
+    "HF_TOKEN": "hf_plancontrol_local_token",
+    "AWS_SECRET_ACCESS_KEY": "abcdEFGH1234ijkl",
+    "MARK": "set",
+}
+
+
+def test_scripts_run_without_credentials_but_those_passed(tmp_path: Path) -> None:
+    code = """
+        import os
+        print(sorted(n for n in ("OPENAI_API_KEY", "HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "MARK")
+                     if n in os.environ))
+    """
+    hidden = SubprocessExecutor(tmp_path / "a", env=CREDENTIALS)
+    passed = SubprocessExecutor(tmp_path / "b", env=CREDENTIALS, pass_env=("HF_TOKEN",))
+
+    assert _run(hidden, code).stdout == "['MARK']\n"
+    assert _run(passed, code).stdout == "['HF_TOKEN', 'MARK']\n"
+
+
+def test_pip_runs_without_credentials_too(tmp_path: Path) -> None:
+    fake_python = tmp_path / "fake-python"
+    fake_python.write_text('#!/bin/sh\necho "key=${OPENAI_API_KEY:-unset} mark=$MARK"\n')
+    fake_python.chmod(0o755)
+    executor = SubprocessExecutor(
+        tmp_path / "work", python=str(fake_python), allow_install=True, env=CREDENTIALS
+    )
+
+    assert executor.install(1, ("numpy",)).unwrap().stdout == "key=unset mark=set\n"
+
+
+def test_scripts_run_with_the_python_given(tmp_path: Path) -> None:
+    wrapper = tmp_path / "wrapped-python"
+    wrapper.write_text(f'#!/bin/sh\nexport WRAPPED=yes\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    executor = SubprocessExecutor(tmp_path / "work", python=str(wrapper))
+
+    run = _run(executor, "import os, sys\nprint(os.environ['WRAPPED'], sys.version_info[0])")
+
+    assert (run.exit_code, run.stdout) == (0, "yes 3\n")
+
+
+def test_each_attempt_is_kept_with_how_it_ended(tmp_path: Path) -> None:
+    executor = SubprocessExecutor(tmp_path, scrub=lambda text: text.replace("hunter2", "<s>"))
+    first = Script(
+        step=2,
+        attempt=1,
+        filename="codebase/step_2.py",
+        code="import sys\nprint('hunter2 out')\nsys.exit('no data')",
+    )
+    second = Script(step=2, attempt=2, filename="codebase/step_2.py", code="print('fine')")
+
+    ran = [executor.run(first).unwrap(), executor.run(second).unwrap()]
+
+    assert [(r.exit_code, r.files) for r in ran] == [(1, ()), (0, ())]
+    codebase = tmp_path / "codebase"
+    assert sorted(p.name for p in codebase.iterdir()) == [
+        "step_2.py",
+        "step_2_attempt_1.out.txt",
+        "step_2_attempt_1.py",
+        "step_2_attempt_2.out.txt",
+        "step_2_attempt_2.py",
+    ]
+    assert (codebase / "step_2.py").read_text() == second.code  # the latest attempt runs here
+    assert (codebase / "step_2_attempt_1.py").read_text() == (
+        "import sys\nprint('<s> out')\nsys.exit('no data')"
+    )
+    assert (codebase / "step_2_attempt_1.out.txt").read_text() == (
+        "exit code: 1\ntimed out: no\n\n--- stdout ---\n<s> out\n--- stderr ---\nno data\n"
+    )
+    assert (codebase / "step_2_attempt_2.out.txt").read_text() == (
+        "exit code: 0\ntimed out: no\n\n--- stdout ---\nfine\n--- stderr ---\n"
+    )
+
+
+def test_an_attempt_that_cannot_start_is_kept_with_the_reason(tmp_path: Path) -> None:
+    executor = SubprocessExecutor(tmp_path, python=str(tmp_path / "no-such-python"))
+
+    failure = executor.run(_script("print(1)")).failure()
+
+    assert (tmp_path / "codebase" / "step_1_attempt_1.py").read_text() == "print(1)"
+    assert (tmp_path / "codebase" / "step_1_attempt_1.out.txt").read_text() == (
+        f"could not run: {failure.detail}\n"
+    )
+
+
+def test_describe_python_names_the_version_and_the_packages_within_the_limit() -> None:
+    from importlib.metadata import version
+
+    full = local.describe_python(sys.executable).unwrap()
+    short = local.describe_python(sys.executable, limit=40).unwrap()
+
+    python = "Python {}.{}.{}".format(*sys.version_info[:3])
+    assert full.startswith(f"{python}, with these packages: ")
+    assert f"msgspec=={version('msgspec')}" in full.split(": ", 1)[1].split(", ")
+    listed = short.removeprefix(f"{python}, with these packages: ")
+    assert len(listed.rsplit(" and ", 1)[0]) <= 40
+    assert listed.rsplit(" and ", 1)[1].endswith(" more")
+
+
+def test_describe_python_of_something_else_says_so(tmp_path: Path) -> None:
+    not_python = tmp_path / "not-python"
+    not_python.write_text("#!/bin/sh\necho 'no such option' >&2\nexit 2\n")
+    not_python.chmod(0o755)
+
+    assert local.describe_python(str(not_python)).failure() == (
+        f"{str(not_python)!r} is not a working Python interpreter (no such option)"
+    )

@@ -543,10 +543,18 @@ def test_a_file_deleted_by_a_later_step_is_restored_for_the_step_after(tmp_path:
         ("codebase/step_3.py",),
     ]
     judged = _judged(agents)[1]
+    restored = [
+        f"[plancontrol] restored {path} (made by step 1), which this script deleted: leave "
+        "earlier steps' files as they are and write new ones\n"
+        for path in (
+            "codebase/step_1.py",
+            "codebase/step_1_attempt_1.out.txt",  # the record of step 1's attempt, kept too
+            "codebase/step_1_attempt_1.py",
+        )
+    ]
     assert (
-        "stderr:\n[plancontrol] restored codebase/step_1.py (made by step 1), which this "
-        "script deleted: leave earlier steps' files as they are and write new ones\n"
-        "[plancontrol] restored data.txt (made by step 1), which this script deleted"
+        "stderr:\n" + "".join(restored) + "[plancontrol] restored data.txt (made by step 1), "
+        "which this script deleted"
     ) in judged
     assert "stdout:\ndata of step 1" in ctx.outcomes[2].summary
     assert (tmp_path / "data.txt").read_text() == "data of step 1"

@@ -71,7 +71,7 @@ def run(
     """
     from plancontrol.configure import ModelChoice, budget_problem, plan_models
     from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
-    from plancontrol.runfolder import write_manifest
+    from plancontrol.runfolder import manifest_reads, write_manifest
     from plancontrol.settings import load_settings
 
     env = os.environ if env is None else env
@@ -119,7 +119,8 @@ def run(
         agents, default, local_name = started
         if local_name is not None:
             loaded = replace(loaded, default_model=local_name)
-        write_manifest(folder, task, loaded, default, models.routes, scrubber.data)
+        scrub = scrubber.checked(manifest_reads)  # the manifest must read back, scrubbed
+        write_manifest(folder, task, loaded, default, models.routes, scrub)
         return _record(
             folder,
             None,

@@ -311,3 +311,6 @@ class Effects:
     clock: Clock
     signals: Signals
     checkpoints: Checkpoints = field(default_factory=NoCheckpoints)
+    interpreter: str = ""
+    """What runs the scripts (the Python version and its packages), told to the code roles;
+    found once per run and kept in the run folder, so a replay tells them the same."""

@@ -28,6 +28,7 @@ from plancontrol.context import Context
 from plancontrol.effects import ApprovalRequest, Approve, Decision, Execution, Script
 from plancontrol.errors import ExecutionFailure
 from plancontrol.events import Event
+from plancontrol.secrets import without_secrets
 
 __all__ = [
     "ApproveAll",
@@ -37,6 +38,8 @@ __all__ = [
     "SubprocessExecutor",
     "SystemClock",
     "Uninterrupted",
+    "attempt_files",
+    "describe_python",
 ]
 
 _CHUNK = 65_536
@@ -467,6 +470,87 @@ class _Ran(NamedTuple):
     stopped: Literal["time", "output"] | None
 
 
+def attempt_files(script: Script) -> tuple[str, str]:
+    """Where an attempt is kept in the work folder: its code, and how it ended.
+
+    >>> attempt_files(Script(step=1, attempt=2, filename="codebase/step_1.py", code=""))
+    ('codebase/step_1_attempt_2.py', 'codebase/step_1_attempt_2.out.txt')
+    """
+    path = PurePosixPath(script.filename)
+    stem = path.with_name(f"{path.stem}_attempt_{script.attempt}").as_posix()
+    return f"{stem}{path.suffix or '.py'}", f"{stem}.out.txt"
+
+
+def _ending(run: Execution) -> str:
+    """How an attempt ended, as its ``.out.txt`` keeps it."""
+    return (
+        f"exit code: {run.exit_code}\n"
+        f"timed out: {'yes' if run.timed_out else 'no'}\n"
+        f"\n--- stdout ---\n{run.stdout}"
+        f"{'' if run.stdout.endswith(chr(10)) or not run.stdout else chr(10)}"
+        f"--- stderr ---\n{run.stderr}"
+    )
+
+
+_DESCRIBE = """\
+import sys
+from importlib import metadata
+names = {}
+for dist in metadata.distributions():
+    name = dist.metadata["Name"]
+    if name:
+        names.setdefault(name.lower(), "%s==%s" % (name, dist.version))
+print("Python %d.%d.%d" % sys.version_info[:3])
+print("\\n".join(names[k] for k in sorted(names)))
+"""
+
+
+def describe_python(
+    python: str, env: Mapping[str, str] | None = None, limit: int = 1500
+) -> Result[str, str]:
+    """What the scripts' interpreter is, for the code roles' prompt: its version and the
+    packages it has (``name==version``, at most ``limit`` characters of them), asked once
+    with a subprocess; or a one-line reason it cannot run.
+
+    >>> describe_python(sys.executable).unwrap().startswith(f"Python {sys.version_info[0]}.")
+    True
+    >>> print(describe_python("/no/such/python").failure())
+    cannot run '/no/such/python' (No such file or directory); give the path of a Python interpreter
+    """
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory() as cwd:
+            done = subprocess.run(
+                [python, "-c", _DESCRIBE],
+                cwd=cwd,
+                env=without_secrets(os.environ if env is None else env),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=60,
+                check=False,
+            )
+    except (OSError, subprocess.SubprocessError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Failure(f"cannot run {python!r} ({reason}); give the path of a Python interpreter")
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or not lines or not lines[0].startswith("Python "):
+        said = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return Failure(f"{python!r} is not a working Python interpreter ({said})")
+    shown: list[str] = []
+    size = 0
+    for package in lines[1:]:
+        if size + len(package) + 2 > limit:
+            break
+        shown.append(package)
+        size += len(package) + 2
+    more = len(lines) - 1 - len(shown)
+    listed = ", ".join(shown) + (f" and {more} more" if more else "")
+    return Success(f"{lines[0]}, with these packages: {listed or 'none'}")
+
+
 def _noted(notes: list[str], text: str) -> str:
     """``notes`` first, one per line, so that a reader who sees only the head sees them."""
     return "".join(f"{note}\n" for note in notes) + text
@@ -503,7 +587,15 @@ class SubprocessExecutor:
       back, and so is one it changes that no script made (inputs, reports, the run's
       records); a changed file of an earlier step's script stays changed, its earlier
       version kept (``restore_changed=True`` puts it back instead). Files above 64 MiB are
-      kept as hard links, which guard against deletion only.
+      kept as hard links, which guard against deletion only;
+    - credentials: scripts and pip run without the variables that may hold one
+      (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``…, see ``secrets.without_secrets``) but
+      those named in ``pass_env``.
+
+    Each attempt is kept beside the script it ran as (``attempt_files``): the code as
+    ``codebase/step_1_attempt_2.py`` and how it ended (exit code, stdout, stderr) as
+    ``codebase/step_1_attempt_2.out.txt``, both passed through ``scrub``; they are not
+    among the files an execution lists.
 
     Limits are applied by a small launcher that the script's python runs first and that
     then becomes the script (``execv``): the script's process, arguments and tracebacks are
@@ -530,6 +622,8 @@ class SubprocessExecutor:
         python: str = sys.executable,
         allow_install: bool = False,
         env: Mapping[str, str] | None = None,
+        pass_env: Sequence[str] = (),
+        scrub: Callable[[str], str] = str,
     ) -> None:
         if timeout <= 0 or output_limit < 0:
             raise ValueError(
@@ -554,7 +648,9 @@ class SubprocessExecutor:
         self.restore_changed = restore_changed
         self.python = python
         self.allow_install = allow_install
-        self.env = dict(os.environ if env is None else env)
+        self.pass_env = tuple(pass_env)
+        self.scrub = scrub
+        self.env = without_secrets(os.environ if env is None else env, self.pass_env)
         self.env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
 
     @property
@@ -583,37 +679,45 @@ class SubprocessExecutor:
         keeper = _Keeper(self.work_dir, self.restore_changed) if self.protect_files else None
         guarded = keeper.guard(script.step, before, filename) if keeper else {}
         match self._execute(script.step, self._launch(filename), self._script_env()):
-            case Failure() as failed:
-                return failed
+            case Failure(failed):
+                self._keep_attempt(script, f"could not run: {failed.detail}\n")
+                return Failure(failed)
             case Success(ran):
                 pass
         if ran.exit_code == _CONFINE_FAILED and _CONFINE_ERROR in ran.stderr:
             detail = ran.stderr.strip().splitlines()[-1]
-            return Failure(
-                ExecutionFailure(
-                    step=script.step,
-                    detail=f"{detail}; run with confine_writes=False or without the limits",
-                )
-            )
+            detail = f"{detail}; run with confine_writes=False or without the limits"
+            self._keep_attempt(script, f"could not run: {detail}\n")
+            return Failure(ExecutionFailure(step=script.step, detail=detail))
         notes = self._stop_notes(ran, confined=True) + (keeper.check(guarded) if keeper else [])
         _put_back(self.work_dir / filename, script.code)  # the outcome lists it: keep it there
+        # Python prints the script's absolute path in tracebacks: make it relative, so the
+        # model, the journal and the cassettes never see where the run folder lives.
+        root = f"{self.work_dir.resolve()}/"
+        done = Execution(
+            exit_code=ran.exit_code,
+            stdout=ran.stdout.replace(root, ""),
+            stderr=_noted(notes, ran.stderr).replace(root, ""),
+            timed_out=ran.stopped == "time",
+        )
+        records = self._keep_attempt(script, _ending(done))
         after = _snapshot(self.work_dir)
         if keeper:
             keeper.record(script.step, after)
         shutil.rmtree(self.work_dir / _HIDDEN / "tmp", ignore_errors=True)
-        changed = (p for p, sig in after.items() if p != filename and before.get(p) != sig)
-        # Python prints the script's absolute path in tracebacks: make it relative, so the
-        # model, the journal and the cassettes never see where the run folder lives.
-        root = f"{self.work_dir.resolve()}/"
-        return Success(
-            Execution(
-                exit_code=ran.exit_code,
-                stdout=ran.stdout.replace(root, ""),
-                stderr=_noted(notes, ran.stderr).replace(root, ""),
-                timed_out=ran.stopped == "time",
-                files=tuple(sorted(changed)),
-            )
-        )
+        own = (filename, *records)
+        changed = (p for p, sig in after.items() if p not in own and before.get(p) != sig)
+        return Success(msgspec.structs.replace(done, files=tuple(sorted(changed))))
+
+    def _keep_attempt(self, script: Script, ending: str) -> tuple[str, ...]:
+        """Save the attempt's code and how it ended beside its script; their paths."""
+        code, output = attempt_files(script)
+        try:
+            write_atomic(self.work_dir / _inside(self.work_dir, code), self.scrub(script.code))
+            write_atomic(self.work_dir / _inside(self.work_dir, output), self.scrub(ending))
+        except (OSError, ValueError):  # a record lost is no reason to lose the attempt
+            return ()
+        return (code, output)
 
     def install(self, step: int, packages: tuple[str, ...]) -> Result[Execution, ExecutionFailure]:
         """``pip install`` the packages, if allowed and every name is a plain requirement."""
@@ -635,7 +739,7 @@ class SubprocessExecutor:
                     "optional version, like 'numpy>=1.26' (no options, URLs or spaces)",
                 )
             )
-        argv = [self.python, "-m", "pip", "install", *packages]
+        argv = [self.python, "-m", "pip", "install", *packages]  # self.env: no credentials
         return self._execute(step, argv, self.env).map(
             lambda ran: Execution(
                 exit_code=ran.exit_code,

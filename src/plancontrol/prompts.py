@@ -130,10 +130,22 @@ def _step_brief(ctx: Context, step: int) -> str:
 
 
 def engineer_request(
-    ctx: Context, step: int, attempt: int, previous: str, role: str = "engineer"
+    ctx: Context,
+    step: int,
+    attempt: int,
+    previous: str,
+    role: str = "engineer",
+    interpreter: str = "",
 ) -> Request:
     """Ask the engineer (or another code role) for this attempt's script; ``previous`` tells
-    what went wrong last."""
+    what went wrong last, ``interpreter`` which Python runs the script and its packages.
+
+    >>> from plancontrol.plan import Plan, Step
+    >>> ctx = Context(task="t", plan=Plan((Step("Count", "engineer", ()),)))
+    >>> print(engineer_request(ctx, 1, 1, "", interpreter="Python 3.12.3, with these "
+    ...       "packages: numpy==2.1.0").system.splitlines()[-1])
+    Python 3.12.3, with these packages: numpy==2.1.0
+    """
     s = ctx.settings
     instructions = s.instructions_for(role)
     system = (
@@ -141,6 +153,7 @@ def engineer_request(
         "step. Save files in the current folder (plots under data/). Print the results."
         + _extra("Hardware constraints", s.hardware_constraints)
         + _extra("Further instructions", instructions)
+        + _extra("The Python that runs your script, and the packages it has", interpreter)
     )
     user = _step_brief(ctx, step) + _extra("Your previous attempt", previous)
     return _request(ctx, role, "control", step, attempt, system, user)

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 from returns.result import Failure, Result, Success
 
 from plancontrol.atomic import write_atomic
 from plancontrol.cassettes import CassetteAgents
-from plancontrol.context import Context, encode_context
+from plancontrol.context import Context, decode_context, encode_context
 from plancontrol.effects import Agents, Approver, EventSink, Signals
 from plancontrol.errors import Cancelled
 from plancontrol.events import FanOut
-from plancontrol.journal import Journal, Saved
+from plancontrol.journal import Entry, Journal, Saved
 from plancontrol.phase import Halt
 from plancontrol.pipeline import Pipeline, run_pipeline
+from plancontrol.plan import Plan
 from plancontrol.resuming import WORK
 from plancontrol.runfolder import (
     Session,
     SessionStatus,
+    decode_snapshot,
     digest,
     encode_snapshot,
     session_dir,
@@ -28,6 +32,10 @@ from plancontrol.runfolder import (
 from plancontrol.secrets import Scrubber
 
 __all__ = ["Handlers", "RecordingCheckpoints", "next_session", "record_session"]
+
+_ENTRY = msgspec.json.Decoder(Entry)
+_PLAN = msgspec.json.Decoder(Plan)
+"""What each scrubbed record is checked with before it is written: it must read back."""
 
 
 class RecordingCheckpoints:
@@ -45,7 +53,7 @@ class RecordingCheckpoints:
 
     def save(self, label: str, ctx: Context) -> None:
         self.cassettes.flush()
-        data = self.scrubber.data(encode_snapshot(label, ctx))
+        data = self.scrubber.checked(decode_snapshot)(encode_snapshot(label, ctx))
         self.journal.append(Saved(label, digest(data)))
         write_atomic(self.session / "snapshots" / f"{label}.json", data)
 
@@ -60,6 +68,10 @@ class Handlers:
     signals: Signals
     code_timeout: float = 600.0
     allow_install: bool = False
+    python: str = ""
+    """The interpreter that runs the scripts and pip ("": the one plancontrol runs under)."""
+    pass_env: tuple[str, ...] = ()
+    """Variables the scripts get although their names say they hold a credential."""
 
 
 def next_session(folder: Path) -> int:
@@ -99,13 +111,19 @@ def record_session(
     number = next_session(folder)
     where = session_dir(folder, number)
     if starts_after is not None:
-        write_atomic(where / "start.json", scrub.data(encode_snapshot(starts_after, start)))
+        snapshot = scrub.checked(decode_snapshot)(encode_snapshot(starts_after, start))
+        write_atomic(where / "start.json", snapshot)
     session = Session(number=number, command=command, starts_after=starts_after)  # type: ignore[arg-type]
     write_session(folder, session)
-    journal = Journal(where / "journal.jsonl", scrub=scrub.data)
+    journal = Journal(where / "journal.jsonl", scrub=scrub.checked(_ENTRY.decode))
     cassettes = CassetteAgents(agents, where / "cassettes", "record", scrub=scrub.data)
     executor = SubprocessExecutor(
-        folder / WORK, timeout=handlers.code_timeout, allow_install=handlers.allow_install
+        folder / WORK,
+        timeout=handlers.code_timeout,
+        allow_install=handlers.allow_install,
+        python=handlers.python or sys.executable,
+        pass_env=handlers.pass_env,
+        scrub=scrub.text,
     )
     fx = Effects(
         agents=cassettes,
@@ -149,9 +167,9 @@ def _write_last(folder: Path, where: Path, ctx: Context, scrub: Scrubber) -> Non
     """The session's last context, and the run's latest context and plan at the top."""
     from msgspec import json
 
-    data = scrub.data(encode_context(ctx))
+    data = scrub.checked(decode_context)(encode_context(ctx))
     write_atomic(where / "context.json", data)
     write_atomic(folder / "context.json", data)
     if ctx.plan is not None:
         plan = json.format(json.encode(ctx.plan)) + b"\n"
-        write_atomic(folder / "plan.json", scrub.data(plan))
+        write_atomic(folder / "plan.json", scrub.checked(_PLAN.decode)(plan))

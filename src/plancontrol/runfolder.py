@@ -32,6 +32,7 @@ __all__ = [
     "digest",
     "encode_snapshot",
     "first_difference",
+    "manifest_reads",
     "read_manifest",
     "read_session",
     "read_sessions",
@@ -152,6 +153,11 @@ def read_manifest(folder: Path) -> Result[Manifest, str]:
         return Success(msgspec.convert(raw, Manifest))
     except msgspec.ValidationError as exc:
         return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+
+
+def manifest_reads(data: bytes) -> Manifest:
+    """The manifest in ``data``; a ValueError when it does not decode as one."""
+    return msgspec.json.decode(data, type=Manifest)
 
 
 def _writer(raw: Any) -> str:

@@ -67,9 +67,33 @@ def _code_status(run: Execution) -> CodeStatus:
     return "succeeded" if run.exit_code == 0 else "failed"
 
 
+def _overruled(run: Execution, verdict: Verdict) -> Verdict:
+    """The judge's verdict, unless it calls a script that timed out or exited with an error
+    a success: the evidence wins, and the attempt failed.
+
+    >>> verdict = _overruled(Execution(exit_code=3), Verdict("success", "saved"))
+    >>> verdict.decision, verdict.fix_suggestion
+    ('fix', 'make the script exit with code 0')
+    >>> verdict.reason.startswith("the script exited with code 3, so the step is not done")
+    True
+    """
+    if verdict.decision != "success" or _code_status(run) == "succeeded":
+        return verdict
+    if run.timed_out:
+        ended, fix = "timed out", "make the script finish well within the time limit"
+    else:
+        ended, fix = f"exited with code {run.exit_code}", "make the script exit with code 0"
+    reason = (
+        f"the script {ended}, so the step is not done "
+        f"(the judge's 'success' does not count: {verdict.reason.strip() or 'no reason given'})"
+    )
+    return Verdict("fix", reason, fix)
+
+
 def run_code_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str) -> StepEnd:
     """Engineer loop: write code, run it, let the judge decide; a failed attempt's output and
-    the judge's fix suggestion reach the next attempt; stop after max_n_attempts."""
+    the judge's fix suggestion reach the next attempt; stop after max_n_attempts. A script
+    that timed out or exited non-zero is never the step's success, whatever the judge says."""
     budget = _Budget(step, len(ctx.usage), ctx.settings.max_rounds_control)
     filename = f"codebase/step_{step}.py"
     previous = f"Feedback from the approver: {feedback}" if feedback else ""
@@ -93,7 +117,8 @@ def run_code_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str
 
     attempts = ctx.settings.max_n_attempts
     for attempt in range(1, attempts + 1):
-        match _typed(ctx, fx, budget, engineer_request(ctx, step, attempt, previous, role), Code):
+        request = engineer_request(ctx, step, attempt, previous, role, fx.interpreter)
+        match _typed(ctx, fx, budget, request, Code):
             case Failure(h):
                 return ended(h.context, attempt, h.error)
             case Success((ctx, code)):
@@ -119,8 +144,8 @@ def run_code_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str
         match _typed(ctx, fx, budget, judge_request(ctx, step, attempt, code.code, run), Verdict):
             case Failure(h):
                 return ended(h.context, attempt, h.error)
-            case Success((ctx, verdict)):
-                pass
+            case Success((ctx, judged)):
+                verdict = _overruled(run, judged)
         if verdict.decision == "success":
             return ended(ctx, attempt, None, summary_for(code.code, run, verdict))
         problem = verdict.reason

@@ -109,7 +109,7 @@ def test_run_that_fails_exits_1_with_the_reason(tmp_path: Path, quiet: list[str]
         )
     assert done.returncode == 1
     assert "workflow stopped: step 1 failed after 1 attempt(s); last problem: it exits with 3" in (
-        done.stderr
+        " ".join(done.stderr.split())  # rich wraps it at 80 columns
     )
     assert "Traceback" not in done.stderr
     ctx = decode_context((tmp_path / "run" / "context.json").read_bytes()).unwrap()

@@ -60,7 +60,7 @@ def test_doc_page_commands_run_as_shown(page: Path, tmp_path: Path) -> None:
     ``# exit status N`` comment names; a ```text block after it is its stdout and stderr."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["COLUMNS"] = "100"
+    env["COLUMNS"] = "80"
     found = blocks(page)
     for index, (kind, commands) in enumerate(found):
         if kind != "sh":

@@ -112,11 +112,18 @@ def usage_roles(run: Path) -> Counter[str]:
 
 
 def stopped_line(stderr: str) -> str:
-    """The one line that says why the workflow stopped."""
+    """Why the workflow stopped: said once (rich wraps it at 80 columns, so its lines are
+    joined again, up to the hint that follows it)."""
     assert "Traceback" not in stderr
-    lines = [line for line in stderr.splitlines() if line.startswith("workflow stopped: ")]
-    assert len(lines) == 1, stderr
-    return lines[0].removeprefix("workflow stopped: ")
+    lines = stderr.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("workflow stopped: ")]
+    assert len(starts) == 1, stderr
+    said = []
+    for line in lines[starts[0] :]:
+        if said and line.startswith(("continue it with", "plancontrol: ")):
+            break
+        said.append(line)
+    return words(" ".join(said)).removeprefix("workflow stopped: ")
 
 
 def words(text: str) -> str:

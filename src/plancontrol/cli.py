@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 import typer
 from returns.result import Failure, Result, Success
 
+from plancontrol.output import json_mode
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from plancontrol.effects import Signals
     from plancontrol.ledger import Report
     from plancontrol.models import StructuredMode
+    from plancontrol.phase import Halt
     from plancontrol.recording import Handlers
     from plancontrol.replaying import ReplayOutcome
     from plancontrol.settings import Settings
@@ -39,7 +42,13 @@ app = typer.Typer(
 RunDir = Annotated[Path | None, typer.Option(help="New folder for the run's files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 JsonSummary = Annotated[
-    bool, typer.Option("--json", help="Print a JSON summary on stdout instead of the tables.")
+    bool,
+    typer.Option(
+        "--json",
+        callback=json_mode,
+        is_eager=True,
+        help="Print one JSON document on stdout, errors included (see below).",
+    ),
 ]
 FromStep = Annotated[
     int | None,
@@ -51,8 +60,13 @@ CodeTimeout = Annotated[float, typer.Option(help="Seconds per script run.")]
 AllowInstall = Annotated[bool, typer.Option(help="Let the installer run pip.")]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
+def _fail(message: str, code: int = 2, kind: str = "input") -> typer.Exit:
+    """Say ``message`` on stderr (and, under --json, as an error document on stdout)."""
+    from plancontrol.output import emit, error_document, wants_json
+
     sys.stderr.write(f"plancontrol: {message}\n")
+    if wants_json():
+        emit(error_document(kind, message))
     return typer.Exit(code)
 
 
@@ -102,10 +116,11 @@ def _finish(
     """Run ``attempt`` with the CLI's handlers, Ctrl-C and SIGTERM caught; print the tables
     (or, with ``json_summary``, one JSON document) to stdout and the outcome to stderr, and
     exit 0, 1 (the workflow stopped) or 2 (bad input, nothing written)."""
-    from rich.console import Console
-    from rich.markup import escape
+    import shlex
 
-    from plancontrol.console import report_tables
+    from rich.console import Console
+
+    from plancontrol.console import closing_lines, print_report, stopped_line
     from plancontrol.ledger import summarize
     from plancontrol.terminal import SignalWatch
 
@@ -116,6 +131,7 @@ def _finish(
         raise _fail(
             f"interrupted; what finished is in {folder} (continue: plancontrol resume {folder})",
             code=130,
+            kind="interrupted",
         ) from None
     stopped = None
     match result:
@@ -127,31 +143,27 @@ def _finish(
         case Success(last):
             pass
     report = summarize(last)
-    if stopped is not None:  # said even with --quiet: it is the outcome, not progress
-        loud = Console(stderr=True, soft_wrap=True, highlight=False)
-        loud.print(f"[red]workflow stopped[/]: {escape(stopped.message)}")
-        loud.print(f"continue it with: plancontrol resume {folder}")
+    shown = shlex.quote(str(folder))
+    if stopped is not None:  # said once, even with --quiet: it is the outcome, not progress
+        loud = Console(stderr=True, highlight=False)
+        loud.print(stopped_line(stopped.message))
+        closing_lines(loud, ("continue it with", f"plancontrol resume {shown}"))
     if json_summary:
-        _print_json(folder, report, stopped.message if stopped else None)
+        _print_json(folder, report, stopped)
     else:
-        out = Console()
-        for table in report_tables(report):
-            out.print(table)
-        out.print(f"run folder: {folder} (replay it with: plancontrol replay {folder})")
+        out = Console(highlight=False)
+        print_report(out, report)
+        again = ("replay it with", f"plancontrol replay {shown}")
+        closing_lines(out, ("run folder", str(folder)), again)
     raise typer.Exit(0 if stopped is None else 1)
 
 
-def _print_json(folder: Path, report: Report, error: str | None) -> None:
+def _print_json(folder: Path, report: Report, stopped: Halt | None) -> None:
     """One JSON document: the outcome, the run folder, and the report with its ledger."""
-    import msgspec
+    from plancontrol.output import emit, kind_of, run_document
 
-    document = {
-        "status": "completed" if error is None else "stopped",
-        "error": error,
-        "run_dir": str(folder),
-        "report": report,
-    }
-    sys.stdout.write(msgspec.json.encode(document).decode() + "\n")
+    error = None if stopped is None else (kind_of(stopped.error), stopped.message)
+    emit(run_document(str(folder), report, error))
 
 
 @app.command()
@@ -224,6 +236,7 @@ def run(
     from plancontrol import api
     from plancontrol.config import load_config
     from plancontrol.configure import parse_role_models
+    from plancontrol.console import say_on
     from plancontrol.settings import load_settings
 
     flags: dict[str, Any] = {
@@ -248,12 +261,12 @@ def run(
         load_config(config, os.environ, flags, names | {"max_n_attempts": "--attempts"})
     )
     if show_config:
-        _print_config(options.rows())
+        _print_config(options.rows(), json_summary)
         raise typer.Exit(0)
     opts = options.run
     settings = load_settings(options.settings).value_or(None)
     folder = _run_dir(run_dir, "run")
-    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    err = Console(stderr=True, quiet=quiet, highlight=False)
 
     def attempt(handlers: Handlers) -> Result[Context, Stopped]:
         return api.run(
@@ -267,7 +280,7 @@ def run(
             max_retries=int(opts["max_retries"]),
             settings=options.settings,
             handlers=handlers,
-            say=err.print,
+            say=say_on(err),
             reasoning_effort=opts["reasoning_effort"],
             params=options.params,
             prices=options.prices,
@@ -285,8 +298,14 @@ def run(
     )
 
 
-def _print_config(rows: list[tuple[str, str, str]]) -> None:
+def _print_config(rows: list[tuple[str, str, str]], json_summary: bool = False) -> None:
     """One line per option: its name, its value, and where the value came from."""
+    from plancontrol.output import emit
+
+    if json_summary:
+        listed = [{"option": o, "value": v, "source": f} for o, v, f in rows]
+        emit({"type": "config", "settings": listed})
+        return
     width = max(len(value) for _, value, _ in rows)
     for option, value, source in rows:
         print(f"{option:<24} {value:<{min(width, 40)}}  from {source}")
@@ -297,15 +316,20 @@ def init(
     path: Annotated[Path, typer.Argument(help="Where to write the config file.")] = Path(
         "plancontrol.toml"
     ),
+    json_summary: JsonSummary = False,
 ) -> None:
     """Write a commented example config file (every option, with its default)."""
     from plancontrol.atomic import write_atomic
     from plancontrol.config import example_config
+    from plancontrol.output import emit
 
     if path.exists():
         raise _fail(f"{path} already exists; edit it, or give another path")
     write_atomic(path, example_config())
-    print(f"wrote {path}: uncomment what you want to change")
+    if json_summary:
+        emit({"type": "init", "path": str(path)})
+    else:
+        print(f"wrote {path}: uncomment what you want to change")
 
 
 @app.command()
@@ -315,12 +339,13 @@ def demo(run_dir: RunDir = None, json_summary: JsonSummary = False, quiet: Quiet
     from rich.console import Console
 
     from plancontrol import api
+    from plancontrol.console import say_on
 
     folder = _run_dir(run_dir, "demo")
-    err = Console(stderr=True, quiet=quiet, soft_wrap=True, highlight=False)
+    err = Console(stderr=True, quiet=quiet, highlight=False)
     _finish(
         folder,
-        lambda handlers: api.demo(folder, handlers=handlers, say=err.print),
+        lambda handlers: api.demo(folder, handlers=handlers, say=say_on(err)),
         None,
         quiet=quiet,
         err=err,
@@ -335,26 +360,27 @@ def _replay(
     lenient: bool = False,
     part: str | None = None,
     rerun_code: float | None = None,
+    tables: bool = True,
 ) -> ReplayOutcome:
-    """Replay ``run_dir`` (or one ``part`` of it), showing progress and the tables unless
-    ``quiet``."""
+    """Replay ``run_dir`` (or one ``part`` of it), showing progress and (with ``tables``)
+    the tables unless ``quiet``."""
     from rich.console import Console
 
-    from plancontrol.console import ConsoleEvents, report_tables
+    from plancontrol.console import ConsoleEvents, print_report, stopped_line
     from plancontrol.ledger import summarize
     from plancontrol.replaying import replay_part, replay_run
 
-    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    err = Console(stderr=True, quiet=quiet, highlight=False)
     events = None if quiet else ConsoleEvents(err)
     if part is not None:
         outcome = _or_fail(replay_part(run_dir, part, events))
     else:
         outcome = _or_fail(replay_run(run_dir, events, lenient, rerun_code))
     if not quiet:
-        for table in report_tables(summarize(outcome.context)):
-            Console().print(table)
+        if tables:
+            print_report(Console(highlight=False), summarize(outcome.context))
         if isinstance(outcome.result, Failure):
-            err.print(f"[red]workflow stopped[/]: {outcome.result.failure().message}")
+            err.print(stopped_line(outcome.result.failure().message))
     return outcome
 
 
@@ -373,13 +399,20 @@ def replay(
         ),
     ] = False,
     code_timeout: CodeTimeout = 600.0,
+    json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:
     """Run a recorded run again offline (no model; scripts' recorded results are served) and
     check that it ends exactly as recorded: exit 0 when identical, 1 when not."""
+    from plancontrol.output import emit, replay_document
+
     if rerun_code and part is not None:
         raise _fail("--rerun-code replays the whole run; leave out --part")
-    outcome = _replay(run_dir, quiet, part=part, rerun_code=code_timeout if rerun_code else None)
+    rerun = code_timeout if rerun_code else None
+    outcome = _replay(run_dir, quiet, part=part, rerun_code=rerun, tables=not json_summary)
+    if json_summary:
+        emit(replay_document(str(run_dir), part, outcome, rerun_code))
+        raise typer.Exit(0 if outcome.identical and not outcome.code_differences else 1)
     verdict, first = outcome.verdict, outcome.first_difference
     if rerun_code:
         for difference in outcome.code_differences:
@@ -416,18 +449,23 @@ def check(
         list[str] | None,
         typer.Option(help="With --secrets: a value that must not appear (repeatable)."),
     ] = None,
+    json_summary: JsonSummary = False,
 ) -> None:
     """Check a run folder against the current code and prompts, without calling any model:
     which recorded model requests still match, and for the first that does not, the field
     that changed. With --secrets, scan a folder for keys instead. Exit 0 when all is well."""
     import os
 
+    from plancontrol.output import check_document, emit
     from plancontrol.secrets import find_secrets, secret_values
 
     if secrets:
         if not path.is_dir():
             raise _fail(f"{path} is not a folder")
         found = find_secrets(path, (*secret_values(os.environ), *(value or ())))
+        if json_summary:
+            emit({"type": "secrets", "path": str(path), "found": found})
+            raise typer.Exit(1 if found else 0)
         for line in found:
             print(line)
         if found:
@@ -438,6 +476,9 @@ def check(
     drifted: dict[str, str] = {}
     for name, where in outcome.drift:  # the first change in each cassette
         drifted.setdefault(name, where)
+    if json_summary:
+        emit(check_document(str(path), outcome, drifted))
+        raise typer.Exit(1 if drifted else 0)
     for name in outcome.cassettes_recorded:
         shown = name.replace(".json", "", 1)
         if name in drifted:
@@ -462,11 +503,12 @@ def _go_on(
     ``run_dir`` goes on with (they decide whether to ask at the terminal)."""
     from rich.console import Console
 
+    from plancontrol.console import say_on
     from plancontrol.resuming import start_point
 
     settings = start_point(run_dir, from_step).map(lambda p: p.context.settings).value_or(None)
-    err = Console(stderr=True, quiet=quiet, soft_wrap=True)
-    _finish(folder, lambda h: attempt(h, err.print), settings, quiet=quiet, err=err, **knobs)
+    err = Console(stderr=True, quiet=quiet, highlight=False)
+    _finish(folder, lambda h: attempt(h, say_on(err)), settings, quiet=quiet, err=err, **knobs)
 
 
 @app.command()
@@ -544,40 +586,51 @@ def fork(
 @app.command()
 def show(
     run_dir: Annotated[Path, typer.Argument(help="A run folder, finished or not.")],
+    json_summary: JsonSummary = False,
 ) -> None:
     """Show a run: its status, the plan with each step's status, attempts and summary, and
     the cost and timing tables. Reads the folder only."""
     from rich.console import Console
 
-    from plancontrol.console import progress_table, report_tables
+    from plancontrol.console import labelled, print_report, progress_table
     from plancontrol.ledger import summarize
+    from plancontrol.output import emit, show_document
     from plancontrol.resuming import run_state
 
     state = _or_fail(run_state(run_dir))
-    out = Console()
-    out.print(f"[bold]task[/]: {state.manifest.task}")
-    out.print(f"[bold]status[/]: {state.status}")
+    if json_summary:
+        emit(show_document(str(run_dir), state, summarize(state.context)))
+        raise typer.Exit(0)
+    out = Console(highlight=False)
+    out.print(labelled("task", state.manifest.task))
+    out.print(labelled("status", state.status))
     if state.manifest.forked_from:
-        out.print(
-            f"[bold]forked from[/]: {state.manifest.forked_from} at step {state.manifest.fork_step}"
-        )
+        origin = f"{state.manifest.forked_from} at step {state.manifest.fork_step}"
+        out.print(labelled("forked from", origin), soft_wrap=True)  # a path, never broken
     sessions = ", ".join(f"{s.number} {s.command} ({s.status})" for s in state.sessions)
-    out.print(f"[bold]sessions[/]: {sessions}")
+    out.print(labelled("sessions", sessions))
     if state.context.plan is not None:
         out.print(progress_table(state.context))
-    for table in report_tables(summarize(state.context)):
-        out.print(table)
+    print_report(out, summarize(state.context))
     raise typer.Exit(0)
 
 
 @app.command()
-def version() -> None:
+def version(json_summary: JsonSummary = False) -> None:
     """Print plancontrol's version."""
     from plancontrol import __version__
+    from plancontrol.output import emit
 
-    print(__version__)
+    if json_summary:
+        emit({"type": "version", "version": __version__})
+    else:
+        print(__version__)
 
 
 def main() -> None:
     """Entry point of the console script and of ``python -m plancontrol``."""
+    from plancontrol.output import JSON_FLAG, run_with_json_errors
+
+    if JSON_FLAG in sys.argv[1:]:  # usage errors too become a JSON document on stdout
+        sys.exit(run_with_json_errors(typer.main.get_command(app).main, sys.argv[1:]))
     app()

@@ -17,6 +17,39 @@ usage or input, having changed nothing.
 """
 
 
+_JSON = """\
+## JSON output (`--json`)
+
+Every command takes `--json` and then prints exactly one JSON document, on one line, on
+stdout, whatever happens (progress and messages for people still go to stderr; the exit
+status is the same as without `--json`). Its `"type"` says what it holds:
+
+- `run`, from `run`, `demo`, `resume` and `fork`: `status` (`completed` or `stopped`),
+  `error` (null, or `{"kind", "message"}` saying why it stopped, e.g. kind
+  `attempts_exhausted`), `run_dir`, and `report`: `task`, `n_steps`, `outcomes` (each
+  step's `status`, `code_status`, `attempts`, `summary`, `files`, `error`), `by_role`,
+  `by_phase`, `by_step` and `total` (each with `calls`, `prompt_tokens`,
+  `completion_tokens`, `cost_usd`), `timings` and `seconds`.
+- `replay`: `run_dir`, `part`, `identical`, `sha256`, `snapshots`, `difference` (null, or
+  `{"snapshot", "at"}`), `stopped` (how the recorded run stopped, or null) and `code` (with
+  `--rerun-code`: `{"rerun", "differences"}`).
+- `check`: `run_dir`, `ok` and `cassettes`, each `{"name", "status", "change"}` with status
+  `match`, `changed` or `not_reached`.
+- `secrets`, from `check --secrets`: `path` and `found`, one line per possible secret.
+- `show`: `run_dir`, `task`, `status`, `forked_from`, `fork_step`, `sessions`, `plan` (each
+  step's `agent`, `sub_task` and `outcome`, null before it ran) and `report`.
+- `config`, from `run --show-config`: `settings`, each `{"option", "value", "source"}`.
+- `init`: the `path` written. `version`: the `version`.
+- `error`, from any command that could not do its job: `error`, `{"kind", "message"}`, with
+  kind `usage` (an unknown option, a missing argument), `input` (bad input; nothing was
+  changed) or `interrupted`.
+
+Dollar amounts (`cost_usd`) are rounded to 10 decimal places and other fractional numbers
+(seconds, times) to 6, so a script never sees float noise such as `2.0549999999999998e-05`.
+A price that is not known is `null`: unknown, not free.
+"""
+
+
 def _default(param: Any) -> str:
     """The default worth showing: not for flags that are off, nor for nothing."""
     default = param.default
@@ -54,6 +87,7 @@ def reference() -> str:
                 names, text = p.get_help_record(ctx)
                 lines.append(f"| `{_cell(names)}` | {_cell(text)} | {_default(p)} |")
             lines.append("")
+    lines.append(_JSON)
     return "\n".join(lines).rstrip() + "\n"
 
 

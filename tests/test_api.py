@@ -47,7 +47,7 @@ def test_run_on_a_server_then_replay_resume_and_fork(tmp_path: Path) -> None:
 def test_bad_input_is_a_failure_with_one_line_and_nothing_written(tmp_path: Path) -> None:
     assert plancontrol.run("t", tmp_path / "run", model="gpt-4o", env={}) == Failure(
         "no API key for openai (model gpt-4o): set OPENAI_API_KEY in your shell, or use "
-        "--base-url for an OpenAI-compatible server, or --model local"
+        "`base_url` for an OpenAI-compatible server, or `model=local`"
     )
     assert not (tmp_path / "run").exists()
     missing = plancontrol.resume(tmp_path / "nowhere")

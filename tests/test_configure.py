@@ -37,7 +37,7 @@ def test_a_hosted_model_without_its_key_is_a_clear_error() -> None:
     problem = plan_models(choice, {"OPENAI_API_KEY": "x"}, True, HINT).failure()
     assert problem == (
         "no API key for anthropic (model claude-sonnet-4): set ANTHROPIC_API_KEY in your shell, "
-        "or use --base-url for an OpenAI-compatible server, or --model local"
+        "or use `base_url` for an OpenAI-compatible server, or `model=local`"
     )
 
 
@@ -58,7 +58,7 @@ def test_base_url_routes_every_model_to_that_server_with_an_optional_key() -> No
     assert plan.default == Route(base_url="http://127.0.0.1:9/v1", structured="json_object")
     assert plan.routes == ()
     assert plan_models(ModelChoice(base_url="http://x/v1"), {}, True, HINT).failure() == (
-        "--base-url needs --model: the name of a model that server serves"
+        "`base_url` needs `model`: the name of a model that server serves"
     )
 
 

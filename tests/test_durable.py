@@ -370,5 +370,6 @@ def test_replay_of_one_step_alone_from_the_command_line(run: Path) -> None:
     missing = plancontrol("replay", "run", "--part", "step-05", "-q", cwd=run.parent)
     assert missing.returncode == 2
     assert missing.stderr == (
-        "plancontrol: run has no snapshot 'step-05': name a phase or a step it ran\n"
+        "plancontrol: run has no part 'step-05'; name one it recorded: plan, review, approve, "
+        "step-01, step-02, control, finalize (a step also by its number, e.g. 1)\n"
     )

@@ -241,7 +241,7 @@ def _fresh(folder: Path) -> str | None:
         return None
     return (
         f"run folder {folder} already exists and is not empty; choose another folder "
-        "(--run-dir) or remove it"
+        "(`run_dir`) or remove it"
     )
 
 

@@ -37,7 +37,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: typer's rich help imports a Markdown parser (~0.1 s)
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from plancontrol import __version__
+
+        print(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _everywhere(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version; exit."
+        ),
+    ] = False,
+) -> None:
+    """Plan, review, then carry out the plan step by step, carrying context between steps."""
+
 
 RunDir = Annotated[Path | None, typer.Option(help="New folder for the run's files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
@@ -63,7 +85,9 @@ AllowInstall = Annotated[bool, typer.Option(help="Let the installer run pip.")]
 def _fail(message: str, code: int = 2, kind: str = "input") -> typer.Exit:
     """Say ``message`` on stderr (and, under --json, as an error document on stdout)."""
     from plancontrol.output import emit, error_document, wants_json
+    from plancontrol.wording import as_flags
 
+    message = as_flags(message)  # the library names its parameters; here, their flags
     sys.stderr.write(f"plancontrol: {message}\n")
     if wants_json():
         emit(error_document(kind, message))
@@ -168,7 +192,12 @@ def _print_json(folder: Path, report: Report, stopped: Halt | None) -> None:
 
 @app.command()
 def run(
-    task: Annotated[str, typer.Argument(help="What the agents should do.")],
+    task: Annotated[
+        str | None, typer.Argument(help="What the agents should do (or give --task-file).")
+    ] = None,
+    task_file: Annotated[
+        Path | None, typer.Option(help="A text file holding the task, in place of TASK.")
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model for every role; 'local' for the embedded model.")
     ] = None,
@@ -234,7 +263,7 @@ def run(
     from rich.console import Console
 
     from plancontrol import api
-    from plancontrol.config import load_config
+    from plancontrol.config import load_config, task_text
     from plancontrol.configure import parse_role_models
     from plancontrol.console import say_on
     from plancontrol.settings import load_settings
@@ -263,6 +292,7 @@ def run(
     if show_config:
         _print_config(options.rows(), json_summary)
         raise typer.Exit(0)
+    task = _or_fail(task_text(task, task_file))
     opts = options.run
     settings = load_settings(options.settings).value_or(None)
     folder = _run_dir(run_dir, "run")
@@ -389,7 +419,7 @@ def replay(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by `plancontrol run`.")],
     part: Annotated[
         str | None,
-        typer.Option(help="Replay one phase or step alone, e.g. review or step-02."),
+        typer.Option(help="Replay one phase or step alone, e.g. review, 2 or step-02."),
     ] = None,
     rerun_code: Annotated[
         bool,
@@ -586,17 +616,24 @@ def fork(
 @app.command()
 def show(
     run_dir: Annotated[Path, typer.Argument(help="A run folder, finished or not.")],
+    step: Annotated[
+        int | None,
+        typer.Option(help="Each attempt at step K: code, exit code, output, the judge's verdict."),
+    ] = None,
     json_summary: JsonSummary = False,
 ) -> None:
     """Show a run: its status, the plan with each step's status, attempts and summary, and
-    the cost and timing tables. Reads the folder only."""
+    the cost and timing tables; with --step K, each attempt at step K. Reads the folder only."""
     from rich.console import Console
 
     from plancontrol.console import labelled, print_report, progress_table
     from plancontrol.ledger import summarize
     from plancontrol.output import emit, show_document
     from plancontrol.resuming import run_state
+    from plancontrol.runfolder import shown_statuses
 
+    if step is not None:
+        _show_step(run_dir, step, json_summary)
     state = _or_fail(run_state(run_dir))
     if json_summary:
         emit(show_document(str(run_dir), state, summarize(state.context)))
@@ -607,11 +644,27 @@ def show(
     if state.manifest.forked_from:
         origin = f"{state.manifest.forked_from} at step {state.manifest.fork_step}"
         out.print(labelled("forked from", origin), soft_wrap=True)  # a path, never broken
-    sessions = ", ".join(f"{s.number} {s.command} ({s.status})" for s in state.sessions)
+    shown = zip(state.sessions, shown_statuses(state.sessions), strict=True)
+    sessions = ", ".join(f"{s.number} {s.command} ({status})" for s, status in shown)
     out.print(labelled("sessions", sessions))
     if state.context.plan is not None:
         out.print(progress_table(state.context))
     print_report(out, summarize(state.context))
+    raise typer.Exit(0)
+
+
+def _show_step(run_dir: Path, step: int, json_summary: bool) -> None:
+    """Print each attempt at ``step`` (as one JSON document with ``json_summary``); exit."""
+    import msgspec
+
+    from plancontrol.attempts import attempts_text, step_record
+    from plancontrol.output import emit
+
+    record = _or_fail(step_record(run_dir, step))
+    if json_summary:
+        emit({"type": "step", "run_dir": str(run_dir), **msgspec.to_builtins(record)})
+    else:
+        print(attempts_text(record))
     raise typer.Exit(0)
 
 

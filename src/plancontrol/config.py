@@ -15,7 +15,15 @@ from plancontrol.policy import Override, ReasoningEffort, load_overrides
 from plancontrol.prices import load_prices
 from plancontrol.settings import DEFAULT_ROLES, SUPPORT_ROLES, Settings
 
-__all__ = ["CONFIG_FILE", "ENV_PREFIX", "OPTIONS", "Config", "example_config", "load_config"]
+__all__ = [
+    "CONFIG_FILE",
+    "ENV_PREFIX",
+    "OPTIONS",
+    "Config",
+    "example_config",
+    "load_config",
+    "task_text",
+]
 
 CONFIG_FILE = "plancontrol.toml"
 """The file ``plancontrol run`` reads from the current folder (``--config`` names another)."""
@@ -334,3 +342,31 @@ def _commented(name: str, value: Any) -> str:
     if isinstance(value, str):
         return f"# {name} = {msgspec.json.encode(value).decode()}"
     return f"# {name} = {value}"
+
+
+def task_text(task: str | None, task_file: Path | None) -> Result[str, str]:
+    """The task of a run: ``task`` as given, or the text of ``task_file`` (stripped); one of
+    them, not both. A file that is missing, unreadable or empty is a one-line Failure.
+
+    >>> task_text("Count primes", None)
+    <Success: Count primes>
+    >>> print(task_text(None, Path("/no/such/task.md")).failure())
+    --task-file /no/such/task.md does not exist; give the file that holds the task
+    """
+    if task is not None and task_file is not None:
+        return Failure("give the task as TASK or with --task-file, not both")
+    if task_file is None:
+        if task is None:
+            return Failure('give the task: plancontrol run "TASK", or --task-file FILE')
+        return Success(task)
+    try:
+        text = task_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Failure(f"--task-file {task_file} does not exist; give the file that holds the task")
+    except OSError as exc:
+        return Failure(f"cannot read --task-file {task_file}: {exc.strerror}")
+    except UnicodeDecodeError:
+        return Failure(f"--task-file {task_file} is not UTF-8 text; save it as UTF-8")
+    if not text.strip():
+        return Failure(f"--task-file {task_file} is empty; write the task in it")
+    return Success(text.strip())

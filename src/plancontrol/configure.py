@@ -107,7 +107,7 @@ def _hosted(model: str, choice: ModelChoice, env: Mapping[str, str]) -> Result[R
         names = " or ".join(KEY_VARIABLES[provider])
         return Failure(
             f"no API key for {provider} (model {model}): set {names} in your shell, or use "
-            "--base-url for an OpenAI-compatible server, or --model local"
+            "`base_url` for an OpenAI-compatible server, or `model=local`"
         )
     return Success(
         Route(
@@ -147,7 +147,7 @@ def plan_models(
         return Success(_local(choice, "using the embedded local model"))
     if choice.base_url is not None:
         if choice.model is None:
-            return Failure("--base-url needs --model: the name of a model that server serves")
+            return Failure("`base_url` needs `model`: the name of a model that server serves")
         route = Route(
             base_url=choice.base_url,
             api_key=env.get("OPENAI_API_KEY") or None,

@@ -15,6 +15,7 @@ from rich.text import Text
 from plancontrol.carryover import clip
 from plancontrol.context import Context
 from plancontrol.events import (
+    AgentReplied,
     CodeExecuted,
     CostUpdate,
     Event,
@@ -103,6 +104,7 @@ class ConsoleEvents:
         self.console = console
         self.tokens = 0
         self.cost: float | None = 0.0
+        self.judged: AgentReplied | None = None  # the judge's last reply, said on a retry
 
     def _spent(self) -> str:
         return f"{self.tokens:,} tokens, {dollars(self.cost)} so far"
@@ -119,6 +121,12 @@ class ConsoleEvents:
                 self.console.print(Text(f"planned in {seconds:.2f} s ({self._spent()})"))
             case StepStart(step=step, n_steps=n, agent=agent, goal=goal):
                 self.console.print(Text.assemble((f"step {step}/{n}", "bold"), f" {agent}: {goal}"))
+            case AgentReplied(role="judge"):
+                self.judged = event
+            case AgentReplied(step=step, attempt=attempt) if self.judged and (
+                (self.judged.step, self.judged.attempt + 1) == (step, attempt)
+            ):
+                self._retrying(self.judged)
             case CodeExecuted(attempt=attempt, exit_code=code, timed_out=timed_out):
                 status = "timed out" if timed_out else f"exit code {code}"
                 self.console.print(Text(f"  attempt {attempt}: script ran, {status}"))
@@ -141,6 +149,18 @@ class ConsoleEvents:
                 )
             case _:
                 pass
+
+    def _retrying(self, judged: AgentReplied) -> None:
+        """Say why attempt N is followed by another: the judge's decision and reason."""
+        from rich.text import Text
+
+        from plancontrol.attempts import verdict_of
+
+        self.judged = None
+        verdict = verdict_of(judged.text)
+        if verdict is not None:
+            said = f"{verdict.decision}: {verdict.reason}"
+            self.console.print(Text(f"  judge on attempt {judged.attempt}: {said}; trying again"))
 
 
 def _usage_table(title: str, groups: tuple[Totals, ...], total: Totals) -> Table:

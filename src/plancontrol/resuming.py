@@ -77,7 +77,7 @@ def load_saved(folder: Path, session: Session, saved: Saved) -> Result[Context, 
         return Failure(
             f"{path} is not the snapshot that was recorded (cut short or edited by hand: its "
             "sha256 differs from the journal's); restore it from a copy, or change a run "
-            "with `plancontrol fork --set`"
+            "with `fork(sets)`"
         )
     match decode_snapshot(data):
         case Success((label, ctx)) if label == saved.label:
@@ -143,7 +143,7 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
         case Success(None):
             fresh = Context(task=manifest.task, settings=manifest.settings)
             if from_step is not None:
-                return Failure(f"{folder} has no approved plan yet; resume it without --from-step")
+                return Failure(f"{folder} has no approved plan yet; resume it without `from_step`")
             return Success(StartPoint(manifest, sessions, len(sessions), None, fresh))
         case Success((number, saved)):
             pass
@@ -154,15 +154,15 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
         if saved.label == "finalize":
             return Failure(
                 f"{folder} ran to the end; nothing to resume: run steps again with "
-                "`plancontrol resume --from-step K`, or branch it with `plancontrol fork`"
+                "`resume(from_step=K)`, or branch it with `fork()`"
             )
         return Success(StartPoint(manifest, sessions, number, saved.label, latest.unwrap()))
     plan = latest.unwrap().plan
     if plan is None or saved.label in ("plan", "review"):
-        return Failure(f"{folder} has no approved plan yet; resume it without --from-step")
+        return Failure(f"{folder} has no approved plan yet; resume it without `from_step`")
     if not 1 <= from_step <= plan.n_steps:
         return Failure(
-            f"--from-step {from_step} is out of range: the plan in {folder} has "
+            f"`from_step={from_step}` is out of range: the plan in {folder} has "
             f"{plan.n_steps} step(s); pick a step from 1 to {plan.n_steps}"
         )
     label = "approve" if from_step == 1 else f"step-{from_step - 1:02d}"
@@ -178,7 +178,7 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
     missing = [n for n in range(1, from_step) if n not in ctx.completed_steps]
     if missing:
         return Failure(
-            f"step {missing[0]} of {folder} did not complete; resume with --from-step {missing[0]}"
+            f"step {missing[0]} of {folder} did not complete; resume with `from_step={missing[0]}`"
         )
     return Success(StartPoint(manifest, sessions, number, label, ctx))
 
@@ -202,7 +202,7 @@ def edit_context(
     for item in sets:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            return Failure(f"--set expects KEY=VALUE, got {item!r}")
+            return Failure(f"`sets` expects KEY=VALUE, got {item!r}")
         if key.startswith("settings."):
             knobs[key.removeprefix("settings.")] = _value(text)
         else:
@@ -220,7 +220,7 @@ def edit_context(
                 type(old),
             )
         except msgspec.ValidationError as exc:
-            return Failure(f"--instructions cannot be added to step {step}: {exc}")
+            return Failure(f"`instructions` cannot be added to step {step}: {exc}")
         ctx = replace(ctx, plan=Plan(tuple(steps)))
     return Success(ctx)
 
@@ -230,7 +230,7 @@ def prepare_fork(point: StartPoint, folder: Path, into: Path, step: int) -> Resu
     a fork), the sessions that lead to the point (the last one ending there) and the work
     files of the steps before ``step``. The fork's own session is recorded afterwards."""
     if not claim(into):
-        return Failure(f"{into} already exists and is not empty; choose another --into")
+        return Failure(f"{into} already exists and is not empty; choose another `into`")
     latest = _latest_outcomes(folder)
     later = {f for o in latest if o.step >= step for f in o.files}
     later |= {f"codebase/step_{o.step}.py" for o in latest if o.step >= step}

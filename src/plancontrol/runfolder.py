@@ -39,6 +39,7 @@ __all__ = [
     "recorded_context",
     "save_manifest",
     "session_dir",
+    "shown_statuses",
     "write_manifest",
     "write_session",
 ]
@@ -84,6 +85,19 @@ class Session(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 def session_dir(folder: Path, number: int) -> Path:
     """Where session ``number`` of the run in ``folder`` keeps its records."""
     return folder / "sessions" / f"{number:02d}"
+
+
+def shown_statuses(sessions: tuple[Session, ...]) -> tuple[str, ...]:
+    """Each session's status as ``plancontrol show`` gives it: one still ``running`` on disk
+    though a later session followed it was killed (it never recorded its end).
+
+    >>> shown_statuses((Session(number=1, command="run"), Session(number=2, command="resume")))
+    ('killed', 'running')
+    """
+    last = len(sessions) - 1
+    return tuple(
+        "killed" if s.status == "running" and i < last else s.status for i, s in enumerate(sessions)
+    )
 
 
 def claim(folder: Path) -> bool:

@@ -1,0 +1,60 @@
+"""The CLI's wording of library messages: a parameter named becomes its flag; performs no I/O."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["FLAGS", "as_flags"]
+
+FLAGS: dict[str, str] = {
+    "run_dir": "--run-dir",
+    "into": "--into",
+    "from_step": "--from-step",
+    "sets": "--set",
+    "instructions": "--instructions",
+    "model": "--model",
+    "base_url": "--base-url",
+    "role_models": "--role-model",
+    "part": "--part",
+}
+"""The flag of each parameter of ``plancontrol.run``, ``resume``, ``fork`` and ``replay``
+that library messages may name."""
+
+_CALL = re.compile(r"`(run|resume|fork|replay)\(([^`()]*)\)`")
+_PARAMETER = re.compile(r"`(\w+)(?:=([^`]*))?`")
+
+
+def _flag(name: str, value: str | None) -> str | None:
+    flag = FLAGS.get(name)
+    if flag is None:
+        return None
+    return flag if value is None else f"{flag} {value}"
+
+
+def _argument(text: str) -> str:
+    name, sep, value = text.strip().partition("=")
+    return _flag(name, value if sep else None) or text.strip()
+
+
+def as_flags(message: str) -> str:
+    """``message`` as the command line says it: a parameter in backticks (```from_step```,
+    ```from_step=3```) becomes its flag, a call (```resume(from_step=K)```) the command.
+
+    >>> as_flags("resume it without `from_step`")
+    'resume it without --from-step'
+    >>> as_flags("`from_step=7` is out of range; choose another `into`")
+    '--from-step 7 is out of range; choose another --into'
+    >>> as_flags("run it again with `resume(from_step=K)`, or branch it with `fork()`")
+    'run it again with `plancontrol resume --from-step K`, or branch it with `plancontrol fork`'
+    >>> as_flags("see `report.md` and `max_cost_usd`")
+    'see `report.md` and `max_cost_usd`'
+    """
+
+    def command(match: re.Match[str]) -> str:
+        arguments = [_argument(a) for a in match.group(2).split(",") if a.strip()]
+        return "`" + " ".join(("plancontrol", match.group(1), *arguments)) + "`"
+
+    def parameter(match: re.Match[str]) -> str:
+        return _flag(match.group(1), match.group(2)) or match.group(0)
+
+    return _PARAMETER.sub(parameter, _CALL.sub(command, message))

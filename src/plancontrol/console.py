@@ -152,8 +152,6 @@ class ConsoleEvents:
 
     def _retrying(self, judged: AgentReplied) -> None:
         """Say why attempt N is followed by another: the judge's decision and reason."""
-        from rich.text import Text
-
         from plancontrol.attempts import verdict_of
 
         self.judged = None

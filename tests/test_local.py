@@ -73,6 +73,7 @@ def test_local_exports_exactly_its_handlers() -> None:
         "Uninterrupted",
         "attempt_files",
         "describe_python",
+        "python_path",
     ]
     assert all(hasattr(local, name) for name in local.__all__)
 

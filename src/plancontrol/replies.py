@@ -5,18 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
-from msgspec import Meta
 
-from plancontrol.plan import Line
+from plancontrol.plan import Line, asked_chars, asked_items
 
 __all__ = ["Code", "Install", "Verdict"]
+
+# Their bounds are asked of the model in the request schema and never checked when a reply
+# or stored data is decoded (see ``plancontrol.plan.asked_chars``).
+
+Packages = Annotated[tuple[Annotated[str, asked_chars(100)], ...], asked_items(10)]
+"""Package names to install: a model is asked for at most 10, of at most 100 characters."""
 
 
 class Code(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The engineer's script for one attempt at a step."""
 
     code: str
-    explanation: Annotated[str, Meta(max_length=2000)] = ""
+    explanation: Annotated[str, asked_chars(500)] = ""
 
 
 class Verdict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -24,11 +29,11 @@ class Verdict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     decision: Literal["success", "fix", "install"]
     reason: Line
-    fix_suggestion: Annotated[str, Meta(max_length=2000)] = ""
-    packages: Annotated[tuple[Annotated[str, Meta(max_length=100)], ...], Meta(max_length=10)] = ()
+    fix_suggestion: Annotated[str, asked_chars(500)] = ""
+    packages: Packages = ()
 
 
 class Install(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The installer's choice of packages to install before the next attempt."""
 
-    packages: Annotated[tuple[Annotated[str, Meta(max_length=100)], ...], Meta(max_length=10)]
+    packages: Packages

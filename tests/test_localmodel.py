@@ -149,9 +149,11 @@ def test_localmodel_exports_exactly_its_api() -> None:
 
 
 def test_install_hint_names_the_extra_and_the_alternative() -> None:
+    from plancontrol.wording import as_flags
+
     assert "pip install 'plancontrol[local]'" in LOCAL_INSTALL_HINT
-    assert "--model" in LOCAL_INSTALL_HINT
-    assert "--base-url" in LOCAL_INSTALL_HINT
+    assert "`model`/`base_url`" in LOCAL_INSTALL_HINT  # the library's parameters
+    assert "--model/--base-url" in as_flags(LOCAL_INSTALL_HINT)  # as the CLI says it
     assert "\n" not in LOCAL_INSTALL_HINT
 
 

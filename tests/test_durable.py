@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripts import OK, PRIMES, plancontrol, review
+from scripts import OK, PRIMES, plancontrol, review, run_against
 
 from plancontrol import decode_context
 from plancontrol.replies import Code
@@ -84,13 +84,23 @@ def resumed_and_replayed(run: Path) -> None:
     assert "replay identical to the recording" in replayed.stdout
 
 
+SLOW_REVIEW = replies(plan_reviewer=[Slow(30, review("fine")), review("fine")])
+"""Replies that keep a run waiting on its plan's review."""
+
+
+def reviewing(server: OpenAITestServer, cwd: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A run started on ``server`` into ``cwd/run``, its plan written and the reviewer's
+    (slow) request in flight."""
+    proc = start(server, cwd)
+    run = cwd / "run"
+    wait_for(run / "sessions" / "01" / "snapshots" / "plan.json", proc)
+    time.sleep(0.3)
+    return proc, run
+
+
 def test_killed_during_planning_resumes_without_planning_again(tmp_path: Path) -> None:
-    slow_review = Slow(30, review("fine"))
-    with OpenAITestServer(replies(plan_reviewer=[slow_review, review("fine")])) as server:
-        proc = start(server, tmp_path)
-        run = tmp_path / "run"
-        wait_for(run / "sessions" / "01" / "snapshots" / "plan.json", proc)
-        time.sleep(0.3)  # the reviewer's request is in flight
+    with OpenAITestServer(SLOW_REVIEW) as server:
+        proc, run = reviewing(server, tmp_path)
         kill(proc)
         assert session(run, 1)["status"] == "running"  # it died without a word
         assert roles(server)["planner"] == 1
@@ -373,3 +383,217 @@ def test_replay_of_one_step_alone_from_the_command_line(run: Path) -> None:
         "plancontrol: run has no part 'step-05'; name one it recorded: plan, review, approve, "
         "step-01, step-02, control, finalize (a step also by its number, e.g. 1)\n"
     )
+
+
+def status_line(shown: str) -> str:
+    """The line of ``plancontrol show`` that tells how the run stands."""
+    (line,) = [line for line in shown.splitlines() if line.startswith("status: ")]
+    return line
+
+
+def test_a_live_run_is_refused_to_every_other_writer_and_shown_running(tmp_path: Path) -> None:
+    with OpenAITestServer(SLOW_REVIEW) as server:
+        proc, run = reviewing(server, tmp_path)
+        before, asked = digest_tree(run), len(server.log)
+        in_use = (
+            f"plancontrol: run is in use by pid {proc.pid} (a plancontrol command still "
+            f"writing it); wait until it ends or stop it (kill {proc.pid}), then try again\n"
+        )
+        again = ["--base-url", server.base_url, "--model", "test-model", "--run-dir", "run"]
+        for args in (
+            ["resume", "run"],
+            ["resume", "run", "--from-step", "1"],
+            ["fork", "run", "--from-step", "1", "--into", "b"],
+            ["run", "Compute primes", *again],
+        ):
+            done = plancontrol(*args, cwd=tmp_path)
+            assert (done.returncode, done.stderr, done.stdout) == (2, in_use, ""), args
+        shown = plancontrol("show", "run", cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert status_line(shown.stdout) == f"status: running (pid {proc.pid})"
+        assert digest_tree(run) == before  # nothing written beside the live run
+        assert len(server.log) == asked  # and no model asked by the refused commands
+        assert not (tmp_path / "b").exists()
+        assert (run / "lock").read_text().split()[0] == str(proc.pid)
+        kill(proc)
+        # the lock file the killed run left is stale: show no longer calls it running, and
+        # resume takes the lock over and finishes the run
+        assert (run / "lock").read_text().split()[0] == str(proc.pid)
+        shown = plancontrol("show", "run", cwd=tmp_path)
+        status = status_line(shown.stdout)
+        assert status == "status: stopped without finishing; resumable after plan"
+        replayed = plancontrol("replay", "run", "-q", cwd=tmp_path)  # reads past the lock
+        assert replayed.returncode == 0, replayed.stderr
+        assert replayed.stdout.startswith("replay identical to the recording (1 snapshots")
+        resumed_and_replayed(run)
+        assert roles(server)["planner"] == 2
+    assert not (run / "lock").exists()  # released when the resume ended
+    assert session(run, 2)["starts_after"] == "plan"
+
+
+def test_a_lock_naming_a_pid_now_used_by_another_process_is_taken_over(run: Path) -> None:
+    from plancontrol import api
+    from plancontrol.lock import holder
+
+    # this process is alive, but it started at another time than the lock's writer did
+    (run / "lock").write_text(f"{os.getpid()} 1\n")
+    assert holder(run) is None
+    shown = plancontrol("show", "run", cwd=run.parent)
+    assert status_line(shown.stdout) == "status: finished"
+    done = api.resume(run, from_step=2)
+    assert done.map(lambda ctx: ctx.completed_steps).value_or(None) == (1, 2)
+    assert not (run / "lock").exists()
+    assert session(run, 2)["status"] == "completed"
+    # a fork copies the run's files, never a lock left in it
+    (run / "lock").write_text(f"{os.getpid()} 1\n")
+    forked = api.fork(run, run.parent / "b", from_step=2)
+    assert forked.map(lambda ctx: ctx.completed_steps).value_or(None) == (1, 2)
+    assert sorted(p.name for p in (run.parent / "b").iterdir()) == [
+        "context.json",
+        "manifest.json",
+        "plan.json",
+        "report.md",
+        "reports",
+        "sessions",
+        "work",
+    ]
+    assert (run / "lock").read_text() == f"{os.getpid()} 1\n"
+
+
+def test_the_library_takes_the_lock_as_the_commands_do(run: Path, tmp_path: Path) -> None:
+    from plancontrol import api
+    from plancontrol.lock import lock
+
+    before = digest_tree(run)
+    me = os.getpid()
+    with lock(run).unwrap():  # another writer, here this test itself
+        assert holder_line(run) == me
+        refused = [
+            api.resume(run, from_step=2),
+            api.fork(run, tmp_path / "b", from_step=2),
+            api.run("Compute primes", run, base_url="http://127.0.0.1:9/v1", model="m"),
+        ]
+        for stopped in refused:
+            assert stopped.failure() == (
+                f"{run} is in use by pid {me} (a plancontrol command still writing it); wait "
+                f"until it ends or stop it (kill {me}), then try again"
+            )
+    assert not (run / "lock").exists()
+    assert digest_tree(run) == before
+    assert not (tmp_path / "b").exists()
+
+
+def holder_line(run: Path) -> int:
+    pid, started = (run / "lock").read_text().split()
+    assert started.isdigit()
+    return int(pid)
+
+
+def test_runs_started_together_without_a_run_dir_get_their_own_folders(tmp_path: Path) -> None:
+    # the default names of the next minute are taken already, so the runs must pick others
+    now = time.time()
+    for second in range(-1, 60):
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now + second))
+        (tmp_path / "runs" / f"run-{stamp}").mkdir(parents=True)
+        (tmp_path / "runs" / f"run-{stamp}" / "notes.txt").write_text("mine")
+    taken = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    with OpenAITestServer({k: v * 2 for k, v in replies().items()}) as server:
+        argv = ["run", "Compute primes", "--base-url", server.base_url, "--model", "m", "-q"]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "plancontrol", *argv],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outcomes = [(p.wait(120), p.communicate()) for p in procs]
+    assert [code for code, _ in outcomes] == [0, 0], outcomes
+    made = sorted({p.name for p in (tmp_path / "runs").iterdir()} - set(taken))
+    assert len(made) == 2
+    for name in made:
+        assert name.startswith("run-"), name
+        assert name.endswith(("-2", "-3")), name
+        ctx = decode_context((tmp_path / "runs" / name / "context.json").read_bytes()).unwrap()
+        assert ctx.completed_steps == (1, 2)
+    for name in taken:
+        assert os.listdir(tmp_path / "runs" / name) == ["notes.txt"]
+    assert roles(server)["planner"] == 4  # two whole runs: a draft and a revision each
+
+
+def test_a_run_refused_before_it_began_leaves_no_default_folder(tmp_path: Path) -> None:
+    done = plancontrol("run", "Compute primes", "--model", "gpt-4o", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("plancontrol: ")
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def as_killed(run: Path) -> None:
+    """Make session 1 look killed: still running, its journal never sealed."""
+    path = run / "sessions" / "01" / "session.json"
+    ended = json.loads(path.read_text())
+    for field in ("journal_bytes", "journal_sha256"):
+        ended.pop(field, None)
+    path.write_text(json.dumps({**ended, "status": "running"}))
+
+
+def cut_journal(run: Path, killed: bool = False) -> str:
+    """Cut session 1's journal to 300 bytes, as if its session had been killed (``killed``:
+    no size and sha256 sealed in session.json) or not; the line expected in reply."""
+    journal = run / "sessions" / "01" / "journal.jsonl"
+    size = len(journal.read_bytes())
+    journal.write_bytes(journal.read_bytes()[:300])
+    shown = journal.relative_to(run.parent)
+    if not killed:
+        return (
+            f"plancontrol: {shown} is damaged (cut short or edited: 300 bytes where its "
+            f"session.json recorded {size}); restore it from a copy of the run folder\n"
+        )
+    as_killed(run)
+    return (
+        f"plancontrol: {shown} is damaged (cut short: it does not record the snapshot "
+        "approve.json the session wrote); restore it from a copy of the run folder\n"
+    )
+
+
+@pytest.mark.parametrize("killed", [False, True])
+def test_a_journal_cut_short_is_named_and_nothing_is_run_or_changed(
+    tmp_path: Path, killed: bool
+) -> None:
+    with OpenAITestServer(replies()) as server:
+        recorded = run_against(server.base_url, "-q", cwd=tmp_path)
+        assert recorded.returncode == 0, recorded.stderr
+        run = tmp_path / "run"
+        expected = cut_journal(run, killed)
+        server.log.clear()
+        before = digest_tree(run)
+        for args in (
+            ["replay", "run", "-q"],
+            ["replay", "run", "--part", "step-02", "-q"],
+            ["resume", "run"],
+            ["resume", "run", "--from-step", "2"],
+            ["fork", "run", "--from-step", "2", "--into", "b"],
+        ):
+            done = plancontrol(*args, cwd=tmp_path)
+            assert (done.returncode, done.stderr, done.stdout) == (2, expected, ""), args
+        assert digest_tree(run) == before
+        assert server.log == []  # no model was asked
+        assert not (tmp_path / "b").exists()
+
+
+def test_a_journal_with_garbage_inside_is_named_by_its_line(run: Path) -> None:
+    journal = run / "sessions" / "01" / "journal.jsonl"
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join([lines[0], b"garbage", *lines[2:]]))
+    as_killed(run)
+    before = digest_tree(run)
+    for args in (["replay", "run", "-q"], ["resume", "run"]):
+        done = plancontrol(*args, cwd=run.parent)
+        assert done.returncode == 2, args
+        assert done.stderr.startswith(
+            "plancontrol: run/sessions/01/journal.jsonl:2: not a journal entry ("
+        ), args
+        assert done.stderr.endswith("); restore the journal from a copy\n"), args
+    assert digest_tree(run) == before

@@ -105,14 +105,14 @@ def run(
     if unpriced:
         return Failure(unpriced)
     folder = Path(run_dir)
-    refused = _fresh(folder)
-    if refused:
-        return Failure(refused)
-    if models.notice:
-        say(models.notice)
-    keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
-    scrubber = _scrubber(env, keys)
     with contextlib.ExitStack() as stack:
+        refused = _fresh(stack, folder)
+        if refused:
+            return Failure(refused)
+        if models.notice:
+            say(models.notice)
+        keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
+        scrubber = _scrubber(env, keys)
         started = _agents(stack, models.default, models.routes, say, folder)
         if isinstance(started, str):
             return Failure(started)
@@ -144,13 +144,13 @@ def demo(
     from plancontrol.settings import Settings
 
     folder = Path(run_dir)
-    refused = _fresh(folder)
-    if refused:
-        return Failure(refused)
-    say(f"plancontrol demo: {DEMO_TASK}")
-    say(f"the model is scripted; the engineer's code really runs, in {folder / WORK}")
-    settings = Settings(default_model=DEMO_MODEL)
     with contextlib.ExitStack() as stack:
+        refused = _fresh(stack, folder)
+        if refused:
+            return Failure(refused)
+        say(f"plancontrol demo: {DEMO_TASK}")
+        say(f"the model is scripted; the engineer's code really runs, in {folder / WORK}")
+        settings = Settings(default_model=DEMO_MODEL)
         server = stack.enter_context(demo_server())
         route = Route(base_url=server.base_url, free=True, max_retries=0)
         agents = stack.enter_context(Ag2Agents(route, {}))
@@ -173,11 +173,12 @@ def resume(
     from plancontrol.resuming import start_point
 
     folder = Path(run_dir)
-    match start_point(folder, from_step):
-        case Failure(problem):
-            return Failure(problem)
-        case Success(point):
-            return _continue(folder, point, point.context, "resume", handlers, env, say)
+    with contextlib.ExitStack() as stack:  # one writer at a time: the folder's lock held
+        match _locked(stack, folder).bind(lambda _: start_point(folder, from_step)):
+            case Failure(problem):
+                return Failure(problem)
+            case Success(point):
+                return _continue(folder, point, point.context, "resume", handlers, env, say)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -197,9 +198,13 @@ def fork(
     context edited by ``sets`` (``KEY=VALUE`` for a shared variable, ``settings.NAME=VALUE``
     for a setting) and ``instructions`` (added to the step's own). The original is not
     changed."""
+    from plancontrol.lock import holder, in_use
     from plancontrol.resuming import edit_context, prepare_fork, start_point
 
     folder, target = Path(run_dir), Path(into)
+    writer = holder(folder)
+    if writer is not None:  # its snapshots and work folder are still changing
+        return Failure(in_use(folder, writer))
     match start_point(folder, from_step).bind(
         lambda point: edit_context(point.context, from_step, tuple(sets), instructions).map(
             lambda start: (point, start)
@@ -209,10 +214,16 @@ def fork(
             return Failure(problem)
         case Success((point, start)):
             pass
-    match prepare_fork(point, folder, target, from_step):
-        case Failure(problem):
-            return Failure(problem)
-    return _continue(target, point, start, "fork", handlers, env, say)
+    with contextlib.ExitStack() as stack:
+        refused = _fresh(
+            stack, target, f"{target} already exists and is not empty; choose another --into"
+        )
+        if refused:
+            return Failure(refused)
+        match prepare_fork(point, folder, target, from_step):
+            case Failure(problem):
+                return Failure(problem)
+        return _continue(target, point, start, "fork", handlers, env, say)
 
 
 def replay(
@@ -233,16 +244,34 @@ def replay(
     return replay_run(Path(run_dir), events, lenient, rerun_code)
 
 
-def _fresh(folder: Path) -> str | None:
-    """Why ``folder`` cannot take a new run (it holds files), or None after creating it."""
-    from plancontrol.runfolder import claim
+def _fresh(stack: contextlib.ExitStack, folder: Path, refusal: str = "") -> str | None:
+    """Why ``folder`` cannot take a new run (it holds files: ``refusal``; or another process
+    writes it), or None after creating it and taking its lock until ``stack`` closes."""
+    from plancontrol.lock import lock_new
 
-    if claim(folder):
-        return None
-    return (
+    refusal = refusal or (
         f"run folder {folder} already exists and is not empty; choose another folder "
         "(`run_dir`) or remove it"
     )
+    match lock_new(folder, refusal):
+        case Success(held):
+            stack.enter_context(held)
+            return None
+        case Failure(problem):
+            return str(problem)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _locked(stack: contextlib.ExitStack, folder: Path) -> Result[None, str]:
+    """Take the lock of the run in ``folder`` until ``stack`` closes (refused while another
+    process writes it); a folder that is not a run is left untouched, for the caller's
+    checks to name."""
+    from plancontrol.lock import lock
+    from plancontrol.runfolder import read_manifest
+
+    if isinstance(read_manifest(folder), Failure):
+        return Success(None)
+    return lock(folder).map(stack.enter_context).map(lambda _: None)
 
 
 def _scrubber(env: Mapping[str, str], keys: Sequence[str | None]) -> Scrubber:

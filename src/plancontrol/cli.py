@@ -104,8 +104,17 @@ def _or_fail(result: Result[T, str]) -> T:
 
 
 def _run_dir(run_dir: Path | None, prefix: str) -> Path:
-    """The folder given, or a new one under ``runs/`` named after the time."""
-    return run_dir or Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """The folder given, or a new one under ``runs/`` named after the time (made here, so
+    that runs started in the same second get their own; removed again if left empty)."""
+    import atexit
+
+    from plancontrol.runfolder import reserve, unreserve
+
+    if run_dir is not None:
+        return run_dir
+    folder = reserve(Path("runs"), f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+    atexit.register(unreserve, folder)
+    return folder
 
 
 def _handlers(

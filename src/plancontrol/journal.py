@@ -21,6 +21,7 @@ from plancontrol.effects import (
     Signals,
 )
 from plancontrol.errors import ExecutionFailure
+from plancontrol.runfolder import Session, digest, session_dir
 
 __all__ = [
     "Checked",
@@ -34,6 +35,8 @@ __all__ = [
     "RecordingSignals",
     "Saved",
     "read_journal",
+    "read_session_journal",
+    "seal",
 ]
 
 
@@ -134,6 +137,67 @@ def read_journal(path: Path) -> Result[tuple[Entry, ...], str]:
                 f"{path}:{number}: not a journal entry ({exc}); restore the journal from a copy"
             )
     return Success(tuple(entries))
+
+
+def seal(path: Path) -> tuple[int, str]:
+    """The size and sha256 of a closed journal, kept in its session's ``session.json``."""
+    data = path.read_bytes()
+    return len(data), digest(data)
+
+
+def read_session_journal(folder: Path, session: Session) -> Result[tuple[Entry, ...], str]:
+    """The journal of ``session`` in the run ``folder``, checked against what the session
+    says it recorded: a session that ended sealed its journal's size and sha256; every
+    snapshot a session wrote was journaled first. Only a journal whose process was killed
+    may end in a line cut short (it is skipped); any other damage is a one-line Failure.
+
+    >>> import tempfile
+    >>> from plancontrol.runfolder import write_session
+    >>> run = Path(tempfile.mkdtemp())
+    >>> journal = Journal(session_dir(run, 1) / "journal.jsonl")
+    >>> journal.append(Ticked(1.5)); journal.close()
+    >>> size, sha = seal(journal.path)
+    >>> ended = Session(number=1, command="run", status="completed", journal_bytes=size,
+    ...                 journal_sha256=sha)
+    >>> read_session_journal(run, ended).unwrap()
+    (Ticked(value=1.5),)
+    >>> _ = journal.path.write_bytes(b'{"type":"Tic')
+    >>> print(read_session_journal(run, ended).failure())  # doctest: +ELLIPSIS
+    /.../sessions/01/journal.jsonl is damaged (cut short or edited: 12 bytes where its ...
+    """
+    where = session_dir(folder, session.number)
+    path = where / "journal.jsonl"
+    if session.journal_sha256 is not None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return Failure(
+                f"cannot read the journal {path}: {exc.strerror}; restore it from a copy"
+            )
+        if len(data) != session.journal_bytes:
+            how = f"{len(data)} bytes where its session.json recorded {session.journal_bytes}"
+        elif digest(data) != session.journal_sha256:
+            how = "its sha256 differs from the one its session.json recorded"
+        else:
+            how = ""
+        if how:
+            return Failure(
+                f"{path} is damaged (cut short or edited: {how}); restore it from a copy of "
+                "the run folder"
+            )
+    match read_journal(path):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(entries):
+            pass
+    journaled = {e.label for e in entries if isinstance(e, Saved)}
+    for snapshot in sorted((where / "snapshots").glob("*.json")):
+        if snapshot.stem not in journaled:
+            return Failure(
+                f"{path} is damaged (cut short: it does not record the snapshot "
+                f"{snapshot.name} the session wrote); restore it from a copy of the run folder"
+            )
+    return Success(entries)
 
 
 def _outcome(result: Result[Execution, ExecutionFailure]) -> tuple[Execution | None, str]:

@@ -15,7 +15,7 @@ from plancontrol.context import Context, decode_context, encode_context
 from plancontrol.effects import Agents, Approver, EventSink, Signals
 from plancontrol.errors import Cancelled
 from plancontrol.events import FanOut
-from plancontrol.journal import Entry, Journal, Saved
+from plancontrol.journal import Entry, Journal, Saved, seal
 from plancontrol.phase import Halt
 from plancontrol.pipeline import Pipeline, run_pipeline
 from plancontrol.plan import Plan
@@ -151,6 +151,7 @@ def record_session(
     finally:
         cassettes.close()
         journal.close()
+        size, sha = seal(journal.path)
         write_session(
             folder,
             Session(
@@ -159,6 +160,8 @@ def record_session(
                 starts_after=starts_after,
                 status=status,
                 message=scrub.text(message),
+                journal_bytes=size,
+                journal_sha256=sha,
             ),
         )
 

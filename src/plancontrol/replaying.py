@@ -12,7 +12,7 @@ from returns.result import Failure, Result, Success
 from plancontrol.context import Context
 from plancontrol.effects import EventSink, Execution, Executor, Script
 from plancontrol.errors import ExecutionFailure, ModelFailure
-from plancontrol.journal import Entry, JournalReplay, Saved, read_journal
+from plancontrol.journal import Entry, JournalReplay, Saved, read_session_journal
 from plancontrol.models import StructuredMode
 from plancontrol.phase import Halt
 from plancontrol.pipeline import Pipeline
@@ -244,7 +244,7 @@ def _replay_sessions(
         where = session_dir(run_dir, session.number)
         unfinished = session.status in ("running", "interrupted") or session.ends_after
         started = _start(run_dir, manifest, session)
-        journaled = read_journal(where / "journal.jsonl")
+        journaled = read_session_journal(run_dir, session)
         match started, journaled:
             case Success(start), Success(entries):
                 pass
@@ -426,7 +426,7 @@ def replay_part(
     ran: list[str] = []  # the parts recorded, newest session first
     for session in reversed(sessions):
         where = session_dir(run_dir, session.number)
-        match read_journal(where / "journal.jsonl"):
+        match read_session_journal(run_dir, session):
             case Failure(problem):
                 return Failure(problem)
             case Success(entries):

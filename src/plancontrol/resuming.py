@@ -12,7 +12,8 @@ from pyrsistent import pmap
 from returns.result import Failure, Result, Success
 
 from plancontrol.context import Context, StepOutcome, Value, decode_context
-from plancontrol.journal import Saved, read_journal
+from plancontrol.journal import Saved, read_session_journal
+from plancontrol.lock import LOCK
 from plancontrol.plan import Plan
 from plancontrol.runfolder import (
     Manifest,
@@ -62,8 +63,8 @@ class StartPoint:
 
 
 def _saved(folder: Path, session: Session) -> Result[list[Saved], str]:
-    path = session_dir(folder, session.number) / "journal.jsonl"
-    return read_journal(path).map(lambda es: [e for e in es if isinstance(e, Saved)])
+    entries = read_session_journal(folder, session)
+    return entries.map(lambda es: [e for e in es if isinstance(e, Saved)])
 
 
 def load_saved(folder: Path, session: Session, saved: Saved) -> Result[Context, str]:
@@ -137,6 +138,10 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
             pass
         case Failure(problem):
             return Failure(problem)
+    for session in sessions:  # a damaged journal is refused, even one no longer needed
+        journal = read_session_journal(folder, session)
+        if isinstance(journal, Failure):
+            return Failure(journal.failure())
     match _latest(folder, sessions):
         case Failure(problem):
             return Failure(problem)
@@ -251,7 +256,7 @@ def prepare_fork(point: StartPoint, folder: Path, into: Path, step: int) -> Resu
         ]
 
     for item in sorted(folder.iterdir()):
-        if item.name in RECORDS:
+        if item.name in RECORDS or item.name == LOCK:  # a lock is its writer's, not the run's
             continue
         if item.is_dir():
             shutil.copytree(item, into / item.name, ignore=of_later_steps)
@@ -285,7 +290,20 @@ class RunState:
 
 def run_state(folder: Path) -> Result[RunState, str]:
     """The run's last context (a finished session's, else its last snapshot) and a line
-    saying whether it finished, failed, was cancelled or was cut short, and where."""
+    saying whether it finished, failed, was cancelled or was cut short, and where; or
+    ``running (pid N)`` while a process writes it."""
+    from dataclasses import replace as with_status
+
+    from plancontrol.lock import holder
+
+    pid = holder(folder)
+    state = _state(folder)
+    if pid is None:
+        return state
+    return state.map(lambda s: with_status(s, status=f"running (pid {pid})"))
+
+
+def _state(folder: Path) -> Result[RunState, str]:
     match read_manifest(folder).bind(lambda m: read_sessions(folder).map(lambda s: (m, s))):
         case Success((manifest, sessions)):
             pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from returns.result import Failure, Result, Success
 
 from plancontrol.atomic import write_atomic
 from plancontrol.context import Context, decode_context, encode_context
+from plancontrol.lock import LOCK
 from plancontrol.models import Route
 from plancontrol.settings import Settings
 
@@ -37,9 +39,11 @@ __all__ = [
     "read_session",
     "read_sessions",
     "recorded_context",
+    "reserve",
     "save_manifest",
     "session_dir",
     "shown_statuses",
+    "unreserve",
     "write_manifest",
     "write_session",
 ]
@@ -72,7 +76,9 @@ SessionStatus = Literal["running", "completed", "failed", "cancelled", "interrup
 class Session(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One command's part of a run (``run``, then each ``resume``; a fork's own part): it
     starts from scratch or after a snapshot of an earlier session, and records into
-    ``sessions/NN/`` its cassettes, journal and snapshots."""
+    ``sessions/NN/`` its cassettes, journal and snapshots. Once it ends, the size and
+    sha256 of its journal are kept here, so that a journal cut short or edited later is
+    told from one whose process was killed."""
 
     number: int
     command: Literal["run", "resume", "fork"]
@@ -80,6 +86,8 @@ class Session(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     status: SessionStatus = "running"
     ends_after: str | None = None
     message: str = ""
+    journal_bytes: int | None = None
+    journal_sha256: str | None = None
 
 
 def session_dir(folder: Path, number: int) -> Path:
@@ -101,12 +109,40 @@ def shown_statuses(sessions: tuple[Session, ...]) -> tuple[str, ...]:
 
 
 def claim(folder: Path) -> bool:
-    """Create ``folder`` for a new run; False, touching nothing, when it already holds files
-    (nothing recorded is ever overwritten)."""
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        return False
-    folder.mkdir(parents=True, exist_ok=True)
+    """Create ``folder`` for a new run (atomically: of two processes, one makes it); False,
+    touching nothing, when it already holds files (nothing recorded is ever overwritten).
+    An empty folder, or one holding only a lock file, is taken as it is."""
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        return folder.is_dir() and all(p.name == LOCK for p in folder.iterdir())
     return True
+
+
+def reserve(parent: Path, stem: str) -> Path:
+    """A new empty folder in ``parent`` named ``stem``, or ``stem-2``, ``stem-3``… when that
+    is taken: made atomically, so that runs started together never share one.
+
+    >>> import tempfile
+    >>> where = Path(tempfile.mkdtemp())
+    >>> [reserve(where, "run").name, reserve(where, "run").name]
+    ['run', 'run-2']
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        folder = parent / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"{parent / stem}: 9999 folders of that name exist")
+
+
+def unreserve(folder: Path) -> None:
+    """Remove ``folder`` if it is still empty (a run that never began leaves nothing)."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def write_manifest(

@@ -363,6 +363,19 @@ def test_a_missing_cassette_is_named_and_nothing_changes(run: Path) -> None:
     assert digest_tree(run) == before
 
 
+def test_a_cassette_cut_short_is_named_in_one_line_and_nothing_changes(run: Path) -> None:
+    cassette = run / "sessions" / "01" / "cassettes" / "step-01.json"
+    cassette.write_bytes(cassette.read_bytes()[:300])
+    before = digest_tree(run)
+    done = plancontrol("replay", "run", "-q", cwd=run.parent)
+    assert (done.returncode, done.stdout, done.stderr.count("\n")) == (2, "", 1)
+    assert done.stderr.startswith(
+        f"plancontrol: {cassette.relative_to(run.parent)} is damaged (JSONDecodeError: "
+    )
+    assert done.stderr.endswith("); restore it from a copy\n")
+    assert digest_tree(run) == before
+
+
 def test_a_fork_into_a_folder_that_holds_files_is_refused(run: Path) -> None:
     (run.parent / "b").mkdir()
     (run.parent / "b" / "notes.txt").write_text("mine")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import scripts
 from returns.result import Failure, Success
 from scripts import PRIMES, happy_replies
 
@@ -69,3 +70,46 @@ def test_a_stopped_workflow_is_a_halt_with_its_context(tmp_path: Path) -> None:
     assert isinstance(halt, Halt)
     assert halt.context.plan == PRIMES
     assert "plan_reviewer" in halt.message
+
+
+def test_resume_gives_the_step_it_goes_on_with_new_instructions(tmp_path: Path) -> None:
+    from scripts import fix
+
+    from plancontrol.replies import Code
+
+    replies = {
+        "planner": [PRIMES],
+        "engineer": [Code("raise SystemExit(3)"), Code("print(2, 3, 5)")],
+        "judge": [fix("exit 0"), scripts.OK],
+        "researcher": ["# Report\nThree primes."],
+    }
+    with OpenAITestServer(replies) as server:
+        settings = {"n_plan_reviews": 0, "max_n_attempts": 1}
+        ran = plancontrol.run(
+            "Compute primes", tmp_path / "run", model="m", base_url=server.base_url,
+            settings=settings, env={},
+        )  # fmt: skip
+        assert isinstance(ran, Failure)
+        resumed = plancontrol.resume(tmp_path / "run", instructions="Exit with status 0.", env={})
+        assert isinstance(resumed, Success), resumed
+        engineer = [e for e in server.log if e.key == "engineer"]
+    assert "Exit with status 0." not in str(engineer[0].body["messages"])
+    assert "Exit with status 0." in str(engineer[1].body["messages"])
+    assert resumed.unwrap().plan is not None
+    assert resumed.unwrap().plan.steps[0].bullet_points[-1] == "Exit with status 0."
+    assert resumed.unwrap().completed_steps == (1, 2)
+
+
+def test_instructions_need_a_step_to_go_to(tmp_path: Path) -> None:
+    dead = "http://127.0.0.1:9/v1"
+    stopped = plancontrol.run(
+        "Compute primes", tmp_path / "run", model="m", base_url=dead, max_retries=0, env={}
+    )
+    assert isinstance(stopped, Failure)
+    refused = plancontrol.resume(tmp_path / "run", instructions="Be brief.", base_url=dead, env={})
+    assert refused == Failure(
+        f"{tmp_path / 'run'} has no plan step left to give instructions to (its plan is not "
+        "approved yet, or its last step is done); resume without them, or with "
+        "settings.plan_instructions"
+    )
+    assert sorted(p.name for p in (tmp_path / "run" / "sessions").iterdir()) == ["01"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
@@ -21,6 +22,12 @@ from plancontrol.recording import Handlers
 from plancontrol.replaying import ReplayOutcome
 from plancontrol.resuming import StartPoint
 from plancontrol.secrets import Scrubber
+
+if TYPE_CHECKING:
+    from plancontrol.changes import ChangeArgs, Changes
+    from plancontrol.configure import ModelPlan
+    from plancontrol.runfolder import RunOptions
+    from plancontrol.settings import Settings
 
 __all__ = ["Stopped", "demo", "fork", "replay", "resume", "run"]
 
@@ -68,12 +75,20 @@ def run(
     back-off; a replay repeats the same back-off). ``settings`` are
     validated like a config file's (``{"max_plan_steps": 4, "approval": "on_error"}``).
     ``say`` receives one-line notices (which model is used, the embedded server starting).
+    ``handlers`` (watching, approving, the scripts' timeout and installs) are recorded in
+    the manifest; a setting that asks for approvals needs one with an approver.
+
+    What cannot run is refused before any model is asked anything: an empty task, models
+    that cannot be reached, approvals with nobody to ask.
     """
+    from plancontrol.changes import refusal
     from plancontrol.configure import ModelChoice, budget_problem, plan_models
     from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
     from plancontrol.runfolder import manifest_reads, write_manifest
     from plancontrol.settings import load_settings
 
+    if not task.strip():
+        return Failure("the task is empty: say what the agents should do")
     env = os.environ if env is None else env
     choice = ModelChoice(
         model=model,
@@ -91,6 +106,9 @@ def run(
             return Failure(problem)
         case Success(models):
             pass
+    refused_models = refusal(models)
+    if refused_models:
+        return Failure(refused_models)
     knobs = {
         **(settings or {}),
         "default_model": models.default_model,
@@ -101,9 +119,10 @@ def run(
             return Failure(invalid.message)
         case Success(loaded):
             pass
-    unpriced = budget_problem(loaded, models)
-    if unpriced:
-        return Failure(unpriced)
+    unasked = _no_approver(loaded, handlers) or budget_problem(loaded, models)
+    if unasked:
+        return Failure(unasked)
+    chosen = handlers or _unattended()
     folder = Path(run_dir)
     with contextlib.ExitStack() as stack:
         refused = _fresh(stack, folder)
@@ -120,15 +139,25 @@ def run(
         if local_name is not None:
             loaded = replace(loaded, default_model=local_name)
         scrub = scrubber.checked(manifest_reads)  # the manifest must read back, scrubbed
-        write_manifest(folder, task, loaded, default, models.routes, scrub)
+        manifest = write_manifest(
+            folder,
+            task,
+            loaded,
+            default,
+            models.routes,
+            scrub,
+            code_timeout=chosen.code_timeout,
+            allow_install=chosen.allow_install,
+        )
         return _record(
             folder,
             None,
             Context(task=task, settings=loaded),
             agents,
-            handlers,
+            chosen,
             scrubber,
             command="run",
+            options=manifest.options,
         )
 
 
@@ -156,7 +185,8 @@ def demo(
         agents = stack.enter_context(Ag2Agents(route, {}))
         write_manifest(folder, DEMO_TASK, settings, route, ())
         start = Context(task=DEMO_TASK, settings=settings)
-        return _record(folder, None, start, agents, handlers, Scrubber(()), "run")
+        chosen = handlers or _unattended()
+        return _record(folder, None, start, agents, chosen, Scrubber(()), "run")
 
 
 def resume(
@@ -166,10 +196,22 @@ def resume(
     handlers: Handlers | None = None,
     env: Mapping[str, str] | None = None,
     say: Say = _quiet,
+    **changes: Unpack[ChangeArgs],
 ) -> Result[Context, Stopped]:
     """Continue the run in ``run_dir`` from its last snapshot (or, with ``from_step`` K,
-    run step K and the rest again, the steps before it taken from the recording), on the
-    models it used, as a new session in the same folder."""
+    run step K and the rest again, the steps before it taken from the recording), as a new
+    session in the same folder.
+
+    It goes on as the run was last recorded (models, servers, timeouts, the scripts'
+    ``code_timeout`` and ``allow_install``, settings), except for what ``changes`` give
+    (``model``, ``role_models``, ``base_url``, ``structured``, ``timeout``,
+    ``max_retries``, ``code_timeout``, ``allow_install``, ``settings``, ``sets``,
+    ``instructions``: see ``plancontrol.changes.ChangeArgs``), each as ``run`` takes it:
+    ``base_url=""`` drops a recorded server; ``settings`` by name
+    (``{"max_n_attempts": 5}``), then ``sets`` (``KEY=VALUE``: a shared variable, or
+    ``settings.NAME=VALUE``); ``instructions`` are added to the step it starts with. What
+    it goes on with is recorded in the new session, and replays."""
+    from plancontrol.changes import Changes, next_step
     from plancontrol.resuming import start_point
 
     folder = Path(run_dir)
@@ -178,7 +220,20 @@ def resume(
             case Failure(problem):
                 return Failure(problem)
             case Success(point):
-                return _continue(folder, point, point.context, "resume", handlers, env, say)
+                pass
+        changed = Changes.of(changes)
+        step = from_step or next_step(point.label, point.context)
+        if changed.instructions and not step:
+            return Failure(
+                f"{folder} has no plan step left to give instructions to (its plan is not "
+                "approved yet, or its last step is done); resume without them, or with "
+                "settings.plan_instructions"
+            )
+        match _next(point, changed, step or 0, handlers, env):
+            case Failure(problem):
+                return Failure(problem)
+            case Success(going):
+                return _continue(folder, point, going, "resume", handlers, say)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -187,43 +242,45 @@ def fork(
     into: Path | str,
     *,
     from_step: int,
-    sets: Sequence[str] = (),
-    instructions: str | None = None,
     handlers: Handlers | None = None,
     env: Mapping[str, str] | None = None,
     say: Say = _quiet,
+    **changes: Unpack[ChangeArgs],
 ) -> Result[Context, Stopped]:
     """Branch the run in ``run_dir`` at step ``from_step`` into the new folder ``into``:
     the steps before it are the original's, with their recording; the rest runs live on the
-    context edited by ``sets`` (``KEY=VALUE`` for a shared variable, ``settings.NAME=VALUE``
-    for a setting) and ``instructions`` (added to the step's own). The original is not
+    context edited by ``settings`` and ``sets`` (``KEY=VALUE`` for a shared variable,
+    ``settings.NAME=VALUE`` for a setting) and ``instructions`` (added to the step's own),
+    with the models and limits changed as ``resume`` changes them. The original is not
     changed."""
+    from plancontrol.changes import Changes
     from plancontrol.lock import holder, in_use
-    from plancontrol.resuming import edit_context, prepare_fork, start_point
+    from plancontrol.resuming import prepare_fork, start_point
 
     folder, target = Path(run_dir), Path(into)
     writer = holder(folder)
     if writer is not None:  # its snapshots and work folder are still changing
         return Failure(in_use(folder, writer))
+    changed = Changes.of(changes)
     match start_point(folder, from_step).bind(
-        lambda point: edit_context(point.context, from_step, tuple(sets), instructions).map(
-            lambda start: (point, start)
+        lambda point: _next(point, changed, from_step, handlers, env).map(
+            lambda going: (point, going)
         )
     ):
         case Failure(problem):
             return Failure(problem)
-        case Success((point, start)):
+        case Success((point, going)):
             pass
     with contextlib.ExitStack() as stack:
         refused = _fresh(
-            stack, target, f"{target} already exists and is not empty; choose another --into"
+            stack, target, f"{target} already exists and is not empty; choose another `into`"
         )
         if refused:
             return Failure(refused)
         match prepare_fork(point, folder, target, from_step):
             case Failure(problem):
                 return Failure(problem)
-        return _continue(target, point, start, "fork", handlers, env, say)
+        return _continue(target, point, going, "fork", handlers, say)
 
 
 def replay(
@@ -316,35 +373,115 @@ def _agents(
     return stack.enter_context(agents), default, local_name
 
 
+@dataclass(frozen=True)
+class _Going:
+    """What a resume or fork goes on with: its start, its models, what its session records."""
+
+    start: Context
+    models: ModelPlan
+    options: RunOptions
+    env: Mapping[str, str]
+
+
+def _next(
+    point: StartPoint,
+    changes: Changes,
+    step: int,
+    handlers: Handlers | None,
+    env: Mapping[str, str] | None,
+) -> Result[_Going, str]:
+    """The models, start and options a resume or fork goes on with: as recorded, changed by
+    ``changes``, every one checked before anything is written or asked."""
+    from plancontrol.changes import (
+        model_settings,
+        models_after,
+        options_of,
+        recorded_options,
+        refusal,
+    )
+    from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
+    from plancontrol.resuming import edit_context
+
+    env = os.environ if env is None else env
+    recorded = recorded_options(point.manifest, point.sessions)
+    settings = point.context.settings
+    match models_after(
+        settings, recorded, changes, env, local_model_available(), LOCAL_INSTALL_HINT
+    ):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(models):
+            pass
+    refused = refusal(models)
+    if refused:
+        return Failure(refused)
+    knobs = {**model_settings(models), **changes.settings}
+    match edit_context(point.context, step, changes.sets, changes.instructions, knobs):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(start):
+            pass
+    unasked = _no_approver(start.settings, handlers)
+    if unasked:
+        return Failure(unasked)
+    options = options_of(
+        models,
+        recorded.code_timeout if changes.code_timeout is None else changes.code_timeout,
+        recorded.allow_install if changes.allow_install is None else changes.allow_install,
+    )
+    return Success(_Going(start, models, options, env))
+
+
+def _no_approver(settings: Settings, handlers: Handlers | None) -> str | None:
+    """Why the run cannot start: its settings ask for approvals and nobody is there to ask."""
+    if settings.approval == "none" or handlers is not None:
+        return None
+    return (
+        f"settings.approval is {settings.approval!r} but no approver was given to ask: pass "
+        "handlers with an approver (plancontrol.CallableApprover wraps a function), or set "
+        "approval to 'none'"
+    )
+
+
 def _continue(
     folder: Path,
     point: StartPoint,
-    start: Context,
+    going: _Going,
     command: str,
     handlers: Handlers | None,
-    env: Mapping[str, str] | None,
     say: Say,
 ) -> Result[Context, Stopped]:
-    """Record a session of the run in ``folder`` from ``start``, on the models it used."""
-    from plancontrol.configure import recorded_routes
+    """Record a session of the run in ``folder`` from ``going.start``, on its models."""
+    from dataclasses import replace as changed
+
     from plancontrol.demo import DEMO_MODEL, demo_server
 
-    env = os.environ if env is None else env
-    m = point.manifest
-    match recorded_routes(m.settings.default_model, m.default_route, m.routes, env):
-        case Failure(problem):
-            return Failure(problem)
-        case Success((default, routes)):
-            pass
+    default, routes = going.models.default, going.models.routes
     keys = (default.api_key, *(route.api_key for _, route in routes))
+    start = going.start
     with contextlib.ExitStack() as stack:
-        if m.settings.default_model == DEMO_MODEL and not default.embedded:
+        if start.settings.default_model == DEMO_MODEL and not default.embedded:
             default = replace(default, base_url=stack.enter_context(demo_server()).base_url)
         started = _agents(stack, default, routes, say, folder)
         if isinstance(started, str):
             return Failure(started)
+        agents, _, local_name = started
+        if local_name is not None:
+            start = replace(start, settings=replace(start.settings, default_model=local_name))
+        chosen = changed(
+            handlers or _unattended(),
+            code_timeout=going.options.code_timeout,
+            allow_install=going.options.allow_install,
+        )
         return _record(
-            folder, point.label, start, started[0], handlers, _scrubber(env, keys), command
+            folder,
+            point.label,
+            start,
+            agents,
+            chosen,
+            _scrubber(going.env, keys),
+            command,
+            going.options,
         )
 
 
@@ -353,9 +490,10 @@ def _record(
     starts_after: str | None,
     start: Context,
     agents: Agents,
-    handlers: Handlers | None,
+    handlers: Handlers,
     scrubber: Scrubber,
     command: str,
+    options: RunOptions | None = None,
 ) -> Result[Context, Stopped]:
     from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
     from plancontrol.recording import record_session
@@ -365,10 +503,11 @@ def _record(
         phases_after(PLANNING_AND_CONTROL, starts_after),
         start,
         agents,
-        handlers or _unattended(),
+        handlers,
         scrubber,
         command=command,
         starts_after=starts_after,
+        options=options,
     )
 
 

@@ -153,6 +153,7 @@ def _finish(
 
     from rich.console import Console
 
+    from plancontrol.changes import continue_command
     from plancontrol.console import closing_lines, print_report, stopped_line
     from plancontrol.ledger import summarize
     from plancontrol.terminal import SignalWatch
@@ -180,7 +181,8 @@ def _finish(
     if stopped is not None:  # said once, even with --quiet: it is the outcome, not progress
         loud = Console(stderr=True, highlight=False)
         loud.print(stopped_line(stopped.message))
-        closing_lines(loud, ("continue it with", f"plancontrol resume {shown}"))
+        going_on = continue_command(stopped.error, str(folder), last.settings)
+        closing_lines(loud, ("continue it with", going_on))
     if json_summary:
         _print_json(folder, report, stopped)
     else:
@@ -304,6 +306,7 @@ def run(
     task = _or_fail(task_text(task, task_file))
     opts = options.run
     settings = load_settings(options.settings).value_or(None)
+    _or_fail(_asked_at_terminal(settings, "--approval none"))
     folder = _run_dir(run_dir, "run")
     err = Console(stderr=True, quiet=quiet, highlight=False)
 
@@ -529,23 +532,93 @@ def check(
     raise typer.Exit(1 if drifted else 0)
 
 
+def _asked_at_terminal(settings: Settings | None, fix: str) -> Result[None, str]:
+    """Refused before anything is paid for: approvals asked at a terminal that is not one."""
+    from plancontrol.terminal import no_terminal
+
+    problem = no_terminal(settings, fix)
+    return Failure(problem) if problem else Success(None)
+
+
+Model = Annotated[
+    str | None,
+    typer.Option(help="Go on with this model for every role; 'local' for the embedded model."),
+]
+RoleModel = Annotated[list[str] | None, typer.Option(help="ROLE=MODEL override, repeatable.")]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(help="Go on with this OpenAI-compatible server ('' drops the recorded one)."),
+]
+Structured = Annotated[
+    str | None, typer.Option(help="How to ask for JSON: json_schema, json_object or prompt.")
+]
+Timeout = Annotated[float | None, typer.Option(help="Seconds per model call.")]
+MaxRetries = Annotated[int | None, typer.Option(help="Retries of a failed model call.")]
+NewCodeTimeout = Annotated[
+    float | None, typer.Option("--code-timeout", help="Seconds per script run.")
+]
+NewAllowInstall = Annotated[
+    bool | None,
+    typer.Option("--allow-install/--no-allow-install", help="Let the installer run pip."),
+]
+MaxNAttempts = Annotated[
+    int | None, typer.Option(help="Failed runs allowed per code step (settings.max_n_attempts).")
+]
+MaxCostUsd = Annotated[
+    float | None, typer.Option(help="Stop when the run has spent this many dollars.")
+]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="KEY=VALUE: a shared variable, or settings.NAME=VALUE (repeatable)."
+    ),
+]
+
+
+def _changes(given: dict[str, Any]) -> dict[str, Any]:
+    """The ``resume``/``fork`` flags as the library's keyword arguments (unset: as recorded)."""
+    from plancontrol.configure import parse_role_models
+
+    structured = given["structured"]
+    if structured not in (None, "json_schema", "json_object", "prompt"):
+        raise _fail(f"--structured must be json_schema, json_object or prompt, got {structured!r}")
+    same = ("model", "base_url", "timeout", "max_retries", "code_timeout", "allow_install")
+    knobs = ("max_n_attempts", "max_cost_usd")
+    return {
+        **{name: given[name] for name in same},
+        "structured": structured,
+        "role_models": _or_fail(parse_role_models(given["role_model"] or [])),
+        "settings": {name: given[name] for name in knobs if given[name] is not None},
+        "sets": tuple(given["set_"] or ()),
+        "instructions": given["instructions"],
+    }
+
+
 def _go_on(
     folder: Path,
     run_dir: Path,
     from_step: int | None,
+    changes: dict[str, Any],
     attempt: Callable[[Handlers, Callable[[str], None]], Result[Context, Stopped]],
     *,
     quiet: bool,
     **knobs: Any,
 ) -> None:
     """Resume or fork: record a session into ``folder`` with the settings the run in
-    ``run_dir`` goes on with (they decide whether to ask at the terminal)."""
+    ``run_dir`` goes on with, as ``changes`` change them (they decide whether to ask at the
+    terminal; a terminal that is not one is refused before anything is paid for)."""
     from rich.console import Console
 
     from plancontrol.console import say_on
-    from plancontrol.resuming import start_point
+    from plancontrol.resuming import edit_context, start_point
 
-    settings = start_point(run_dir, from_step).map(lambda p: p.context.settings).value_or(None)
+    settings = (
+        start_point(run_dir, from_step)
+        .bind(lambda p: edit_context(p.context, 0, changes["sets"], None, changes["settings"]))
+        .map(lambda ctx: ctx.settings)
+        .value_or(None)
+    )
+    _or_fail(_asked_at_terminal(settings, "--set settings.approval=none"))
     err = Console(stderr=True, quiet=quiet, highlight=False)
     _finish(folder, lambda h: attempt(h, say_on(err)), settings, quiet=quiet, err=err, **knobs)
 
@@ -554,25 +627,40 @@ def _go_on(
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="A run folder that stopped or failed.")],
     from_step: FromStep = None,
-    code_timeout: CodeTimeout = 600.0,
-    allow_install: AllowInstall = False,
+    model: Model = None,
+    role_model: RoleModel = None,
+    base_url: BaseUrl = None,
+    structured: Structured = None,
+    timeout: Timeout = None,
+    max_retries: MaxRetries = None,
+    code_timeout: NewCodeTimeout = None,
+    allow_install: NewAllowInstall = None,
+    max_n_attempts: MaxNAttempts = None,
+    max_cost_usd: MaxCostUsd = None,
+    set_: Sets = None,
+    instructions: Annotated[
+        str | None, typer.Option(help="Added to the instructions of the step it goes on with.")
+    ] = None,
     json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:
     """Continue a stopped, failed or interrupted run from its last snapshot, in the same
-    folder; with --from-step K, run step K and the rest again. Nothing recorded is changed:
-    the new part is recorded as a new session."""
+    folder; with --from-step K, run step K and the rest again. It goes on with the models,
+    timeouts and settings last recorded, except those given here. Nothing recorded is
+    changed: the new part, and what it changed, is recorded as a new session."""
     from plancontrol import api
 
+    changes = _changes(locals())  # first: the command's parameters only
     _go_on(
         run_dir,
         run_dir,
         from_step,
-        lambda handlers, say: api.resume(run_dir, from_step=from_step, handlers=handlers, say=say),
+        changes,
+        lambda handlers, say: api.resume(
+            run_dir, from_step=from_step, handlers=handlers, say=say, **changes
+        ),
         quiet=quiet,
         json_summary=json_summary,
-        code_timeout=code_timeout,
-        allow_install=allow_install,
     )
 
 
@@ -583,42 +671,40 @@ def fork(
         int, typer.Option("--from-step", help="The first step the fork runs itself.")
     ],
     into: Annotated[Path, typer.Option(help="New folder for the fork.")],
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set", help="KEY=VALUE: a shared variable, or settings.NAME=VALUE (repeatable)."
-        ),
-    ] = None,
+    set_: Sets = None,
     instructions: Annotated[
         str | None, typer.Option(help="Added to the instructions of step K.")
     ] = None,
-    code_timeout: CodeTimeout = 600.0,
-    allow_install: AllowInstall = False,
+    model: Model = None,
+    role_model: RoleModel = None,
+    base_url: BaseUrl = None,
+    structured: Structured = None,
+    timeout: Timeout = None,
+    max_retries: MaxRetries = None,
+    code_timeout: NewCodeTimeout = None,
+    allow_install: NewAllowInstall = None,
+    max_n_attempts: MaxNAttempts = None,
+    max_cost_usd: MaxCostUsd = None,
     json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:
     """Branch a run at step K into a new folder: the steps before K are the original's
-    (replayed from its recording), step K on runs live on the edited context. The original
+    (replayed from its recording), step K on runs live on the edited context, with the
+    models, timeouts and settings of the original except those given here. The original
     is not changed, and the fork replays like any run."""
     from plancontrol import api
 
+    changes = _changes(locals())  # first: the command's parameters only
     _go_on(
         into,
         run_dir,
         from_step,
+        changes,
         lambda handlers, say: api.fork(
-            run_dir,
-            into,
-            from_step=from_step,
-            sets=tuple(set_ or ()),
-            instructions=instructions,
-            handlers=handlers,
-            say=say,
+            run_dir, into, from_step=from_step, handlers=handlers, say=say, **changes
         ),
         quiet=quiet,
         json_summary=json_summary,
-        code_timeout=code_timeout,
-        allow_install=allow_install,
     )
 
 

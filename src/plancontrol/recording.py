@@ -21,6 +21,7 @@ from plancontrol.pipeline import Pipeline, run_pipeline
 from plancontrol.plan import Plan
 from plancontrol.resuming import WORK
 from plancontrol.runfolder import (
+    RunOptions,
     Session,
     SessionStatus,
     decode_snapshot,
@@ -89,13 +90,17 @@ def record_session(
     *,
     command: str = "run",
     starts_after: str | None = None,
+    options: RunOptions | None = None,
 ) -> Result[Context, Halt]:
     """Run ``pipeline`` from ``start`` as the next session of the run in ``folder``,
     recording model traffic, the journal and snapshots, and saying how the session ended;
     ``scrub`` removes secrets from all it writes.
 
     ``starts_after`` names the snapshot ``start`` was taken from (None: from scratch); the
-    start is kept in ``start.json`` so that a replay begins where this session began. On
+    start is kept in ``start.json`` (also by a later session starting from scratch, whose
+    settings may differ from the manifest's) so that a replay begins where this session
+    began; ``options`` (how the models were reached, the scripts' limits) go into
+    ``session.json``. On
     return (or Ctrl-C) ``session.json`` tells how it ended, and the last context is written
     to the session and, with the plan, to the top of the run folder.
     """
@@ -110,10 +115,11 @@ def record_session(
 
     number = next_session(folder)
     where = session_dir(folder, number)
-    if starts_after is not None:
-        snapshot = scrub.checked(decode_snapshot)(encode_snapshot(starts_after, start))
+    if starts_after is not None or number > 1:
+        label = starts_after or "start"
+        snapshot = scrub.checked(decode_snapshot)(encode_snapshot(label, start))
         write_atomic(where / "start.json", snapshot)
-    session = Session(number=number, command=command, starts_after=starts_after)  # type: ignore[arg-type]
+    session = Session(number=number, command=command, starts_after=starts_after, options=options)  # type: ignore[arg-type]
     write_session(folder, session)
     journal = Journal(where / "journal.jsonl", scrub=scrub.checked(_ENTRY.decode))
     cassettes = CassetteAgents(agents, where / "cassettes", "record", scrub=scrub.data)
@@ -162,6 +168,7 @@ def record_session(
                 message=scrub.text(message),
                 journal_bytes=size,
                 journal_sha256=sha,
+                options=options,
             ),
         )
 

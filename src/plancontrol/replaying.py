@@ -165,9 +165,9 @@ def _named(name: str, session: Session) -> str:
 
 
 def _start(folder: Path, manifest: Manifest, session: Session) -> Result[Context, str]:
-    if session.starts_after is None:
-        return Success(Context(task=manifest.task, settings=manifest.settings))
     path = session_dir(folder, session.number) / "start.json"
+    if session.starts_after is None and (session.number == 1 or not path.exists()):
+        return Success(Context(task=manifest.task, settings=manifest.settings))
     try:
         data = path.read_bytes()
     except OSError:
@@ -346,9 +346,10 @@ def _replay_session(
         executor = _Watched(executor, tally.on_script)
     snapshots = ComparingCheckpoints(where)
     scrub = Scrubber(secret_values(os.environ)).data
+    options = session.options or manifest.options  # a resume may have changed the models
     if modes is None:  # settled by earlier sessions; this one's negotiation replays
         modes = modes_before(run_dir, session.number)
-    with Ag2Agents(manifest.default_route, dict(manifest.routes), modes=modes) as live:
+    with Ag2Agents(options.default_route, dict(options.routes), modes=modes) as live:
         agents = CassetteAgents(live, where / "cassettes", "replay", scrub, lenient)
         fx = Effects(
             agents=agents,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from msgspec.structs import replace
@@ -198,12 +200,17 @@ def _value(text: str) -> Value:
 
 
 def edit_context(
-    ctx: Context, step: int, sets: tuple[str, ...], instructions: str | None
+    ctx: Context,
+    step: int,
+    sets: tuple[str, ...],
+    instructions: str | None,
+    settings: Mapping[str, Any] | None = None,
 ) -> Result[Context, str]:
-    """``ctx`` with ``--set KEY=VALUE`` applied (``settings.NAME=…`` changes a setting, any
-    other key a shared variable) and ``instructions`` added to step ``step``'s bullet points."""
+    """``ctx`` with ``settings`` (by name) changed, then ``--set KEY=VALUE`` applied
+    (``settings.NAME=…`` changes a setting, any other key a shared variable), and
+    ``instructions`` added to step ``step``'s bullet points."""
     variables = dict(ctx.variables)
-    knobs = msgspec.to_builtins(ctx.settings)
+    knobs = {**msgspec.to_builtins(ctx.settings), **(settings or {})}
     for item in sets:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():

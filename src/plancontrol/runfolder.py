@@ -24,6 +24,7 @@ __all__ = [
     "SNAPSHOT_SCHEMA",
     "ComparingCheckpoints",
     "Manifest",
+    "RunOptions",
     "Session",
     "SessionStatus",
     "Verdict",
@@ -55,6 +56,15 @@ SNAPSHOT_SCHEMA = 1
 """Version of a snapshot file's schema, written in every snapshot."""
 
 
+class RunOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a session reached its models and ran scripts (keys never included)."""
+
+    default_route: Route
+    routes: tuple[tuple[str, Route], ...] = ()
+    code_timeout: float = 600.0
+    allow_install: bool = False
+
+
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     """What a run folder holds and how it was made (keys never included)."""
 
@@ -67,6 +77,18 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     routes: tuple[tuple[str, Route], ...] = ()
     forked_from: str | None = None
     fork_step: int = 0
+    code_timeout: float = 600.0
+    allow_install: bool = False
+
+    @property
+    def options(self) -> RunOptions:
+        """How the run's first session reached its models and ran scripts."""
+        return RunOptions(
+            default_route=self.default_route,
+            routes=self.routes,
+            code_timeout=self.code_timeout,
+            allow_install=self.allow_install,
+        )
 
 
 SessionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
@@ -88,6 +110,9 @@ class Session(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     message: str = ""
     journal_bytes: int | None = None
     journal_sha256: str | None = None
+    options: RunOptions | None = None
+    """How this session reached its models and ran scripts (a resume or fork may change
+    them); None in sessions recorded before sessions said so: the manifest's."""
 
 
 def session_dir(folder: Path, number: int) -> Path:
@@ -152,8 +177,12 @@ def write_manifest(
     default: Route,
     routes: tuple[tuple[str, Route], ...],
     scrub: Callable[[bytes], bytes] = bytes,
+    *,
+    code_timeout: float = 600.0,
+    allow_install: bool = False,
 ) -> Manifest:
-    """Write ``manifest.json`` with every route's key removed (and ``scrub`` applied)."""
+    """Write ``manifest.json`` with every route's key removed (and ``scrub`` applied), and
+    the scripts' limits the run started with."""
     from importlib.metadata import version
 
     from plancontrol import __version__
@@ -166,6 +195,8 @@ def write_manifest(
         settings=settings,
         default_route=replace(default, api_key=None),
         routes=tuple((name, replace(route, api_key=None)) for name, route in routes),
+        code_timeout=code_timeout,
+        allow_install=allow_install,
     )
     save_manifest(folder, manifest, scrub)
     return manifest

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import select
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType, TracebackType
 from typing import IO, Any
 
@@ -29,7 +31,7 @@ from plancontrol.effects import (
 from plancontrol.plan import plan_text
 from plancontrol.settings import ApprovalDefault, Settings
 
-__all__ = ["SignalWatch", "TerminalApprover"]
+__all__ = ["SignalWatch", "TerminalApprover", "no_terminal"]
 
 _EOF = "\x04"
 """What ``_Lines.readline`` gives once the input has ended (the character Ctrl-D types)."""
@@ -97,6 +99,9 @@ class TerminalApprover:
 
     ``input`` and ``output`` default to stdin and stderr; any text stream with a file
     descriptor (a pipe, a pty) honours the timeout.
+
+    Ctrl-C while a question waits (in the main thread) answers it at once: abort, so the
+    run stops there and stays resumable.
     """
 
     def __init__(
@@ -138,6 +143,16 @@ class TerminalApprover:
         self._show(request)
         if self.require_tty and not _isatty(self.input):
             return self._default(request, "the input is not a terminal")
+        try:
+            with _ctrl_c_answers():
+                return self._ask(request)
+        except _CtrlC:
+            self._say("")
+            self._say("Ctrl-C: stopping the run here")
+            return Abort(STOPPED_AT_PROMPT)
+
+    def _ask(self, request: ApprovalRequest) -> Decision:
+        """Ask until a decision applies (or the time or the input runs out)."""
         choices = request.choices
         key_of = {name: key for key, name in _KEYS.items()}
         keys = {key_of[name]: name for name in choices}
@@ -213,6 +228,53 @@ class TerminalApprover:
 
     def _say(self, text: str | Text, end: str = "\n") -> None:
         self.console.print(text, end=end, markup=False)
+
+
+STOPPED_AT_PROMPT = "stopped with Ctrl-C at the prompt"
+"""The reason of the abort Ctrl-C at an approval prompt gives."""
+
+
+class _CtrlC(Exception):
+    """Ctrl-C pressed while a question waited for its answer."""
+
+
+def _raise_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    raise _CtrlC
+
+
+@contextlib.contextmanager
+def _ctrl_c_answers() -> Iterator[None]:
+    """Inside, SIGINT raises ``_CtrlC`` at once (and not ``SignalWatch``'s "stop after the
+    current step"); outside the main thread, where handlers cannot be set, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _raise_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+def no_terminal(settings: Settings | None, fix: str, stream: IO[str] | None = None) -> str | None:
+    """Why a run cannot ask its approvals: its settings ask at the terminal, and ``stream``
+    (stdin by default) is not one; ``fix`` says how to turn them off. Said before the run
+    starts, so that nothing is paid for a question nobody can answer.
+
+    >>> import io
+    >>> problem = no_terminal(Settings(approval="on_error"), "--approval none", io.StringIO())
+    >>> problem.split(": ")
+    ["approval 'on_error' asks at the terminal, but the input is not a terminal", \
+'run it in a terminal, or without approvals (--approval none)']
+    """
+    if settings is None or settings.approval == "none":
+        return None
+    if _isatty(stream if stream is not None else sys.stdin):
+        return None
+    return (
+        f"approval {settings.approval!r} asks at the terminal, but the input is not a "
+        f"terminal: run it in a terminal, or without approvals ({fix})"
+    )
 
 
 def _isatty(stream: IO[str]) -> bool:

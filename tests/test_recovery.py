@@ -1,0 +1,401 @@
+"""Recovery that leads somewhere: resume and fork change what stopped the run (models,
+servers, limits, settings), every run setting is recorded and restored, and what cannot run
+is refused before any model is paid."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from returns.result import Failure, Success
+from scripts import OK, PRIMES, fix, plancontrol, review
+
+import plancontrol as library
+from plancontrol import decode_context
+from plancontrol.replies import Code
+from plancontrol.testing import OpenAITestServer
+from plancontrol.testserver import Usage
+
+SCRIPT = "open('primes.txt', 'w').write('2 3 5 7')\nprint('4 primes')"
+FAILS = "raise SystemExit(3)"
+
+
+def two_steps() -> dict[str, list[Any]]:
+    """Replies for a run that plans, reviews once and does both steps of PRIMES."""
+    return {
+        "planner": [PRIMES, PRIMES],
+        "plan_reviewer": [review("fine")],
+        "engineer": [Code(SCRIPT)],
+        "judge": [OK],
+        "researcher": ["# Report\nFour primes."],
+    }
+
+
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The command line with its input not a terminal (``/dev/null``), no provider keys but
+    those in ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    return subprocess.run(
+        [sys.executable, "-m", "plancontrol", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**base, **(env or {})},
+    )
+
+
+def hinted(stderr: str) -> list[str]:
+    """The command the "continue it with" line names, as arguments after `plancontrol`."""
+    line = next(x for x in stderr.splitlines() if x.startswith("continue it with"))
+    words = shlex.split(line.partition(":")[2])
+    assert words[0] == "plancontrol", line
+    return words[1:]
+
+
+def session(run: Path, number: int) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (run / "sessions" / f"{number:02d}" / "session.json").read_text()
+    )
+    return data
+
+
+def started(run: Path, number: int) -> dict[str, Any]:
+    """The settings session ``number`` started with, from its ``start.json``."""
+    data = json.loads((run / "sessions" / f"{number:02d}" / "start.json").read_text())
+    settings: dict[str, Any] = data["context"]["settings"]
+    return settings
+
+
+def replays(cwd: Path, folder: str = "run") -> None:
+    replayed = plancontrol("replay", folder, "-q", cwd=cwd)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replay identical to the recording" in replayed.stdout
+
+
+def test_resume_with_more_attempts_lets_the_failed_step_succeed(tmp_path: Path) -> None:
+    replies = {
+        "planner": [PRIMES],
+        "engineer": [Code(FAILS), Code(FAILS), Code(SCRIPT)],
+        "judge": [fix("exit 0"), fix("exit 0"), OK],
+        "researcher": ["# Report\nFour primes."],
+    }
+    with OpenAITestServer(replies) as server:
+        first = cli(
+            "run", "Compute primes", "--base-url", server.base_url, "--model", "m",
+            "--reviews", "0", "--attempts", "1", "--run-dir", "run", "-q", cwd=tmp_path,
+        )  # fmt: skip
+        assert first.returncode == 1, first.stderr
+        assert "step 1 failed after 1 attempt(s)" in " ".join(first.stderr.split())
+        command = hinted(first.stderr)
+        assert command == ["resume", "run", "--max-n-attempts", "3"]
+        again = cli(*command, "-q", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        asked = [e.key for e in server.log]
+    assert asked.count("engineer") == 3  # one attempt in the run, two in the resume
+    ctx = decode_context((tmp_path / "run" / "context.json").read_bytes()).unwrap()
+    assert ctx.completed_steps == (1, 2)
+    assert ctx.outcomes[0].attempts == 2
+    assert ctx.settings.max_n_attempts == 3
+    assert started(tmp_path / "run", 2)["max_n_attempts"] == 3
+    assert (tmp_path / "run" / "work" / "primes.txt").read_text() == "2 3 5 7"
+    replays(tmp_path)
+
+
+def test_resume_with_a_corrected_base_url_reaches_the_new_server(tmp_path: Path) -> None:
+    dead = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
+    first = cli(
+        "run", "Compute primes", "--base-url", dead, "--model", "m", "--max-retries", "0",
+        "--run-dir", "run", "-q", cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 1, first.stderr
+    assert "model call for planner (planning) failed" in " ".join(first.stderr.split())
+    replies = two_steps()
+    with OpenAITestServer(replies) as server:
+        url = server.base_url
+        again = cli("resume", "run", "--base-url", url, "-q", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        asked = [e.key for e in server.log]
+    assert asked == ["planner", "plan_reviewer", "planner", "engineer", "judge", "researcher"]
+    run = tmp_path / "run"
+    assert session(run, 2)["options"]["default_route"]["base_url"] == url
+    assert session(run, 2)["options"]["default_route"]["max_retries"] == 0  # kept from the run
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["default_route"]["base_url"] == dead  # what the run itself used
+    replays(tmp_path)
+
+
+def test_a_run_stopped_by_its_budget_during_planning_resumes_with_a_larger_one(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plancontrol.toml").write_text("[settings]\nmax_cost_usd = 0.1\n")
+    costly = Usage(PRIMES, prompt_tokens=1_000_000, completion_tokens=0)  # $0.15 on gpt-4o-mini
+    replies = {
+        "planner": [costly, PRIMES, PRIMES],
+        "plan_reviewer": [review("fine")],
+        "engineer": [Code(SCRIPT)],
+        "judge": [OK],
+        "researcher": ["# Report\nFour primes."],
+    }
+    with OpenAITestServer(replies) as server:
+        first = cli(
+            "run", "Compute primes", "--base-url", server.base_url, "--model", "gpt-4o-mini",
+            "--run-dir", "run", "-q", cwd=tmp_path,
+        )  # fmt: skip
+        assert first.returncode == 1, first.stderr
+        said = " ".join(first.stderr.split())  # as one line, however the terminal wraps it
+        assert "cost budget exceeded during planning: spent $0.1500 of $0.1000" in said
+        command = hinted(first.stderr)
+        assert command == ["resume", "run", "--max-cost-usd", "0.3"]
+        again = cli(*command, "-q", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        asked = [e.key for e in server.log]
+    assert asked.count("planner") == 3  # planning was paid for again, from the start
+    assert session(tmp_path / "run", 2)["starts_after"] is None
+    assert started(tmp_path / "run", 2)["max_cost_usd"] == 0.3
+    ctx = decode_context((tmp_path / "run" / "context.json").read_bytes()).unwrap()
+    assert ctx.completed_steps == (1, 2)
+    replays(tmp_path)
+
+
+def test_code_timeout_and_installs_are_recorded_and_used_again(tmp_path: Path) -> None:
+    slow = "import time\ntime.sleep(4)\nprint('done')"
+    replies = {
+        "planner": [PRIMES],
+        "engineer": [Code(slow), Code(slow)],
+        "judge": [fix("be faster"), fix("be faster")],
+    }
+    with OpenAITestServer(replies) as server:
+        first = cli(
+            "run", "Compute primes", "--base-url", server.base_url, "--model", "m",
+            "--reviews", "0", "--attempts", "1", "--code-timeout", "1", "--allow-install",
+            "--run-dir", "run", "-q", cwd=tmp_path,
+        )  # fmt: skip
+        assert first.returncode == 1, first.stderr
+        again = cli("resume", "run", "-q", cwd=tmp_path)
+        assert again.returncode == 1, again.stderr
+    run = tmp_path / "run"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert (manifest["code_timeout"], manifest["allow_install"]) == (1.0, True)
+    options = session(run, 2)["options"]
+    assert (options["code_timeout"], options["allow_install"]) == (1.0, True)
+    for number in (1, 2):  # the resumed session's script was cut off at 1 s too, not 600
+        journal = (run / "sessions" / f"{number:02d}" / "journal.jsonl").read_text()
+        entries = [json.loads(line) for line in journal.splitlines()]
+        ran = [entry["result"] for entry in entries if entry.get("type") == "Ran"]
+        assert [(r["timed_out"], r["stdout"]) for r in ran] == [(True, "")], journal
+
+
+def test_a_fork_takes_a_new_server_and_limits_and_records_them(tmp_path: Path) -> None:
+    replies = two_steps()
+    with OpenAITestServer(replies) as server:
+        ran = library.run(
+            "Compute primes", tmp_path / "run", model="m", base_url=server.base_url, env={}
+        )
+        assert isinstance(ran, Success)
+    with OpenAITestServer({"researcher": ["# Report\nTold again."]}) as other:
+        forked = library.fork(
+            tmp_path / "run",
+            tmp_path / "fork",
+            from_step=2,
+            base_url=other.base_url,
+            model="other-model",
+            role_models=[("researcher", "writer-model")],
+            code_timeout=30,
+            settings={"max_n_attempts": 5},
+            env={},
+        )
+        assert isinstance(forked, Success), forked
+        asked = [(e.key, e.body["model"]) for e in other.log]
+        url = other.base_url
+    assert asked == [("researcher", "writer-model")]
+    assert forked.unwrap().settings.max_n_attempts == 5
+    assert forked.unwrap().settings.default_model == "other-model"
+    assert forked.unwrap().settings.model_for("researcher") == "writer-model"
+    options = session(tmp_path / "fork", 2)["options"]
+    assert options["default_route"]["base_url"] == url
+    assert options["code_timeout"] == 30
+    replays(tmp_path, "fork")
+
+
+def test_resume_and_fork_refuse_bad_changes_before_anything_is_written(tmp_path: Path) -> None:
+    with OpenAITestServer(
+        {"planner": [PRIMES], "engineer": [Code(FAILS)], "judge": [fix("x")]}
+    ) as server:
+        first = cli(
+            "run", "t", "--base-url", server.base_url, "--model", "m", "--reviews", "0",
+            "--attempts", "1", "--run-dir", "run", "-q", cwd=tmp_path,
+        )  # fmt: skip
+        assert first.returncode == 1
+        before = len(server.log)
+        no_terminal = (
+            "approval 'after_planning' asks at the terminal, but the input is not a terminal: "
+            "run it in a terminal, or without approvals (--set settings.approval=none)"
+        )
+        cases = [
+            (
+                ["--max-n-attempts", "0"],
+                "invalid settings: settings.max_n_attempts must be at least 1, got 0; set it "
+                "to 1 or more",
+            ),
+            (
+                ["--structured", "xml"],
+                "--structured must be json_schema, json_object or prompt, got 'xml'",
+            ),
+            (
+                ["--model", "local", "--structured", "json_schema"],
+                "the embedded local model cannot answer in structured mode json_schema: use "
+                "json_object (its default) or prompt",
+            ),
+            (["--set", "settings.approval=after_planning"], no_terminal),
+        ]
+        for args, message in cases:
+            done = cli("resume", "run", *args, cwd=tmp_path)
+            assert (done.returncode, done.stderr) == (2, f"plancontrol: {message}\n"), args
+            forked = cli("fork", "run", "--from-step", "1", "--into", "fork", *args, cwd=tmp_path)
+            assert (forked.returncode, forked.stderr) == (2, f"plancontrol: {message}\n"), args
+            assert not (tmp_path / "fork").exists()
+        assert len(server.log) == before
+    assert sorted(p.name for p in (tmp_path / "run" / "sessions").iterdir()) == ["01"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["run", ""], {}, "the task is empty: say what the agents should do"),
+        (["run", "  \n "], {}, "the task is empty: say what the agents should do"),
+        (
+            ["run", "Compute primes", "--model", "claude-sonnet-4"],
+            {"ANTHROPIC_API_KEY": "sk-ant-test-0123456789"},
+            "anthropic models need the ag2[anthropic] extra, which is not installed: "
+            "pip install 'ag2[anthropic]'",
+        ),
+        (
+            ["run", "Compute primes", "--model", "gemini-2.5-pro"],
+            {"GEMINI_API_KEY": "gm-test-0123456789"},
+            "gemini models need the ag2[gemini] extra, which is not installed: "
+            "pip install 'ag2[gemini]'",
+        ),
+        (
+            ["run", "Compute primes", "--model", "local", "--structured", "json_schema"],
+            {},
+            "the embedded local model cannot answer in structured mode json_schema: use "
+            "json_object (its default) or prompt",
+        ),
+    ],
+    ids=[
+        "empty-task",
+        "blank-task",
+        "anthropic",
+        "gemini",
+        "local-schema",
+    ],
+)
+def test_what_cannot_run_is_refused_before_any_model_call(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    with OpenAITestServer(two_steps()) as server:
+        given = ["--base-url", server.base_url, "--model", "m"] if "--model" not in args else []
+        done = cli(*args, *given, "--run-dir", "run", cwd=tmp_path, env=env)
+        assert server.log == []
+    assert (done.returncode, done.stderr) == (2, f"plancontrol: {message}\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_library_refuses_approvals_with_nobody_to_ask(tmp_path: Path) -> None:
+    with OpenAITestServer(two_steps()) as server:
+        done = library.run(
+            "Compute primes",
+            tmp_path / "run",
+            model="m",
+            base_url=server.base_url,
+            settings={"approval": "after_planning"},
+            env={},
+        )
+        assert server.log == []
+    assert done == Failure(
+        "settings.approval is 'after_planning' but no approver was given to ask: pass "
+        "handlers with an approver (plancontrol.CallableApprover wraps a function), or set "
+        "approval to 'none'"
+    )
+    assert not (tmp_path / "run").exists()
+    dead = "http://127.0.0.1:9/v1"
+    assert library.run("  ", tmp_path / "run", model="m", base_url=dead) == Failure(
+        "the task is empty: say what the agents should do"
+    )
+
+
+RECORDED: dict[str, Any] = {
+    "model": lambda m: m.settings.default_model,
+    "base_url": lambda m: m.default_route.base_url,
+    "structured": lambda m: m.default_route.structured,
+    "timeout": lambda m: m.default_route.timeout,
+    "max_retries": lambda m: m.default_route.max_retries,
+    "reasoning_effort": lambda m: m.default_route.reasoning_effort,
+    "code_timeout": lambda m: m.code_timeout,
+    "allow_install": lambda m: m.allow_install,
+    "python": lambda m: m.python,
+    "pass_env": lambda m: m.pass_env,
+}
+"""Where the manifest keeps each option of ``run`` (the config file's ``[run]`` table)."""
+
+
+def test_every_run_option_is_recorded_and_a_resume_goes_on_with_it(tmp_path: Path) -> None:
+    from msgspec.structs import replace
+
+    from plancontrol.config import OPTIONS
+    from plancontrol.runfolder import RunOptions, read_manifest, read_sessions
+
+    assert set(OPTIONS) <= set(RECORDED)  # a new run option is recorded, and listed here
+    replies = {
+        "planner": [PRIMES],
+        "engineer": [Code(SCRIPT)],
+        "judge": [OK],
+        "researcher": ["# Report\nFour primes.", "# Report\nAgain."],
+    }
+    with OpenAITestServer(replies) as server:
+        url = server.base_url
+        first = cli(
+            "run", "Compute primes", "--base-url", url, "--model", "m", "--reviews", "0",
+            "--structured", "json_object", "--timeout", "33", "--max-retries", "1",
+            "--code-timeout", "7", "--allow-install", "--run-dir", "run", "-q", cwd=tmp_path,
+        )  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        again = cli("resume", "run", "--from-step", "2", "--timeout", "44", "-q", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        formats = [(e.key, e.body.get("response_format", {}).get("type")) for e in server.log]
+    assert formats == [
+        ("planner", "json_object"),
+        ("engineer", "json_object"),
+        ("judge", "json_object"),
+        ("researcher", None),
+        ("researcher", None),  # the resume: step 2 again, json_object still asked for
+    ]
+    manifest = read_manifest(tmp_path / "run").unwrap()
+    given = {
+        "model": "m",
+        "base_url": url,
+        "structured": "json_object",
+        "timeout": 33.0,
+        "max_retries": 1,
+        "code_timeout": 7.0,
+        "allow_install": True,
+    }
+    assert {name: RECORDED[name](manifest) for name in given} == given
+    sessions = read_sessions(tmp_path / "run").unwrap()
+    longer = replace(manifest.default_route, timeout=44.0)  # only what the resume changed
+    assert [s.options for s in sessions] == [
+        manifest.options,
+        replace(manifest.options, default_route=longer),
+    ]
+    assert isinstance(manifest.options, RunOptions)

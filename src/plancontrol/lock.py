@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
 from pathlib import Path
@@ -101,6 +100,8 @@ def lock(folder: Path, patience: float = 0.5) -> Result[FolderLock, str]:
     """Take ``folder``'s lock, or say which live process holds it. A lock file left by a
     process that died (or whose PID was reused) is taken over; nothing is written when the
     lock is refused."""
+    import fcntl  # POSIX only: imported here so that reading a run folder needs no lock
+
     path = folder / LOCK
     deadline = time.monotonic() + patience
     while True:

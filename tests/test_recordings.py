@@ -96,7 +96,7 @@ def test_a_step_replayed_alone_fails_the_test_when_its_cassette_has_more(
 def test_replaying_a_part_the_run_never_had_is_a_clear_failure(
     replay_recorded: Callable[..., ReplayOutcome],
 ) -> None:
-    with pytest.raises(pytest.fail.Exception, match="has no snapshot 'step-07'"):
+    with pytest.raises(pytest.fail.Exception, match="has no part 'step-07'; name one it"):
         replay_recorded(RECORDED, part="step-07")
 
 

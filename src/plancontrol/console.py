@@ -1,8 +1,7 @@
-"""What a person sees in the terminal: live progress on stderr, closing tables with rich.
+"""What a person sees in the terminal: live progress, closing tables; user text as written."""
 
-Text from a person or a model (a task, a step, a reply, an error) is printed literally, as
-``rich.text.Text``, never read as markup: ``[bold]`` or ``[/]`` in a task stays as written.
-"""
+# Text from a person or a model (a task, a step, a reply, an error) reaches rich as
+# ``rich.text.Text``, never as markup: ``[bold]`` or ``[/]`` in a task stays as written.
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
-"""What scripts read under ``--json``: one JSON document per command on stdout, with a type.
+"""What scripts read under ``--json``: one JSON document per command on stdout, with a type."""
 
-Every document is an object whose ``"type"`` says what it holds: ``"run"`` (run, demo,
-resume, fork), ``"replay"``, ``"check"``, ``"secrets"``, ``"show"``, ``"config"``,
-``"init"``, ``"version"``, or ``"error"`` (``{"kind": ..., "message": ...}``). Dollar
-amounts are rounded to 10 decimal places and other numbers with a fraction (seconds) to 6,
-so that no float noise (``2.0549999999999998e-05``) reaches a script.
-"""
+# Every document is an object whose ``"type"`` says what it holds: ``"run"`` (run, demo,
+# resume, fork), ``"replay"``, ``"check"``, ``"secrets"``, ``"show"``, ``"config"``,
+# ``"init"``, ``"version"``, or ``"error"`` (``{"kind": ..., "message": ...}``). Dollar
+# amounts are rounded to 10 decimal places and other numbers with a fraction (seconds) to 6,
+# so that no float noise (``2.0549999999999998e-05``) reaches a script (docs/cli.md).
 
 from __future__ import annotations
 

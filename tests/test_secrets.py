@@ -100,15 +100,21 @@ def test_scripts_keep_no_variable_that_may_hold_a_credential_but_those_passed() 
     ]
 
 
-def failing_then_fine() -> dict[str, list[object]]:
-    """Step 1 fails once (so that a resume has something to do), then everything succeeds."""
+def failing_then_fine(script: str = "print('2 3 5')") -> dict[str, list[object]]:
+    """Step 1's ``script`` fails once (so that a resume has something to do), then runs."""
     return {
         "planner": [PRIMES, PRIMES],
         "plan_reviewer": [review("fine")],
-        "engineer": [Code("raise SystemExit(3)"), Code("print('2 3 5')")],
+        "engineer": [Code(script + "\nraise SystemExit(3)"), Code(script)],
         "judge": [Verdict("fix", "it exits with 3", "do not exit"), Verdict("success", "ok")],
         "researcher": ["# Report\nThree primes."],
     }
+
+
+def fine(script: str = "print('2 3 5')") -> dict[str, list[object]]:
+    """Every step succeeds at once, step 1 running ``script``."""
+    replies = failing_then_fine(script)
+    return {**replies, "engineer": replies["engineer"][1:], "judge": replies["judge"][1:]}
 
 
 def test_a_run_with_the_key_none_leaves_a_folder_show_resume_and_replay_read(
@@ -143,10 +149,7 @@ def test_a_run_with_the_key_none_leaves_a_folder_show_resume_and_replay_read(
 def test_other_placeholder_keys_leave_the_folder_as_it_was_recorded(
     tmp_path: Path, key: str
 ) -> None:
-    replies = failing_then_fine()
-    replies["engineer"] = replies["engineer"][1:]
-    replies["judge"] = replies["judge"][1:]
-    with OpenAITestServer(replies) as server:
+    with OpenAITestServer(fine()) as server:
         ran = run_against(server.base_url, "-q", cwd=tmp_path, key=key)
     replayed = plancontrol("replay", "run", "-q", cwd=tmp_path, key=key)
 
@@ -165,28 +168,77 @@ def test_other_placeholder_keys_leave_the_folder_as_it_was_recorded(
     assert found == []
 
 
-def env_replies() -> dict[str, list[object]]:
-    return {
-        "planner": [PRIMES, PRIMES],
-        "plan_reviewer": [review("fine")],
-        "engineer": [Code(PRINT_ENV + "raise SystemExit(3)"), Code(PRINT_ENV)],
-        "judge": [Verdict("fix", "it exits with 3", "do not exit"), Verdict("success", "ok")],
-        "researcher": ["# Report\nThree primes."],
-    }
-
-
-def test_an_engineer_script_does_not_get_the_key_or_tokens(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's shell: a token, and a variable of no concern (the key comes with each run)."""
     monkeypatch.setenv("HF_TOKEN", "hf_plancontrol_test_token_1")
     monkeypatch.setenv("SCRIPT_MARK", "kept")
-    replies = env_replies()
-    replies["engineer"] = replies["engineer"][1:]
-    replies["judge"] = replies["judge"][1:]
-    with OpenAITestServer(replies) as server:
+
+
+def test_an_engineer_script_does_not_get_the_key_or_tokens(tmp_path: Path, shell: None) -> None:
+    with OpenAITestServer(fine(PRINT_ENV)) as server:
         done = run_against(server.base_url, "-q", cwd=tmp_path, key=SECRET)
 
     assert done.returncode == 0, done.stderr
     assert printed(tmp_path / "run") == [
         {"OPENAI_API_KEY": None, "HF_TOKEN": None, "SCRIPT_MARK": sha("kept")}
     ]
+    assert read_manifest(tmp_path / "run").unwrap().pass_env == ()
+
+
+def test_pass_env_gives_the_scripts_the_variables_named_and_resume_keeps_them(
+    tmp_path: Path, shell: None
+) -> None:
+    with OpenAITestServer(failing_then_fine(PRINT_ENV)) as server:
+        ran = run_against(
+            server.base_url,
+            "-q",
+            "--attempts",
+            "1",
+            "--pass-env",
+            "OPENAI_API_KEY",
+            cwd=tmp_path,
+            key=SECRET,
+        )
+        resumed = plancontrol("resume", "run", "-q", cwd=tmp_path, key=SECRET)
+
+    assert ran.returncode == 1, ran.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    seen = {"OPENAI_API_KEY": sha(SECRET), "HF_TOKEN": None, "SCRIPT_MARK": sha("kept")}
+    assert printed(tmp_path / "run", "01") == [seen]
+    assert printed(tmp_path / "run", "02") == [seen]  # the resumed session passed it too
+    assert read_manifest(tmp_path / "run").unwrap().pass_env == ("OPENAI_API_KEY",)
+    hits = [
+        p
+        for p in (tmp_path / "run").rglob("*")
+        if p.is_file() and SECRET.encode() in (p.read_bytes())
+    ]
+    assert hits == []
+
+
+def test_pass_env_in_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_plancontrol_test_token_1")
+    (tmp_path / "plancontrol.toml").write_text('[run]\npass_env = ["HF_TOKEN"]\n')
+    with OpenAITestServer(fine(PRINT_ENV)) as server:
+        done = run_against(server.base_url, "-q", cwd=tmp_path, key=SECRET)
+
+    assert done.returncode == 0, done.stderr
+    assert printed(tmp_path / "run") == [
+        {
+            "OPENAI_API_KEY": None,
+            "HF_TOKEN": sha("hf_plancontrol_test_token_1"),
+            "SCRIPT_MARK": None,
+        }
+    ]
+    assert read_manifest(tmp_path / "run").unwrap().pass_env == ("HF_TOKEN",)
+
+
+def test_pass_env_that_is_not_a_list_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "plancontrol.toml").write_text("[run]\npass_env = 3\n")
+    done = run_against("http://127.0.0.1:9/v1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"plancontrol: pass_env from {Path('plancontrol.toml')} [run] must be a list of "
+        "variable names, got 3\n"
+    )
+    assert not (tmp_path / "run").exists()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +85,7 @@ def run(
     """
     from plancontrol.changes import refusal
     from plancontrol.configure import ModelChoice, budget_problem, plan_models
+    from plancontrol.local import describe_python, python_path
     from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
     from plancontrol.runfolder import manifest_reads, write_manifest
     from plancontrol.settings import load_settings
@@ -123,6 +126,12 @@ def run(
     if unasked:
         return Failure(unasked)
     chosen = handlers or _unattended()
+    chosen = dataclasses.replace(chosen, python=python_path(chosen.python))
+    match describe_python(chosen.python or sys.executable, env):  # told to the code roles
+        case Failure(problem):
+            return Failure(problem)
+        case Success(interpreter):
+            pass
     folder = Path(run_dir)
     with contextlib.ExitStack() as stack:
         refused = _fresh(stack, folder)
@@ -148,6 +157,9 @@ def run(
             scrub,
             code_timeout=chosen.code_timeout,
             allow_install=chosen.allow_install,
+            python=chosen.python,
+            pass_env=chosen.pass_env,
+            interpreter=interpreter,
         )
         return _record(
             folder,
@@ -428,6 +440,12 @@ def _next(
         models,
         recorded.code_timeout if changes.code_timeout is None else changes.code_timeout,
         recorded.allow_install if changes.allow_install is None else changes.allow_install,
+    )
+    options = replace(  # the scripts' interpreter and environment, as recorded
+        options,
+        python=recorded.python,
+        pass_env=recorded.pass_env,
+        interpreter=recorded.interpreter,
     )
     return Success(_Going(start, models, options, env))
 

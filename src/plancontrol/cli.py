@@ -240,6 +240,16 @@ def run(
         bool | None,
         typer.Option("--allow-install/--no-allow-install", help="Let the installer run pip."),
     ] = None,
+    python: Annotated[
+        str | None,
+        typer.Option(help="The Python that runs the scripts and pip [plancontrol's own]."),
+    ] = None,
+    pass_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A variable the scripts may read although it holds a key or token (repeatable)."
+        ),
+    ] = None,
     approval: Annotated[
         str | None,
         typer.Option(
@@ -288,6 +298,8 @@ def run(
         "max_retries": max_retries,
         "code_timeout": code_timeout,
         "allow_install": allow_install,
+        "python": python,
+        "pass_env": pass_env or None,
         "role_models": _or_fail(parse_role_models(role_model or [])) or None,
         "max_plan_steps": max_steps,
         "n_plan_reviews": reviews,
@@ -337,6 +349,8 @@ def run(
         json_summary=json_summary,
         code_timeout=float(opts["code_timeout"]),
         allow_install=bool(opts["allow_install"]),
+        python=opts["python"] or "",
+        pass_env=tuple(opts["pass_env"]),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ OPTIONS: dict[str, Any] = {
     "code_timeout": 600.0,
     "allow_install": False,
     "reasoning_effort": None,
+    "python": None,
+    "pass_env": (),
 }
 """How ``run`` reaches models and runs code (the ``[run]`` table), with their defaults; every
 other option is a workflow setting (``[settings]``) with ``Settings``' default."""
@@ -94,8 +97,10 @@ class Config:
 
 
 def _shown(value: Any) -> str:
-    if value is None:
+    if value is None or value == ():
         return "(none)"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -241,11 +246,19 @@ def _checked(config: Config) -> Result[Config, str]:
         "max_retries": (int,),
         "code_timeout": (int, float),
         "allow_install": (bool,),
+        "pass_env": (list, tuple),
     }
+    if isinstance(config.run["pass_env"], str):  # PLANCONTROL_PASS_ENV=HF_TOKEN,WANDB_API_KEY
+        config.run["pass_env"] = [n for n in re.split(r"[\s,]+", config.run["pass_env"]) if n]
     for name, value in config.run.items():
         expected = kinds.get(name, (str, type(None)))
         if not isinstance(value, expected) or (bool in expected) != isinstance(value, bool):
             return Failure(f"{_named(config, name)} must be {_kind(expected)}, got {value!r}")
+    if not all(isinstance(n, str) and n for n in config.run["pass_env"]):
+        return Failure(
+            f"{_named(config, 'pass_env')} must be a list of variable names, "
+            f"got {config.run['pass_env']!r}"
+        )
     effort = config.run["reasoning_effort"]
     if effort is not None and effort not in get_args(ReasoningEffort):
         return Failure(
@@ -271,6 +284,8 @@ def _named(config: Config, name: str) -> str:
 
 
 def _kind(kinds: tuple[type, ...]) -> str:
+    if list in kinds:
+        return "a list of variable names"
     if bool in kinds:
         return "true or false"
     if float in kinds:
@@ -298,6 +313,8 @@ def example_config() -> str:
 # max_retries = 2              # retries of a failed model call (429, 5xx, timeout)
 # code_timeout = 600           # seconds per script run
 # allow_install = false        # let the installer run pip
+# python = "/usr/bin/python3"  # the Python that runs the scripts and pip
+# pass_env = ["HF_TOKEN"]      # variables holding keys or tokens that scripts may read
 
 [roles]
 # A model for one role, overriding [run] model.

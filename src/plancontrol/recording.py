@@ -123,12 +123,13 @@ def record_session(
     write_session(folder, session)
     journal = Journal(where / "journal.jsonl", scrub=scrub.checked(_ENTRY.decode))
     cassettes = CassetteAgents(agents, where / "cassettes", "record", scrub=scrub.data)
+    python = (options.python if options else handlers.python) or sys.executable
     executor = SubprocessExecutor(
         folder / WORK,
         timeout=handlers.code_timeout,
         allow_install=handlers.allow_install,
-        python=handlers.python or sys.executable,
-        pass_env=handlers.pass_env,
+        python=python,
+        pass_env=options.pass_env if options else handlers.pass_env,
         scrub=scrub.text,
     )
     fx = Effects(
@@ -140,6 +141,7 @@ def record_session(
         clock=RecordingClock(SystemClock(), journal),
         signals=RecordingSignals(handlers.signals, journal),
         checkpoints=RecordingCheckpoints(where, journal, cassettes, scrub),
+        interpreter=options.interpreter if options else "",
     )
     status: SessionStatus = "interrupted"
     message = "interrupted by Ctrl-C; resume it with `plancontrol resume`"

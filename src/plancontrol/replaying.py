@@ -216,15 +216,21 @@ def replay_run(
             return Failure(problem)
     tally = _Tally([], [], [], [])
     scratch = tempfile.TemporaryDirectory(prefix="plancontrol-rerun-")
-    tally.rerun = _scratch_executor(Path(scratch.name), rerun_code)
+    tally.rerun = _scratch_executor(Path(scratch.name), rerun_code, manifest)
     with scratch:
         return _replay_sessions(run_dir, manifest, sessions, events, lenient, tally)
 
 
-def _scratch_executor(folder: Path, timeout: float | None) -> Executor | None:
+def _scratch_executor(folder: Path, timeout: float | None, manifest: Manifest) -> Executor | None:
+    """Runs the recorded scripts again as the run ran them: its interpreter, its variables."""
+    import sys
+
     from plancontrol.local import SubprocessExecutor
 
-    return None if timeout is None else SubprocessExecutor(folder, timeout=timeout)
+    if timeout is None:
+        return None
+    python = manifest.python or sys.executable
+    return SubprocessExecutor(folder, timeout=timeout, python=python, pass_env=manifest.pass_env)
 
 
 def _replay_sessions(
@@ -360,6 +366,7 @@ def _replay_session(
             clock=journal,
             signals=journal,
             checkpoints=_StopAfter(snapshots, stop),
+            interpreter=options.interpreter,  # what the code roles were told, as recorded
         )
         result: Result[Context, Halt]
         try:

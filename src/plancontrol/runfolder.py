@@ -63,6 +63,12 @@ class RunOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     routes: tuple[tuple[str, Route], ...] = ()
     code_timeout: float = 600.0
     allow_install: bool = False
+    python: str = ""
+    """The interpreter that runs the scripts and pip ("": the one plancontrol runs under)."""
+    pass_env: tuple[str, ...] = ()
+    """Variables the scripts get although their names say they hold a credential."""
+    interpreter: str = ""
+    """What the code roles were told of ``python``: its version and packages."""
 
 
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +85,9 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     fork_step: int = 0
     code_timeout: float = 600.0
     allow_install: bool = False
+    python: str = ""
+    pass_env: tuple[str, ...] = ()
+    interpreter: str = ""
 
     @property
     def options(self) -> RunOptions:
@@ -88,6 +97,9 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
             routes=self.routes,
             code_timeout=self.code_timeout,
             allow_install=self.allow_install,
+            python=self.python,
+            pass_env=self.pass_env,
+            interpreter=self.interpreter,
         )
 
 
@@ -180,6 +192,9 @@ def write_manifest(
     *,
     code_timeout: float = 600.0,
     allow_install: bool = False,
+    python: str = "",
+    pass_env: tuple[str, ...] = (),
+    interpreter: str = "",
 ) -> Manifest:
     """Write ``manifest.json`` with every route's key removed (and ``scrub`` applied), and
     the scripts' limits the run started with."""
@@ -197,6 +212,9 @@ def write_manifest(
         routes=tuple((name, replace(route, api_key=None)) for name, route in routes),
         code_timeout=code_timeout,
         allow_install=allow_install,
+        python=python,
+        pass_env=pass_env,
+        interpreter=interpreter,
     )
     save_manifest(folder, manifest, scrub)
     return manifest

@@ -1,0 +1,97 @@
+"""``--python``: the scripts' interpreter, recorded, and told to the engineer with its packages;
+each attempt of a step kept beside its script."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+from scripts import PRIMES, plancontrol, review, run_against
+
+from plancontrol.replies import Code, Verdict
+from plancontrol.runfolder import read_manifest
+from plancontrol.testing import OpenAITestServer
+
+TOLD = "The Python that runs your script, and the packages it has:\n"
+
+
+def wrapped_python(folder: Path) -> Path:
+    """An interpreter of its own: this Python, marking the scripts it runs."""
+    wrapper = folder / "python-for-scripts"
+    wrapper.write_text(f'#!/bin/sh\nexport RUN_BY_WRAPPER=yes\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_python_runs_the_scripts_and_the_engineer_is_told_what_it_has(tmp_path: Path) -> None:
+    python = wrapped_python(tmp_path)
+    replies = {
+        "planner": [PRIMES, PRIMES],
+        "plan_reviewer": [review("fine")],
+        "engineer": [
+            Code("import os\nprint(os.environ.get('RUN_BY_WRAPPER'))\nraise SystemExit(4)"),
+            Code("import os\nprint(os.environ.get('RUN_BY_WRAPPER'))"),
+        ],
+        "judge": [
+            Verdict("fix", "exits with 4", "exit 0"),
+            Verdict("success", "ran"),
+            Verdict("success", "ran again"),
+        ],
+        "researcher": ["# Report\nDone.", "# Report\nDone again."],
+    }
+    replies["engineer"].append(replies["engineer"][1])  # for the fork
+    with OpenAITestServer(replies) as server:
+        done = run_against(server.base_url, "-q", "--python", f"./{python.name}", cwd=tmp_path)
+        engineer = [e.body for e in server.log if e.key == "engineer"]
+        forked = plancontrol(
+            "fork", "run", "--from-step", "1", "--into", "forked", "-q", cwd=tmp_path
+        )
+        told_in_fork = [e.body for e in server.log if e.key == "engineer"][2:]
+    replayed = plancontrol("replay", "run", "-q", cwd=tmp_path)
+    reran = plancontrol("replay", "run", "--rerun-code", "-q", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "run"
+    manifest = read_manifest(run).unwrap()
+    assert manifest.python == str(python)  # made absolute: the scripts run in work/
+    described = "Python {}.{}.{}, with these packages: ".format(*sys.version_info[:3])
+    assert manifest.interpreter.startswith(described)
+    assert f"msgspec=={version('msgspec')}" in manifest.interpreter
+    systems = [body["messages"][0]["content"] for body in engineer]
+    assert [s.endswith(TOLD + manifest.interpreter) for s in systems] == [True, True]
+    codebase = run / "work" / "codebase"
+    assert sorted(p.name for p in codebase.iterdir()) == [
+        "step_1.py",
+        "step_1_attempt_1.out.txt",
+        "step_1_attempt_1.py",
+        "step_1_attempt_2.out.txt",
+        "step_1_attempt_2.py",
+    ]
+    assert (codebase / "step_1_attempt_1.out.txt").read_text() == (
+        "exit code: 4\ntimed out: no\n\n--- stdout ---\nyes\n--- stderr ---\n"
+    )
+    assert (codebase / "step_1_attempt_2.py").read_text() == replies["engineer"][1].code
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout.splitlines()[-1].startswith("replay identical to the recording")
+    assert reran.returncode == 0, reran.stderr  # run again by the same interpreter
+    assert "code: 2 script run(s) executed again, each as recorded" in reran.stdout
+    assert forked.returncode == 0, forked.stderr
+    assert read_manifest(tmp_path / "forked").unwrap().python == str(python)
+    assert [b["messages"][0]["content"] for b in told_in_fork] == [systems[1]]
+    kept = tmp_path / "forked" / "work" / "codebase" / "step_1_attempt_1.out.txt"
+    assert kept.read_text().split("--- stdout ---\n")[1] == "yes\n--- stderr ---\n"
+
+
+def test_a_python_that_cannot_run_is_refused_before_any_model_call(tmp_path: Path) -> None:
+    with OpenAITestServer({}) as server:
+        done = run_against(server.base_url, "--python", "/no/such/python", cwd=tmp_path)
+        calls = len(server.log)
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "plancontrol: cannot run '/no/such/python' (No such file or directory); give the path "
+        "of a Python interpreter\n"
+    )
+    assert calls == 0
+    assert not (tmp_path / "run").exists()

@@ -27,6 +27,8 @@ from plancontrol.testing import (
     Status,
 )
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
+
 BROKEN = "print(prime_numbers)\n"
 FIXED = (
     "primes = [n for n in range(2, 80) if all(n % d for d in range(2, n))][:20]\n"

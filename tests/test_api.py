@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import scripts
 from returns.result import Failure, Success
 from scripts import PRIMES, happy_replies
@@ -13,6 +14,7 @@ from plancontrol import Halt, api
 from plancontrol.testing import OpenAITestServer
 
 
+@pytest.mark.slow
 def test_run_on_a_server_then_replay_resume_and_fork(tmp_path: Path) -> None:
     replies = happy_replies(PRIMES)
     replies["researcher"] = ["# Report\nAll fine."] * 3
@@ -57,6 +59,7 @@ def test_bad_input_is_a_failure_with_one_line_and_nothing_written(tmp_path: Path
     )
 
 
+@pytest.mark.slow
 def test_a_stopped_workflow_is_a_halt_with_its_context(tmp_path: Path) -> None:
     done = api.demo(tmp_path / "run")  # the offline demo, as a library call
     assert isinstance(done, Success)
@@ -72,6 +75,7 @@ def test_a_stopped_workflow_is_a_halt_with_its_context(tmp_path: Path) -> None:
     assert "plan_reviewer" in halt.message
 
 
+@pytest.mark.slow
 def test_resume_gives_the_step_it_goes_on_with_new_instructions(tmp_path: Path) -> None:
     from scripts import fix
 
@@ -100,6 +104,7 @@ def test_resume_gives_the_step_it_goes_on_with_new_instructions(tmp_path: Path) 
     assert resumed.unwrap().completed_steps == (1, 2)
 
 
+@pytest.mark.slow
 def test_instructions_need_a_step_to_go_to(tmp_path: Path) -> None:
     dead = "http://127.0.0.1:9/v1"
     stopped = plancontrol.run(

@@ -17,6 +17,8 @@ from plancontrol import decode_context
 from plancontrol.replies import Code
 from plancontrol.testing import OpenAITestServer
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
+
 
 def test_decisions_typed_at_the_terminal_steer_the_run_and_replay(tmp_path: Path) -> None:
     replies = {

@@ -584,21 +584,52 @@ def test_callable_approver_answers_through_the_pipeline() -> None:
     assert [o.status for o in ctx.outcomes] == ["skipped", "skipped"]
 
 
-def test_every_decision_is_journaled_and_served_back(tmp_path: Path) -> None:
-    from plancontrol.journal import Journal, JournalReplay, RecordingApprover, read_journal
+def test_every_decision_is_journaled_with_its_request_and_served_back(tmp_path: Path) -> None:
+    from plancontrol.journal import (
+        Decided,
+        Journal,
+        JournalReplay,
+        RecordingApprover,
+        read_journal,
+    )
 
-    decisions: list[Decision] = [
-        Approve(),
-        Revise("more"),
-        Skip("later"),
-        Retry(),
-        Reject("no"),
-        Abort("stop"),
+    asked = [
+        (ApprovalRequest(kind="plan", task="t", plan=TWO), Revise("more")),
+        (ApprovalRequest(kind="plan", task="t", plan=TWO), Approve()),
+        (ApprovalRequest(kind="step", task="t", plan=TWO, step=1), Approve()),
+        (ApprovalRequest(kind="error", task="t", plan=TWO, step=1, error="boom"), Retry()),
+        (ApprovalRequest(kind="error", task="t", plan=TWO, step=1, error="boom"), Skip("later")),
+        (ApprovalRequest(kind="step", task="t", plan=TWO, step=2), Reject("no")),
+        (ApprovalRequest(kind="error", task="t", plan=TWO, step=2, error="bust"), Abort("stop")),
     ]
     journal = Journal(tmp_path / "journal.jsonl")
-    recording = RecordingApprover(ScriptedApprover(decisions), journal)
-    request = ApprovalRequest(kind="error", task="t", plan=TWO, step=1, error="boom")
-    recorded = [recording.decide(request) for _ in decisions]
+    recording = RecordingApprover(ScriptedApprover([d for _, d in asked]), journal)
+    recorded = [recording.decide(request) for request, _ in asked]
+    journal.close()
+    entries = read_journal(tmp_path / "journal.jsonl").unwrap()
+
+    assert recorded == [d for _, d in asked]
+    assert [e for e in entries if isinstance(e, Decided)] == [
+        Decided(request.kind, request.step, decision) for request, decision in asked
+    ]
+    replay = JournalReplay(entries)
+    assert [replay.decide(request) for request, _ in asked] == recorded
+    assert replay.unplayed == {}
+
+
+@pytest.mark.xfail(
+    reason="journal replay serves decisions in order without checking the request's kind and "
+    "step (JournalReplay.decide); the journal redesign makes this pass: then drop this mark",
+)
+def test_a_decision_journaled_for_step_1_is_not_served_to_step_2(tmp_path: Path) -> None:
+    from plancontrol.journal import Journal, JournalReplay, RecordingApprover, read_journal
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    recording = RecordingApprover(ScriptedApprover([Skip("not now")]), journal)
+    recording.decide(ApprovalRequest(kind="step", task="t", plan=TWO, step=1))
     journal.close()
     replay = JournalReplay(read_journal(tmp_path / "journal.jsonl").unwrap())
-    assert [replay.decide(request) for _ in decisions] == recorded == decisions
+
+    step_2 = ApprovalRequest(kind="step", task="t", plan=TWO, step=2)
+    with pytest.raises(LookupError, match="step 1"):  # today it serves Skip("not now")
+        replay.decide(step_2)

@@ -9,6 +9,8 @@ from scripts import plancontrol, run_against
 
 from plancontrol import decode_context
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
+
 
 def test_demo_runs_offline_and_leaves_a_run_folder(tmp_path: Path) -> None:
     done = plancontrol("demo", "--run-dir", "run", cwd=tmp_path)

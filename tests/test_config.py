@@ -87,6 +87,7 @@ def test_the_example_config_is_valid_toml_and_names_every_option() -> None:
         assert f"# {option} =" in text
 
 
+@pytest.mark.slow
 def test_init_writes_the_example_once_and_run_reads_it(tmp_path: Path) -> None:
     done = plancontrol("init", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -110,6 +111,7 @@ def test_init_writes_the_example_once_and_run_reads_it(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()  # --show-config runs nothing
 
 
+@pytest.mark.slow
 def test_json_summary_is_one_document_on_stdout(tmp_path: Path) -> None:
     done = plancontrol("demo", "--run-dir", "run", "--json", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -153,6 +155,7 @@ def test_a_settings_roles_entry_adds_a_role_and_one_named_like_a_default_replace
     assert settings.roles[4] == Role("critic", "finds the weak points")
 
 
+@pytest.mark.slow
 def test_show_config_lists_the_roster_with_each_role_model_and_kind(tmp_path: Path) -> None:
     (tmp_path / "plancontrol.toml").write_text(CRITIC)
     shown = plancontrol("run", "t", "--show-config", "--model", "gpt-4o", cwd=tmp_path)

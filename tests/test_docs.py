@@ -31,6 +31,7 @@ def test_docs_have_runnable_pages() -> None:
     assert "durable-runs.md" in [p.name for p in SHELL_PAGES]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_doc_page_code_runs_and_prints_what_the_page_shows(page: Path) -> None:
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
@@ -54,6 +55,8 @@ def matches(shown: str, printed: str) -> bool:
     return re.fullmatch(pattern, printed, re.DOTALL) is not None
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # several commands, each allowed 300 s
 @pytest.mark.parametrize("page", SHELL_PAGES, ids=[p.name for p in SHELL_PAGES])
 def test_doc_page_commands_run_as_shown(page: Path, tmp_path: Path) -> None:
     """Each line of a ```sh block is a command; it must end with status 0, or the one its

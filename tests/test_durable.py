@@ -22,6 +22,8 @@ from plancontrol import decode_context
 from plancontrol.replies import Code
 from plancontrol.testing import OpenAITestServer, Slow
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
+
 SCRIPT = "open('primes.txt', 'w').write('2 3 5 7')\nprint('4 primes')"
 
 
@@ -94,7 +96,11 @@ def reviewing(server: OpenAITestServer, cwd: Path) -> tuple[subprocess.Popen[str
     proc = start(server, cwd)
     run = cwd / "run"
     wait_for(run / "sessions" / "01" / "snapshots" / "plan.json", proc)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 60
+    while "plan_reviewer" not in roles(server):  # the server logs a request before its Slow reply
+        assert proc.poll() is None, f"the run ended first: {proc.communicate()}"
+        assert time.monotonic() < deadline, "the plan's review was never asked for"
+        time.sleep(0.005)
     return proc, run
 
 
@@ -111,12 +117,11 @@ def test_killed_during_planning_resumes_without_planning_again(tmp_path: Path) -
 
 
 def test_killed_in_the_middle_of_a_step_resumes_that_step_only(tmp_path: Path) -> None:
-    sleeper = Code("import time\ntime.sleep(2)\n" + SCRIPT)
+    sleeper = Code("import time\nopen('running', 'w').close()\ntime.sleep(2)\n" + SCRIPT)
     with OpenAITestServer(replies(engineer=[sleeper, Code(SCRIPT)])) as server:
         proc = start(server, tmp_path)
         run = tmp_path / "run"
-        wait_for(run / "work" / "codebase" / "step_1.py", proc)
-        time.sleep(0.3)  # the script is running
+        wait_for(run / "work" / "running", proc)  # the script is running
         kill(proc)
         asked = roles(server)
         assert (asked["planner"], asked["plan_reviewer"], asked["engineer"]) == (2, 1, 1)

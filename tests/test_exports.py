@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import pytest
+
 import plancontrol
 import plancontrol.testing
 
@@ -125,6 +127,7 @@ def test_every_module_states_its_job_in_one_line_and_its_exports() -> None:
                 assert hasattr(module, name), f"{info.name}.__all__ names missing {name}"
 
 
+@pytest.mark.slow
 def test_the_library_entry_points_mirror_the_commands_and_load_on_first_use() -> None:
     import subprocess
     import sys

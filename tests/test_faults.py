@@ -36,6 +36,8 @@ from plancontrol.testing import (
 )
 from plancontrol.testserver import ServerReply
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
+
 SCRIPT = "open('primes.txt', 'w').write('2 3 5 7')\nprint('4 primes')"
 REPORT = "# Report\nFour primes, in primes.txt."
 TIMEOUT = ("--timeout", "1")

@@ -7,11 +7,14 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
 from scripts import PRIMES, plancontrol, review, run_against
 
 from plancontrol.replies import Code, Verdict
 from plancontrol.runfolder import read_manifest
 from plancontrol.testing import OpenAITestServer
+
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
 
 TOLD = "The Python that runs your script, and the packages it has:\n"
 

@@ -85,6 +85,7 @@ def test_the_judges_success_on_a_clean_exit_still_completes_the_step() -> None:
     assert outcome.summary.startswith("the primes are saved\n\nCode:")
 
 
+@pytest.mark.slow
 def test_a_script_that_timed_out_fails_the_run_though_the_judge_says_success(
     tmp_path: Path,
 ) -> None:

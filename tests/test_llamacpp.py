@@ -38,7 +38,11 @@ from plancontrol.runfolder import write_manifest
 from plancontrol.secrets import Scrubber
 from plancontrol.testing import scripted_effects
 
-pytestmark = pytest.mark.skipif(not local_model_available(), reason=LOCAL_INSTALL_HINT)
+pytestmark = [
+    pytest.mark.slow,  # every test here starts the llama.cpp server
+    pytest.mark.timeout(1800),  # a CPU model; one request may take 900 s on a loaded machine
+    pytest.mark.skipif(not local_model_available(), reason=LOCAL_INSTALL_HINT),
+]
 
 COUNTER = Role(
     "counter",

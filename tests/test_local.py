@@ -88,12 +88,14 @@ def test_unattended_handlers_approve_continue_and_stay_quiet() -> None:
     assert local.DiscardEvents().emit(PhaseChange(phase="plan", previous=None)) is None
 
 
+@pytest.mark.slow
 def test_run_passes_exit_code_zero_and_captures_stdout(executor: SubprocessExecutor) -> None:
     run = _run(executor, "print('hello from step 1')")
 
     assert run == Execution(exit_code=0, stdout="hello from step 1\n", stderr="")
 
 
+@pytest.mark.slow
 def test_run_reports_a_raising_script_as_exit_1_with_the_traceback(
     executor: SubprocessExecutor,
 ) -> None:
@@ -105,12 +107,14 @@ def test_run_reports_a_raising_script_as_exit_1_with_the_traceback(
     assert run.stderr.rstrip().endswith("ValueError: bad input")
 
 
+@pytest.mark.slow
 def test_run_passes_on_the_scripts_own_exit_code(executor: SubprocessExecutor) -> None:
     run = _run(executor, "import sys; print('partial', file=sys.stderr); sys.exit(3)")
 
     assert (run.exit_code, run.stderr) == (3, "partial\n")
 
 
+@pytest.mark.slow
 def test_run_enforces_timeout_and_keeps_output_so_far(tmp_path: Path) -> None:
     executor = SubprocessExecutor(tmp_path, timeout=1)
     started = time.monotonic()
@@ -121,6 +125,7 @@ def test_run_enforces_timeout_and_keeps_output_so_far(tmp_path: Path) -> None:
     assert (run.timed_out, run.exit_code, run.stdout) == (True, -9, "looping\n")
 
 
+@pytest.mark.slow
 def test_run_enforces_timeout_and_kills_the_process_group(tmp_path: Path) -> None:
     executor = SubprocessExecutor(tmp_path, timeout=1)
     started = time.monotonic()
@@ -132,6 +137,7 @@ def test_run_enforces_timeout_and_kills_the_process_group(tmp_path: Path) -> Non
     assert _gone_soon(int((tmp_path / "child.pid").read_text())) is True
 
 
+@pytest.mark.slow
 def test_run_kills_children_left_behind_by_a_script_that_exits(tmp_path: Path) -> None:
     executor = SubprocessExecutor(tmp_path, timeout=30)
     started = time.monotonic()
@@ -143,6 +149,7 @@ def test_run_kills_children_left_behind_by_a_script_that_exits(tmp_path: Path) -
     assert _gone_soon(int((tmp_path / "child.pid").read_text())) is True
 
 
+@pytest.mark.slow
 def test_run_keeps_head_and_tail_of_huge_output_within_the_limit(tmp_path: Path) -> None:
     executor = SubprocessExecutor(tmp_path, output_limit=1000)
     code = """
@@ -160,6 +167,7 @@ def test_run_keeps_head_and_tail_of_huge_output_within_the_limit(tmp_path: Path)
     assert run.stderr.endswith("é" * 496 + "end\n")
 
 
+@pytest.mark.slow
 def test_run_decodes_invalid_utf8_with_replacement_characters(
     executor: SubprocessExecutor,
 ) -> None:
@@ -168,6 +176,7 @@ def test_run_decodes_invalid_utf8_with_replacement_characters(
     assert run.stdout == "\ufffd ok"
 
 
+@pytest.mark.slow
 def test_run_lists_new_files_and_a_later_step_reads_them(executor: SubprocessExecutor) -> None:
     first = _run(executor, "open('results.csv', 'w').write('a,b\\n1,2\\n')", step=1)
     second = _run(executor, "print(open('results.csv').read(), end='')", step=2)
@@ -176,6 +185,7 @@ def test_run_lists_new_files_and_a_later_step_reads_them(executor: SubprocessExe
     assert (second.exit_code, second.stdout, second.files) == (0, "a,b\n1,2\n", ())
 
 
+@pytest.mark.slow
 def test_run_lists_files_a_step_modifies(executor: SubprocessExecutor) -> None:
     _run(executor, "open('log.txt', 'w').write('one\\n'); open('keep.txt', 'w').write('x')")
     run = _run(executor, "open('log.txt', 'a').write('two\\n')", step=2)
@@ -183,6 +193,7 @@ def test_run_lists_files_a_step_modifies(executor: SubprocessExecutor) -> None:
     assert run.files == ("log.txt",)
 
 
+@pytest.mark.slow
 def test_run_lists_files_in_subfolders_sorted_with_forward_slashes_but_no_pycache(
     executor: SubprocessExecutor,
 ) -> None:
@@ -196,6 +207,7 @@ def test_run_lists_files_in_subfolders_sorted_with_forward_slashes_but_no_pycach
     assert _run(executor, code).files == ("a.txt", "b.txt", "data/plot.txt")
 
 
+@pytest.mark.slow
 def test_run_saves_the_script_in_codebase_and_does_not_list_it(tmp_path: Path) -> None:
     executor = SubprocessExecutor(tmp_path)
 
@@ -211,6 +223,7 @@ def test_run_saves_the_script_in_codebase_and_does_not_list_it(tmp_path: Path) -
     ]
 
 
+@pytest.mark.slow
 def test_run_gives_the_script_the_given_env_plus_unbuffered_and_no_bytecode(
     tmp_path: Path,
 ) -> None:
@@ -233,6 +246,7 @@ def test_run_refuses_a_script_path_outside_the_work_folder(
         executor.run(Script(step=1, attempt=1, filename="../escape.py", code=""))
 
 
+@pytest.mark.slow
 def test_run_with_a_missing_python_fails_naming_it(tmp_path: Path) -> None:
     executor = SubprocessExecutor(tmp_path, python=str(tmp_path / "no-such-python"))
 
@@ -272,6 +286,7 @@ def test_install_rejects_a_name_that_is_not_a_plain_requirement(tmp_path: Path, 
     assert run.stderr.startswith(f"refused to install {name!r}: expected a package name")
 
 
+@pytest.mark.slow
 def test_install_runs_pip_with_each_requirement_as_one_argument(tmp_path: Path) -> None:
     fake_python = tmp_path / "fake-python"
     fake_python.write_text('#!/bin/sh\nfor arg in "$@"; do echo "<$arg>"; done\n')
@@ -371,6 +386,7 @@ def test_executor_uses_the_running_python_by_default(tmp_path: Path) -> None:
     assert SubprocessExecutor(tmp_path).python == sys.executable
 
 
+@pytest.mark.slow
 def test_run_reports_paths_inside_the_work_folder_relative_to_it(tmp_path: Path) -> None:
     executor = SubprocessExecutor(tmp_path, timeout=30)
     script = Script(step=1, attempt=1, filename="codebase/step_1.py", code="raise ValueError('x')")
@@ -400,6 +416,7 @@ CREDENTIALS = {
 }
 
 
+@pytest.mark.slow
 def test_scripts_run_without_credentials_but_those_passed(tmp_path: Path) -> None:
     code = """
         import os
@@ -413,6 +430,7 @@ def test_scripts_run_without_credentials_but_those_passed(tmp_path: Path) -> Non
     assert _run(passed, code).stdout == "['HF_TOKEN', 'MARK']\n"
 
 
+@pytest.mark.slow
 def test_pip_runs_without_credentials_too(tmp_path: Path) -> None:
     fake_python = tmp_path / "fake-python"
     fake_python.write_text('#!/bin/sh\necho "key=${OPENAI_API_KEY:-unset} mark=$MARK"\n')
@@ -424,6 +442,7 @@ def test_pip_runs_without_credentials_too(tmp_path: Path) -> None:
     assert executor.install(1, ("numpy",)).unwrap().stdout == "key=unset mark=set\n"
 
 
+@pytest.mark.slow
 def test_scripts_run_with_the_python_given(tmp_path: Path) -> None:
     wrapper = tmp_path / "wrapped-python"
     wrapper.write_text(f'#!/bin/sh\nexport WRAPPED=yes\nexec "{sys.executable}" "$@"\n')
@@ -435,6 +454,7 @@ def test_scripts_run_with_the_python_given(tmp_path: Path) -> None:
     assert (run.exit_code, run.stdout) == (0, "yes 3\n")
 
 
+@pytest.mark.slow
 def test_each_attempt_is_kept_with_how_it_ended(tmp_path: Path) -> None:
     executor = SubprocessExecutor(tmp_path, scrub=lambda text: text.replace("hunter2", "<s>"))
     first = Script(
@@ -468,6 +488,7 @@ def test_each_attempt_is_kept_with_how_it_ended(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_an_attempt_that_cannot_start_is_kept_with_the_reason(tmp_path: Path) -> None:
     executor = SubprocessExecutor(tmp_path, python=str(tmp_path / "no-such-python"))
 
@@ -479,6 +500,7 @@ def test_an_attempt_that_cannot_start_is_kept_with_the_reason(tmp_path: Path) ->
     )
 
 
+@pytest.mark.slow
 def test_describe_python_names_the_version_and_the_packages_within_the_limit() -> None:
     from importlib.metadata import version
 
@@ -493,6 +515,7 @@ def test_describe_python_names_the_version_and_the_packages_within_the_limit() -
     assert listed.rsplit(" and ", 1)[1].endswith(" more")
 
 
+@pytest.mark.slow
 def test_describe_python_of_something_else_says_so(tmp_path: Path) -> None:
     not_python = tmp_path / "not-python"
     not_python.write_text("#!/bin/sh\necho 'no such option' >&2\nexit 2\n")

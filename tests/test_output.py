@@ -58,6 +58,7 @@ def run_on(server: OpenAITestServer, task: str, *extra: str, cwd: Path, model: s
     )
 
 
+@pytest.mark.slow
 def test_brackets_from_the_user_and_the_model_print_as_written(tmp_path: Path) -> None:
     plan = Plan((Step(BRACKETS, "engineer", ("keep [red]x[/] and [/]",)),))
     replies = {
@@ -79,6 +80,7 @@ def test_brackets_from_the_user_and_the_model_print_as_written(tmp_path: Path) -
     assert max(len(line) for line in lines(shown)) <= WIDTH
 
 
+@pytest.mark.slow
 def test_a_failing_run_says_its_failure_once_in_80_columns(tmp_path: Path) -> None:
     reason = "it exits with 3 and writes nothing"
     replies = {
@@ -103,6 +105,7 @@ def test_a_failing_run_says_its_failure_once_in_80_columns(tmp_path: Path) -> No
     assert ctx.outcomes[0].error.count(reason) == 1
 
 
+@pytest.mark.slow
 def test_the_closing_tables_fit_80_columns_and_name_each_file_whole(tmp_path: Path) -> None:
     done = plancontrol("demo", "--run-dir", "run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -123,6 +126,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "status", "expected"),
     [
@@ -180,6 +184,7 @@ def test_every_command_prints_one_json_document_under_json(
     assert {key: document.get(key) for key in expected} == expected
 
 
+@pytest.mark.slow
 def test_json_of_a_stopped_run_has_the_error_kind_and_message(tmp_path: Path) -> None:
     replies = {
         "planner": [PRIMES],
@@ -200,6 +205,7 @@ def test_json_of_a_stopped_run_has_the_error_kind_and_message(tmp_path: Path) ->
     )
 
 
+@pytest.mark.slow
 def test_costs_in_json_carry_no_float_noise(tmp_path: Path) -> None:
     replies = happy_replies(PRIMES, reviews=0)
     replies["planner"] = [Usage(PRIMES, prompt_tokens=88, completion_tokens=9)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from msgspec.structs import replace
 from returns.result import Success
-from scripts import OK, PRIMES, engineer_plan, fix, happy_replies
+from scripts import PRIMES, engineer_plan, fix, happy_replies
 
 from plancontrol import (
     CONTROL,
@@ -166,21 +166,32 @@ def test_run_is_deterministic_with_the_doubles() -> None:
     assert once() == once()
 
 
-def test_settings_restart_leaves_the_input_context_alone() -> None:
-    fx = scripted_effects(happy_replies())
-    base = Context(task="t", plan=PRIMES)
-    restarted = replace(base, settings=replace(base.settings, restart_at_step=1))
-    run_pipeline(CONTROL, restarted, fx).unwrap()
-    assert restarted.outcomes == ()
-    assert base.settings.restart_at_step == 0
+def test_each_run_restarts_where_its_own_context_says() -> None:
+    done = run_pipeline(CONTROL, Context(task="t", plan=PRIMES), scripted_effects(happy_replies()))
+    finished = done.unwrap()
+    asked: dict[int, tuple[list[int], list[str]]] = {}
+    for k in (1, 2, 0):
+        executor = ScriptedExecutor()
+        fx = scripted_effects(happy_replies(), executor=executor)
+        restarted = replace(finished, settings=replace(finished.settings, restart_at_step=k))
+        ctx = run_pipeline(CONTROL, restarted, fx).unwrap()
+        assert ctx.completed_steps == (1, 2)
+        asked[k] = ([s.step for s in executor.scripts], [r.role for r in fx.agents.requests])
+    # the same finished context, three settings: step 1 again, step 2 only, nothing left to do
+    assert asked == {
+        1: ([1], ["engineer", "judge", "researcher"]),
+        2: ([], ["researcher"]),
+        0: ([], []),
+    }
 
 
 def test_executor_is_only_used_by_engineer_steps() -> None:
     executor = ScriptedExecutor()
     fx = scripted_effects(happy_replies(), executor=executor)
     run_pipeline(PLANNING_AND_CONTROL, Context(task="t"), fx).unwrap()
-    assert [s.step for s in executor.scripts] == [1]
-    assert OK.decision == "success"
+    assert [(s.step, s.attempt, s.filename, s.code) for s in executor.scripts] == [
+        (1, 1, "codebase/step_1.py", "print(0)")
+    ]
 
 
 def test_report_totals_per_role_phase_and_step_are_sums_of_the_rows() -> None:

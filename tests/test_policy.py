@@ -29,6 +29,7 @@ def one_line(stderr: str) -> str:
     return " ".join(stderr.split())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["o3-mini", "gpt-5-mini"])
 def test_reasoning_models_complete_a_run_on_the_strict_server(tmp_path: Path, model: str) -> None:
     with OpenAITestServer(happy_replies(), strict="openai") as server:
@@ -43,6 +44,7 @@ def test_reasoning_models_complete_a_run_on_the_strict_server(tmp_path: Path, mo
     assert replayed.returncode == 0, replayed.stderr
 
 
+@pytest.mark.slow
 def test_a_chat_model_gets_temperature_and_no_reasoning_effort(tmp_path: Path) -> None:
     with OpenAITestServer(happy_replies(), strict="openai") as server:
         done = run_on(server.base_url, "gpt-4o-mini", tmp_path, "--reasoning-effort", "high")
@@ -52,6 +54,7 @@ def test_a_chat_model_gets_temperature_and_no_reasoning_effort(tmp_path: Path) -
     assert sent(log, "reasoning_effort") == [...] * 6  # the strict server would refuse it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "cap"),
     [("claude-sonnet-4", 4096), ("gemini-2.5-flash", ...)],  # Anthropic requires max_tokens
@@ -68,6 +71,7 @@ def test_anthropic_and_gemini_names_behind_a_proxy_get_what_their_apis_take(
     assert sent(log, "temperature") == [0.0] * 6
 
 
+@pytest.mark.slow
 def test_a_role_overrides_the_policy_in_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "plancontrol.toml").write_text(
         '[params.judge]\ntemperature = 1.0\nreasoning_effort = "high"\n'
@@ -84,6 +88,7 @@ def test_a_role_overrides_the_policy_in_the_config_file(tmp_path: Path) -> None:
     assert "temperature" not in by_role["engineer"]
 
 
+@pytest.mark.slow
 def test_a_refused_parameter_is_named_with_the_fix(tmp_path: Path) -> None:
     (tmp_path / "plancontrol.toml").write_text("[params.planner]\ntemperature = 0.5\n")
     with OpenAITestServer(happy_replies(), strict="openai") as server:
@@ -99,6 +104,7 @@ def test_a_refused_parameter_is_named_with_the_fix(tmp_path: Path) -> None:
     ) in one_line(done.stderr)
 
 
+@pytest.mark.slow
 def test_a_bad_params_table_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "plancontrol.toml").write_text("[params.judge]\ntemprature = 1\n")
     done = plancontrol("run", "t", "--model", "o3", "--base-url", "http://x/v1", cwd=tmp_path)
@@ -129,6 +135,7 @@ def test_the_family_table_and_the_parameters_it_decides() -> None:
 # --- budgets and unpriced models ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_budget_with_an_unpriced_model_is_refused_before_any_call(tmp_path: Path) -> None:
     (tmp_path / "plancontrol.toml").write_text("[settings]\nmax_cost_usd = 0.5\n")
     with OpenAITestServer(happy_replies()) as server:
@@ -144,6 +151,7 @@ def test_a_budget_with_an_unpriced_model_is_refused_before_any_call(tmp_path: Pa
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_price_in_the_config_file_prices_the_model_and_keeps_the_budget(
     tmp_path: Path,
 ) -> None:
@@ -162,6 +170,7 @@ def test_a_price_in_the_config_file_prices_the_model_and_keeps_the_budget(
     assert replayed.returncode == 0, replayed.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_price_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "plancontrol.toml").write_text('[prices]\n"my-llama" = 0.2\n')
     done = plancontrol("run", "t", "--model", "my-llama", "--base-url", "http://x/v1", cwd=tmp_path)

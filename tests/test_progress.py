@@ -6,10 +6,13 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 from scripts import ANSI, Terminal
 
 from plancontrol import decode_context, summarize
 from plancontrol.report import dollars
+
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
 
 
 def test_progress_and_tables_in_a_terminal_hold_the_ledgers_figures(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from plancontrol.replaying import ReplayOutcome
 RECORDED = Path(__file__).resolve().parent.parent / "cassettes" / "primes-test-server"
 
 
+@pytest.mark.slow
 def test_the_committed_test_server_run_replays_identically(
     replay_recorded: Callable[[Path], ReplayOutcome],
 ) -> None:
@@ -31,6 +32,7 @@ def test_the_committed_test_server_run_replays_identically(
     ]
 
 
+@pytest.mark.slow
 def test_the_fixture_fails_a_test_whose_recording_is_left_partly_unplayed(
     tmp_path: Path, replay_recorded: Callable[[Path], ReplayOutcome]
 ) -> None:
@@ -55,6 +57,7 @@ def test_the_fixture_fails_clearly_on_a_folder_that_is_not_a_run(
         replay_recorded(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("part", "cassettes", "snapshots"),
     [
@@ -77,6 +80,7 @@ def test_one_phase_or_step_replays_alone_against_its_cassette(
     assert [label for label, _ in outcome.snapshots] == snapshots
 
 
+@pytest.mark.slow
 def test_a_step_replayed_alone_fails_the_test_when_its_cassette_has_more(
     tmp_path: Path, replay_recorded: Callable[..., ReplayOutcome]
 ) -> None:
@@ -103,6 +107,7 @@ def test_replaying_a_part_the_run_never_had_is_a_clear_failure(
 LOCAL = RECORDED.parent / "demo-local"
 
 
+@pytest.mark.slow
 def test_the_committed_embedded_model_demo_replays_identically(
     replay_recorded: Callable[..., ReplayOutcome],
 ) -> None:

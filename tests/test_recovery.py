@@ -22,6 +22,8 @@ from plancontrol.replies import Code
 from plancontrol.testing import OpenAITestServer
 from plancontrol.testserver import Usage
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
+
 SCRIPT = "open('primes.txt', 'w').write('2 3 5 7')\nprint('4 primes')"
 FAILS = "raise SystemExit(3)"
 

@@ -11,6 +11,8 @@ from plancontrol.localmodel import local_model_available
 from plancontrol.replies import Code, Verdict
 from plancontrol.testing import OpenAITestServer
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
+
 SECRET = "sk-plancontrol-test-DISTINCTIVE-7f3a9c"
 
 

@@ -21,6 +21,8 @@ from plancontrol.local import SubprocessExecutor, _landlock_abi
 from plancontrol.replies import Code, Verdict
 from plancontrol.testing import FunctionAgents, scripted_effects
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
+
 ONE_STEP = engineer_plan(1)
 LANDLOCK = pytest.mark.skipif(
     _landlock_abi() < 2, reason="this kernel offers no Landlock: writes cannot be refused"

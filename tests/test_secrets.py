@@ -117,6 +117,7 @@ def fine(script: str = "print('2 3 5')") -> dict[str, list[object]]:
     return {**replies, "engineer": replies["engineer"][1:], "judge": replies["judge"][1:]}
 
 
+@pytest.mark.slow
 def test_a_run_with_the_key_none_leaves_a_folder_show_resume_and_replay_read(
     tmp_path: Path,
 ) -> None:
@@ -145,6 +146,7 @@ def test_a_run_with_the_key_none_leaves_a_folder_show_resume_and_replay_read(
     assert '\\"model\\": \\"test-model\\"' in plan or '"model": "test-model"' in plan
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["x", "test", "EMPTY"])
 def test_other_placeholder_keys_leave_the_folder_as_it_was_recorded(
     tmp_path: Path, key: str
@@ -175,6 +177,7 @@ def shell(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCRIPT_MARK", "kept")
 
 
+@pytest.mark.slow
 def test_an_engineer_script_does_not_get_the_key_or_tokens(tmp_path: Path, shell: None) -> None:
     with OpenAITestServer(fine(PRINT_ENV)) as server:
         done = run_against(server.base_url, "-q", cwd=tmp_path, key=SECRET)
@@ -186,6 +189,7 @@ def test_an_engineer_script_does_not_get_the_key_or_tokens(tmp_path: Path, shell
     assert read_manifest(tmp_path / "run").unwrap().pass_env == ()
 
 
+@pytest.mark.slow
 def test_pass_env_gives_the_scripts_the_variables_named_and_resume_keeps_them(
     tmp_path: Path, shell: None
 ) -> None:
@@ -216,6 +220,7 @@ def test_pass_env_gives_the_scripts_the_variables_named_and_resume_keeps_them(
     assert hits == []
 
 
+@pytest.mark.slow
 def test_pass_env_in_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_plancontrol_test_token_1")
     (tmp_path / "plancontrol.toml").write_text('[run]\npass_env = ["HF_TOKEN"]\n')
@@ -233,6 +238,7 @@ def test_pass_env_in_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert read_manifest(tmp_path / "run").unwrap().pass_env == ("HF_TOKEN",)
 
 
+@pytest.mark.slow
 def test_pass_env_that_is_not_a_list_is_refused_before_anything_runs(tmp_path: Path) -> None:
     (tmp_path / "plancontrol.toml").write_text("[run]\npass_env = 3\n")
     done = run_against("http://127.0.0.1:9/v1", cwd=tmp_path)

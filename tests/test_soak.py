@@ -33,6 +33,8 @@ from plancontrol.secrets import Scrubber
 from plancontrol.settings import Settings
 from plancontrol.testing import OpenAITestServer
 
+pytestmark = pytest.mark.slow  # every test here starts a process or a server
+
 STEPS = 30
 PAGE = 4096
 STATM = Path("/proc/self/statm")

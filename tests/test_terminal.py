@@ -231,6 +231,7 @@ for kind in ("plan", "step"):
 """
 
 
+@pytest.mark.slow
 def test_a_real_process_reads_its_stdin_and_prompts_on_stderr() -> None:
     done = subprocess.run(
         [sys.executable, "-c", CHILD_APPROVER],
@@ -354,6 +355,7 @@ def _child(tmp_path: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_real_run_stops_after_the_step_and_the_run_resumes(tmp_path: Path) -> None:
     with _child(tmp_path) as child:
         assert child.stdout is not None
@@ -375,6 +377,7 @@ def test_ctrl_c_in_a_real_run_stops_after_the_step_and_the_run_resumes(tmp_path:
     assert "### Step 1\nmade 2 3 5" in again.agents.requests[0].messages[0].content
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_in_a_real_run_stops_it_at_once(tmp_path: Path) -> None:
     with _child(tmp_path) as child:
         assert child.stdout is not None

@@ -64,6 +64,7 @@ def content(completion: ChatCompletion) -> str | None:
     return completion.choices[0].message.content
 
 
+@pytest.mark.slow
 def test_plain_text_reply_comes_back_with_word_counts_as_usage() -> None:
     with OpenAITestServer({"planner": ["step one, step two"]}) as server:
         completion = complete(server)
@@ -80,6 +81,7 @@ def test_plain_text_reply_comes_back_with_word_counts_as_usage() -> None:
     assert server.unused == {}
 
 
+@pytest.mark.slow
 def test_usage_wrapper_fixes_the_reported_figures() -> None:
     script: list[ServerReply] = [
         Usage("plan", prompt_tokens=1000, completion_tokens=7),
@@ -91,6 +93,7 @@ def test_usage_wrapper_fixes_the_reported_figures() -> None:
     assert [(e.prompt_tokens, e.completion_tokens) for e in server.log] == [(1000, 7), (8, 9)]
 
 
+@pytest.mark.slow
 def test_struct_and_dict_replies_arrive_as_json_text() -> None:
     script: list[ServerReply] = [Verdict("success", "ok"), {"steps": [1, 2]}]
     with OpenAITestServer({"judge": script}) as server:
@@ -100,6 +103,7 @@ def test_struct_and_dict_replies_arrive_as_json_text() -> None:
     assert content(second) == '{"steps":[1,2]}'
 
 
+@pytest.mark.slow
 def test_tool_calls_come_back_as_function_calls_with_numbered_ids() -> None:
     calls = ToolCalls((ToolCall("search", {"query": "cats"}), ToolCall("read", {"path": "a"})))
     with OpenAITestServer({"planner": [calls]}) as server:
@@ -118,6 +122,7 @@ def test_tool_calls_come_back_as_function_calls_with_numbered_ids() -> None:
     assert completion.usage.completion_tokens == 2
 
 
+@pytest.mark.slow
 def test_requests_route_by_system_prompt_name_else_by_model() -> None:
     script = {"plan_reviewer": ["reviewed"], "gpt-x": ["by model"], "test-model": ["default"]}
     with OpenAITestServer(script) as server:
@@ -135,6 +140,7 @@ def test_role_of_reads_developer_messages_and_text_parts() -> None:
     assert role_of(later) == "m"
 
 
+@pytest.mark.slow
 def test_each_key_plays_its_own_script_in_order() -> None:
     with OpenAITestServer({"planner": ["p1", "p2"], "judge": ["j1"]}) as server:
         answers = [
@@ -146,6 +152,7 @@ def test_each_key_plays_its_own_script_in_order() -> None:
     assert server.unused == {}
 
 
+@pytest.mark.slow
 def test_an_exhausted_script_answers_500_with_an_openai_error() -> None:
     with OpenAITestServer({"planner": ["only"], "judge": ["unplayed"]}) as server:
         complete(server)
@@ -162,6 +169,7 @@ def test_an_exhausted_script_answers_500_with_an_openai_error() -> None:
     assert server.unused == {"judge": 1}
 
 
+@pytest.mark.slow
 def test_log_keeps_every_exchange_in_order_with_its_body() -> None:
     with OpenAITestServer({"planner": ["a", "bb cc"]}) as server:
         complete(server, user="first")
@@ -194,6 +202,7 @@ def test_log_keeps_every_exchange_in_order_with_its_body() -> None:
     )
 
 
+@pytest.mark.slow
 def test_an_unknown_path_is_a_json_404() -> None:
     with OpenAITestServer({}) as server, httpx2.Client() as http:
         response = http.post(f"{server.base_url}/responses", json={"model": "m"})
@@ -202,6 +211,7 @@ def test_an_unknown_path_is_a_json_404() -> None:
     assert [(e.path, e.status) for e in server.log] == [("/v1/responses", 404)]
 
 
+@pytest.mark.slow
 def test_status_429_sends_retry_after_to_the_client() -> None:
     fault = Status(429, retry_after=2, message="slow down")
     with (
@@ -219,6 +229,7 @@ def test_status_429_sends_retry_after_to_the_client() -> None:
     }
 
 
+@pytest.mark.slow
 def test_status_500_raises_an_internal_server_error() -> None:
     with (
         OpenAITestServer({"planner": [Status()]}) as server,
@@ -230,6 +241,7 @@ def test_status_500_raises_an_internal_server_error() -> None:
     assert server.log[0].status == 500
 
 
+@pytest.mark.slow
 def test_a_client_retries_a_429_after_the_retry_after_delay() -> None:
     script: list[ServerReply] = [Status(429, retry_after=0.2), "after the wait"]
     with (
@@ -246,6 +258,7 @@ def test_a_client_retries_a_429_after_the_retry_after_delay() -> None:
     assert 0.2 <= waited < 2
 
 
+@pytest.mark.slow
 def test_slow_reply_beyond_the_client_timeout_raises_a_timeout() -> None:
     with OpenAITestServer({"planner": [Slow(5, then="too late")]}) as server:
         started = time.monotonic()
@@ -255,11 +268,13 @@ def test_slow_reply_beyond_the_client_timeout_raises_a_timeout() -> None:
     assert (server.log[0].status, server.log[0].reply_text) == (200, "too late")
 
 
+@pytest.mark.slow
 def test_slow_reply_within_the_timeout_is_answered() -> None:
     with OpenAITestServer({"planner": [Slow(0.1, then="in time")]}) as server:
         assert content(complete(server, timeout=5)) == "in time"
 
 
+@pytest.mark.slow
 def test_drop_closes_the_connection_without_a_response() -> None:
     with (
         OpenAITestServer({"planner": [Drop()]}) as server,
@@ -270,6 +285,7 @@ def test_drop_closes_the_connection_without_a_response() -> None:
     assert server.log[0].status == 0
 
 
+@pytest.mark.slow
 def test_malformed_body_fails_to_parse_on_the_client() -> None:
     with (
         OpenAITestServer({"planner": [Malformed()]}) as server,
@@ -279,6 +295,7 @@ def test_malformed_body_fails_to_parse_on_the_client() -> None:
     assert server.log[0].status == 200
 
 
+@pytest.mark.slow
 def test_empty_reply_has_empty_content() -> None:
     with OpenAITestServer({"planner": [Empty()]}) as server:
         completion = complete(server)
@@ -287,6 +304,7 @@ def test_empty_reply_has_empty_content() -> None:
     assert completion.usage.completion_tokens == 0
 
 
+@pytest.mark.slow
 def test_a_streaming_request_gets_chunks_then_usage() -> None:
     with (
         OpenAITestServer({"planner": ["streamed reply text"]}) as server,
@@ -306,6 +324,7 @@ def test_a_streaming_request_gets_chunks_then_usage() -> None:
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (5, 3)
 
 
+@pytest.mark.slow
 def test_a_reply_function_answers_every_request() -> None:
     def echo(body: dict[str, Any]) -> str:
         return f"you said {body['messages'][-1]['content']}"
@@ -333,6 +352,7 @@ def ag2_agent(server: OpenAITestServer, **options: Any) -> ag2.Agent:
     return ag2.Agent("planner", prompt="You are the planner. Be brief.", config=config)
 
 
+@pytest.mark.slow
 def test_ag2_agent_asks_over_http_and_reports_usage() -> None:
     async def ask(server: OpenAITestServer) -> tuple[str | None, int, int]:
         reply = await ag2_agent(server).ask("Make a plan")
@@ -351,6 +371,7 @@ def test_ag2_agent_asks_over_http_and_reports_usage() -> None:
     }
 
 
+@pytest.mark.slow
 def test_ag2_agent_streams_and_runs_tools_against_the_server() -> None:
     def search(query: str) -> str:
         """Search the web."""
@@ -379,6 +400,7 @@ def test_ag2_agent_streams_and_runs_tools_against_the_server() -> None:
     assert server.log[1].body["stream_options"] == {"include_usage": True}
 
 
+@pytest.mark.slow
 def test_stop_ends_a_request_in_flight_and_releases_the_port() -> None:
     server = OpenAITestServer({"planner": [Slow(30, then="never")]}).start()
     port = urlsplit(server.base_url).port
@@ -415,6 +437,7 @@ def post(server: OpenAITestServer, body: dict[str, Any]) -> tuple[int, Any]:
     return response.status_code, response.json()
 
 
+@pytest.mark.slow
 def test_strict_openai_refuses_temperature_and_max_tokens_for_reasoning_models() -> None:
     with OpenAITestServer({"o3-mini": ["ok"], "gpt-4o": ["ok"]}, strict="openai") as server:
         cold = post(server, {"model": "o3-mini", "temperature": 0.0})
@@ -446,6 +469,7 @@ def test_strict_openai_refuses_temperature_and_max_tokens_for_reasoning_models()
     assert left == {}  # refusals use up no scripted reply
 
 
+@pytest.mark.slow
 def test_strict_llama_cpp_refuses_json_schema_as_llama_cpp_python_does() -> None:
     schema = {"type": "object"}
     as_schema = {"type": "json_schema", "json_schema": {"name": "V", "schema": schema}}

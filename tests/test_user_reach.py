@@ -32,11 +32,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return where / "d", done.stderr
 
 
+@pytest.mark.slow
 def test_version_flag_prints_the_version(tmp_path: Path) -> None:
     done = plancontrol("--version", cwd=tmp_path)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"{library.__version__}\n", "")
 
 
+@pytest.mark.slow
 def test_dash_h_is_help_for_the_program_and_each_command(tmp_path: Path) -> None:
     top = plancontrol("-h", cwd=tmp_path)
     assert top.returncode == 0, top.stderr
@@ -47,6 +49,7 @@ def test_dash_h_is_help_for_the_program_and_each_command(tmp_path: Path) -> None
     assert "  --task-file " in run.stdout
 
 
+@pytest.mark.slow
 def test_task_file_gives_the_run_its_task(tmp_path: Path) -> None:
     task = "Compute the first 20 primes.\nSave them to primes.txt, one per line."
     (tmp_path / "task.md").write_text(f"\n{task}\n\n")
@@ -79,6 +82,7 @@ def test_task_file_gives_the_run_its_task(tmp_path: Path) -> None:
     assert task in json.dumps(first.body, ensure_ascii=False).replace("\\n", "\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -150,6 +154,7 @@ attempt 2: codebase/step_1.py, exit code 0
 """
 
 
+@pytest.mark.slow
 def test_show_step_prints_each_attempt_its_code_output_and_the_judges_reason(
     demo: tuple[Path, str],
 ) -> None:
@@ -172,6 +177,7 @@ def test_show_step_prints_each_attempt_its_code_output_and_the_judges_reason(
     )
 
 
+@pytest.mark.slow
 def test_progress_gives_the_judges_reason_when_an_attempt_is_retried(
     demo: tuple[Path, str],
 ) -> None:
@@ -184,6 +190,7 @@ def test_progress_gives_the_judges_reason_when_an_attempt_is_retried(
     assert progress.count("judge on attempt") == 1  # not for the attempt that succeeded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", ["1", "step-1", "step-01"])
 def test_replay_part_takes_a_step_by_number(demo: tuple[Path, str], part: str) -> None:
     run, _ = demo
@@ -192,6 +199,7 @@ def test_replay_part_takes_a_step_by_number(demo: tuple[Path, str], part: str) -
     assert done.stdout.startswith(f"replay of {part} identical to the recording: sha256 ")
 
 
+@pytest.mark.slow
 def test_replay_part_with_a_wrong_name_lists_the_parts(demo: tuple[Path, str]) -> None:
     run, _ = demo
     done = plancontrol("replay", "d", "--part", "nope", "-q", cwd=run.parent)
@@ -202,6 +210,7 @@ def test_replay_part_with_a_wrong_name_lists_the_parts(demo: tuple[Path, str]) -
     )
 
 
+@pytest.mark.slow
 def test_a_killed_session_shows_as_killed_once_a_later_one_exists(tmp_path: Path) -> None:
     slow_report = Slow(3, "# Report\nFour primes.")  # killed while this is awaited
     with OpenAITestServer(replies(researcher=[slow_report, "# Report\nFour primes."])) as server:
@@ -257,6 +266,7 @@ def test_library_messages_name_parameters_not_flags(name: str) -> None:
     assert [m for m in flagged if m not in NOT_FAILURES] == []
 
 
+@pytest.mark.slow
 def test_the_library_says_parameters_and_the_command_line_says_flags(
     demo: tuple[Path, str], tmp_path: Path
 ) -> None:

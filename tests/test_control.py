@@ -25,6 +25,7 @@ from plancontrol import (
     StepOutcome,
 )
 from plancontrol.control import run_steps
+from plancontrol.prompts import CODE_LIMIT, OUTPUT_LIMIT
 from plancontrol.replies import Code, Install, Verdict
 from plancontrol.testing import (
     FixedClock,
@@ -94,6 +95,31 @@ def test_step_succeeds_on_its_second_attempt_with_the_fix_suggestion() -> None:
     assert "NameError: name 'prim' is not defined" in second
     assert "Fix suggestion:\ndefine prim before printing it" in second
     assert [s.attempt for s in executor.scripts] == [1, 2]
+
+
+def test_a_rambling_script_is_shown_back_clipped_so_the_next_prompt_fits() -> None:
+    # seen on llama.cpp with SmolLM2: a 7,000-token script, sent back whole to the judge and
+    # in the retry, overflowed the model's 8192-token window and stopped the run
+    rambling = "x = 1  # padding\n" * 3000  # 51,000 characters
+    executor = ScriptedExecutor(
+        [Execution(exit_code=1, stderr="boom"), Execution(exit_code=0, stdout="done")]
+    )
+    fx = scripted_effects(
+        {
+            "engineer": [Code(rambling), Code("print('done')")],
+            "judge": [fix("shorter"), OK],
+        },
+        executor=executor,
+    )
+    ctx = run_steps(Context(task="t", plan=ENGINEER_ONLY), fx).unwrap()
+    assert ctx.outcomes[0].status == "completed"
+    assert executor.scripts[0].code == rambling  # the script itself runs whole
+    judge = contents(fx.agents.requests_of("judge"))[0]
+    retry = contents(fx.agents.requests_of("engineer"))[1]
+    for prompt in (judge, retry):
+        assert "x = 1  # padding" in prompt
+        assert "[…]" in prompt
+        assert len(prompt) < CODE_LIMIT + 2 * OUTPUT_LIMIT + 2000
 
 
 def test_control_stops_after_max_attempts() -> None:

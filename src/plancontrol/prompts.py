@@ -14,6 +14,7 @@ from plancontrol.plan import Plan, Review, plan_text
 from plancontrol.replies import Verdict
 
 __all__ = [
+    "CODE_LIMIT",
     "OUTPUT_LIMIT",
     "engineer_request",
     "installer_request",
@@ -28,6 +29,11 @@ __all__ = [
 
 OUTPUT_LIMIT = 4000
 """Characters of a script's stdout and of its stderr shown to the judge and the engineer."""
+
+CODE_LIMIT = 8000
+"""Characters of a script shown back to the judge and, with a retry, to the engineer: a small
+model that rambles for thousands of tokens would otherwise overflow the next prompt's context
+window (SmolLM2's 8192 tokens, seen on llama.cpp's server)."""
 
 
 def _request(
@@ -162,7 +168,7 @@ def engineer_request(
 def _execution_report(code: str, run: Execution) -> str:
     status = "timed out" if run.timed_out else f"exit code {run.exit_code}"
     return (
-        f"Code:\n```python\n{code.strip()}\n```\n\nExecution: {status}"
+        f"Code:\n```python\n{clip(code.strip(), CODE_LIMIT)}\n```\n\nExecution: {status}"
         + _extra("stdout", clip(run.stdout, OUTPUT_LIMIT))
         + _extra("stderr", clip(run.stderr, OUTPUT_LIMIT))
     )

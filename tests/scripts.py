@@ -60,9 +60,12 @@ def contents(requests: Iterable[Any]) -> list[str]:
     return [r.messages[-1].content for r in requests]
 
 
-def plancontrol(*args: str, cwd: Path, key: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would: a subprocess with no provider key but ``key``."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+def plancontrol(
+    *args: str, cwd: Path, key: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would: a subprocess with no provider key but ``key``, and the
+    variables in ``env`` besides."""
+    env = {**{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}, **(env or {})}
     if key:
         env["OPENAI_API_KEY"] = key
     return subprocess.run(

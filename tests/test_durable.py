@@ -213,8 +213,9 @@ def test_a_finished_run_has_nothing_to_resume(run: Path) -> None:
     done = plancontrol("resume", "run", cwd=run.parent)
     assert done.returncode == 2
     assert done.stderr == (
-        "plancontrol: run ran to the end; nothing to resume: run steps again with "
-        "`plancontrol resume --from-step K`, or branch it with `plancontrol fork`\n"
+        "plancontrol: run ran to the end; nothing to resume: run step 2 again with "
+        "`plancontrol resume run --from-step 2`, or branch it there with "
+        "`plancontrol fork run --from-step 2 --into run-fork`\n"
     )
 
 

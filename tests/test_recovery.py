@@ -57,6 +57,15 @@ def cli(
     )
 
 
+def failing_run(base_url: str, cwd: Path, model: str = "m") -> subprocess.CompletedProcess[str]:
+    """``plancontrol run`` into ``cwd/run`` with no review and one attempt a step, so that a
+    step whose script fails stops it."""
+    return cli(
+        "run", "Compute primes", "--base-url", base_url, "--model", model, "--reviews", "0",
+        "--attempts", "1", "--run-dir", "run", "-q", cwd=cwd,
+    )  # fmt: skip
+
+
 def hinted(stderr: str) -> list[str]:
     """The command the "continue it with" line names, as arguments after `plancontrol`."""
     line = next(x for x in stderr.splitlines() if x.startswith("continue it with"))
@@ -93,10 +102,7 @@ def test_resume_with_more_attempts_lets_the_failed_step_succeed(tmp_path: Path) 
         "researcher": ["# Report\nFour primes."],
     }
     with OpenAITestServer(replies) as server:
-        first = cli(
-            "run", "Compute primes", "--base-url", server.base_url, "--model", "m",
-            "--reviews", "0", "--attempts", "1", "--run-dir", "run", "-q", cwd=tmp_path,
-        )  # fmt: skip
+        first = failing_run(server.base_url, tmp_path)
         assert first.returncode == 1, first.stderr
         assert "step 1 failed after 1 attempt(s)" in " ".join(first.stderr.split())
         command = hinted(first.stderr)
@@ -401,3 +407,153 @@ def test_every_run_option_is_recorded_and_a_resume_goes_on_with_it(tmp_path: Pat
         replace(manifest.options, default_route=longer),
     ]
     assert isinstance(manifest.options, RunOptions)
+
+
+@pytest.mark.slow
+def test_resume_and_fork_refuse_a_budget_on_an_unpriced_model_before_any_call(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "budget").mkdir()
+    (tmp_path / "budget" / "plancontrol.toml").write_text("[settings]\nmax_cost_usd = 1.0\n")
+    failing = {"planner": [PRIMES], "engineer": [Code(FAILS)], "judge": [fix("x")]}
+    with OpenAITestServer({**failing, "planner": [PRIMES, PRIMES]}) as server:
+        unpriced = failing_run(server.base_url, tmp_path)
+        priced = failing_run(server.base_url, tmp_path / "budget", "gpt-4o-mini")
+        assert (unpriced.returncode, priced.returncode) == (1, 1), priced.stderr
+        before = len(server.log)
+
+        def unknown(model: str) -> str:
+            return (
+                f"plancontrol: max_cost_usd is set but planner uses {model}, whose price is "
+                "unknown, so the budget could not be kept: give its price in plancontrol.toml "
+                f'([prices] "{model}" = [PROMPT, COMPLETION], dollars per million tokens) or '
+                "drop max_cost_usd\n"
+            )
+
+        fork = ("fork", "run", "--from-step", "1", "--into", "fork")
+        cases = [
+            (tmp_path, ("resume", "run", "--max-cost-usd", "1"), "m"),
+            (tmp_path, (*fork, "--max-cost-usd", "1"), "m"),
+            (tmp_path, ("resume", "run", "--set", "settings.max_cost_usd=2"), "m"),
+            (tmp_path / "budget", ("resume", "run", "--model", "my-llama"), "my-llama"),
+            (tmp_path / "budget", (*fork, "--model", "my-llama"), "my-llama"),
+        ]
+        for where, args, model in cases:
+            done = cli(*args, cwd=where)
+            assert (done.returncode, done.stderr) == (2, unknown(model)), args
+        refused = library.resume(tmp_path / "run", settings={"max_cost_usd": 1.0}, env={})
+        refused_fork = library.fork(
+            tmp_path / "budget" / "run", tmp_path / "fork", from_step=1, model="my-llama", env={}
+        )
+        assert len(server.log) == before
+    assert refused == Failure(unknown("m").removeprefix("plancontrol: ").rstrip("\n"))
+    assert refused_fork == Failure(unknown("my-llama").removeprefix("plancontrol: ").rstrip())
+    for run in (tmp_path / "run", tmp_path / "budget" / "run"):
+        assert sorted(p.name for p in (run / "sessions").iterdir()) == ["01"]
+    assert not (tmp_path / "fork").exists()
+    assert not (tmp_path / "budget" / "fork").exists()
+
+
+@pytest.mark.slow
+def test_a_resume_on_other_models_keeps_params_and_prices_and_takes_a_reasoning_effort(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plancontrol.toml").write_text(
+        '[run]\nreasoning_effort = "low"\n\n[settings]\nmax_cost_usd = 5.0\n\n'
+        "[params.engineer]\ntemperature = 0.7\n\n"
+        '[prices]\n"o3-custom" = [1.0, 4.0]\n'
+    )
+    replies = {
+        "planner": [PRIMES],
+        "engineer": [Code(FAILS), Code(SCRIPT)],
+        "judge": [fix("exit 0"), OK],
+        "researcher": ["# Report\nFour primes."],
+    }
+    with OpenAITestServer(replies) as server:
+        first = failing_run(server.base_url, tmp_path, "o3-mini")
+        assert first.returncode == 1, first.stderr
+        (tmp_path / "plancontrol.toml").unlink()  # resume reads what the run recorded
+        again = cli(
+            "resume", "run", "--model", "o3-custom", "--reasoning-effort", "high",
+            "--max-n-attempts", "2", "-q", cwd=tmp_path,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        sent = [
+            (e.key, e.body["model"], e.body.get("reasoning_effort"), e.body.get("temperature"))
+            for e in server.log
+        ]
+    assert sent == [
+        ("planner", "o3-mini", "low", None),
+        ("engineer", "o3-mini", "low", 0.7),
+        ("judge", "o3-mini", "low", None),
+        ("engineer", "o3-custom", "high", 0.7),  # [params.engineer] still applies
+        ("judge", "o3-custom", "high", None),
+        ("researcher", "o3-custom", "high", None),
+    ]
+    route = session(tmp_path / "run", 2)["options"]["default_route"]
+    assert route["prices"] == [["o3-custom", 1.0, 4.0]]  # so the budget is kept, not refused
+    assert [(o["role"], o["temperature"]) for o in route["overrides"]] == [("engineer", 0.7)]
+    assert route["reasoning_effort"] == "high"
+    bad = cli("resume", "run", "--reasoning-effort", "extreme", cwd=tmp_path)
+    assert (bad.returncode, bad.stderr) == (
+        2,
+        "plancontrol: --reasoning-effort must be one of none, minimal, low, medium, high, "
+        "xhigh, got 'extreme'\n",
+    )
+    replays(tmp_path)
+
+
+def printed_commands(stderr: str) -> list[list[str]]:
+    """The commands a one-line message names (in backticks), as arguments after `plancontrol`."""
+    import re
+
+    line = " ".join(stderr.split())
+    return [shlex.split(c)[1:] for c in re.findall(r"`(plancontrol [^`]*)`", line)]
+
+
+@pytest.mark.slow
+def test_every_command_a_refusal_suggests_works_as_printed(tmp_path: Path) -> None:
+    from plancontrol.testserver import Status
+
+    replies = {
+        "planner": [Status(500), PRIMES, PRIMES],
+        "plan_reviewer": [review("fine")],
+        "engineer": [Code(SCRIPT)],
+        "judge": [OK],
+        "researcher": ["# Report\nFour primes.", "# Report\nAgain.", "# Report\nForked."],
+    }
+    with OpenAITestServer(replies) as server:
+        first = cli(
+            "run", "Compute primes", "--base-url", server.base_url, "--model", "m",
+            "--max-retries", "0", "--run-dir", "run", "-q", cwd=tmp_path,
+        )  # fmt: skip
+        assert first.returncode == 1, first.stderr
+        unplanned = cli("resume", "run", "--from-step", "1", cwd=tmp_path)
+        (again,) = printed_commands(unplanned.stderr)
+        resumed = cli(*again, "-q", cwd=tmp_path)
+        finished = cli("resume", "run", cwd=tmp_path)
+        suggested = printed_commands(finished.stderr)
+        done = [cli(*command, "-q", cwd=tmp_path) for command in suggested]
+        asked = [e.key for e in server.log]
+    assert (unplanned.returncode, unplanned.stderr) == (
+        2,
+        "plancontrol: run has no approved plan yet; resume it without --from-step: "
+        "`plancontrol resume run`\n",
+    )
+    assert again == ["resume", "run"]
+    assert resumed.returncode == 0, resumed.stderr
+    assert finished.returncode == 2
+    assert suggested == [
+        ["resume", "run", "--from-step", "2"],
+        ["fork", "run", "--from-step", "2", "--into", "run-fork"],
+    ]
+    assert [(d.returncode, d.stderr) for d in done] == [(0, ""), (0, "")]
+    assert asked == [
+        "planner",  # the run: refused with 500
+        "planner", "plan_reviewer", "planner", "engineer", "judge", "researcher",  # resumed
+        "researcher",  # step 2 again
+        "researcher",  # the fork's step 2
+    ]  # fmt: skip
+    forked = tmp_path / "run-fork"
+    assert [session(forked, n)["command"] for n in (1, 2, 3)] == ["run", "resume", "fork"]
+    replays(tmp_path, "run-fork")

@@ -273,8 +273,9 @@ def test_the_library_says_parameters_and_the_command_line_says_flags(
     run, _ = demo
     finished = api.resume(run)
     assert finished == Failure(
-        f"{run} ran to the end; nothing to resume: run steps again with "
-        "`resume(from_step=K)`, or branch it with `fork()`"
+        f"{run} ran to the end; nothing to resume: run step 2 again with "
+        f"`resume(run_dir={run}, from_step=2)`, or branch it there with "
+        f"`fork(run_dir={run}, from_step=2, into={run}-fork)`"
     )
     beyond = api.resume(run, from_step=7)
     assert beyond == Failure(
@@ -297,8 +298,9 @@ def test_the_library_says_parameters_and_the_command_line_says_flags(
         plancontrol("resume", "d", "--from-step", "7", cwd=run.parent).stderr,
     ]
     assert said == [
-        "plancontrol: d ran to the end; nothing to resume: run steps again with "
-        "`plancontrol resume --from-step K`, or branch it with `plancontrol fork`\n",
+        "plancontrol: d ran to the end; nothing to resume: run step 2 again with "
+        "`plancontrol resume d --from-step 2`, or branch it there with "
+        "`plancontrol fork d --from-step 2 --into d-fork`\n",
         "plancontrol: --from-step 7 is out of range: the plan in d has 2 step(s); pick a step "
         "from 1 to 2\n",
     ]

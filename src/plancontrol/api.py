@@ -217,8 +217,10 @@ def resume(
     It goes on as the run was last recorded (models, servers, timeouts, the scripts'
     ``code_timeout`` and ``allow_install``, settings), except for what ``changes`` give
     (``model``, ``role_models``, ``base_url``, ``structured``, ``timeout``,
-    ``max_retries``, ``code_timeout``, ``allow_install``, ``settings``, ``sets``,
-    ``instructions``: see ``plancontrol.changes.ChangeArgs``), each as ``run`` takes it:
+    ``max_retries``, ``reasoning_effort``, ``code_timeout``, ``allow_install``, ``python``,
+    ``pass_env``, ``settings``, ``sets``, ``instructions``: see
+    ``plancontrol.changes.ChangeArgs``), each as ``run`` takes it (a new ``python`` is
+    described to the code roles again):
     ``base_url=""`` drops a recorded server; ``settings`` by name
     (``{"max_n_attempts": 5}``), then ``sets`` (``KEY=VALUE``: a shared variable, or
     ``settings.NAME=VALUE``); ``instructions`` are added to the step it starts with. What
@@ -411,6 +413,7 @@ def _next(
         recorded_options,
         refusal,
     )
+    from plancontrol.configure import budget_problem
     from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
     from plancontrol.resuming import edit_context
 
@@ -433,21 +436,39 @@ def _next(
             return Failure(problem)
         case Success(start):
             pass
-    unasked = _no_approver(start.settings, handlers)
+    unasked = _no_approver(start.settings, handlers) or budget_problem(start.settings, models)
     if unasked:
         return Failure(unasked)
+    match _scripts_python(recorded, changes, env):
+        case Failure(problem):
+            return Failure(problem)
+        case Success((python, interpreter)):
+            pass
     options = options_of(
         models,
         recorded.code_timeout if changes.code_timeout is None else changes.code_timeout,
         recorded.allow_install if changes.allow_install is None else changes.allow_install,
     )
-    options = replace(  # the scripts' interpreter and environment, as recorded
+    options = replace(  # the scripts' interpreter and environment: as recorded, or changed
         options,
-        python=recorded.python,
-        pass_env=recorded.pass_env,
-        interpreter=recorded.interpreter,
+        python=python,
+        pass_env=recorded.pass_env if changes.pass_env is None else changes.pass_env,
+        interpreter=interpreter,
     )
     return Success(_Going(start, models, options, env))
+
+
+def _scripts_python(
+    recorded: RunOptions, changes: Changes, env: Mapping[str, str]
+) -> Result[tuple[str, str], str]:
+    """The interpreter a resume or fork runs scripts with, and what the code roles are told
+    of it: as recorded, or the one ``changes`` name, asked again (refused when it cannot run)."""
+    from plancontrol.local import describe_python, python_path
+
+    if changes.python is None:
+        return Success((recorded.python, recorded.interpreter))
+    python = python_path(changes.python)
+    return describe_python(python or sys.executable, env).map(lambda told: (python, told))
 
 
 def _no_approver(settings: Settings, handlers: Handlers | None) -> str | None:
@@ -490,6 +511,8 @@ def _continue(
             handlers or _unattended(),
             code_timeout=going.options.code_timeout,
             allow_install=going.options.allow_install,
+            python=going.options.python,
+            pass_env=going.options.pass_env,
         )
         return _record(
             folder,

@@ -21,6 +21,7 @@ from plancontrol.errors import (
     RoundsExhausted,
 )
 from plancontrol.models import Provider, Route, StructuredMode
+from plancontrol.policy import ReasoningEffort
 from plancontrol.runfolder import Manifest, RunOptions, Session
 from plancontrol.settings import Settings
 
@@ -61,6 +62,9 @@ class ChangeArgs(TypedDict, total=False):
     settings: Mapping[str, Any] | None
     sets: Sequence[str]
     instructions: str | None
+    reasoning_effort: ReasoningEffort | None
+    python: str | None
+    pass_env: Sequence[str] | None
 
 
 class Changes(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +88,11 @@ class Changes(msgspec.Struct, frozen=True, kw_only=True):
     sets: tuple[str, ...] = ()
     """``KEY=VALUE`` items: a shared variable, or ``settings.NAME=VALUE``."""
     instructions: str | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    python: str | None = None
+    """The scripts' interpreter from now on (its description is asked again)."""
+    pass_env: tuple[str, ...] | None = None
+    """The credential-named variables the scripts get from now on (None: as recorded)."""
 
     @classmethod
     def of(cls, given: ChangeArgs) -> Changes:
@@ -92,6 +101,7 @@ class Changes(msgspec.Struct, frozen=True, kw_only=True):
         >>> Changes.of({"sets": ["n=3"], "settings": {"max_cost_usd": 2.0}}).sets
         ('n=3',)
         """
+        passed = given.get("pass_env")
         return cls(
             model=given.get("model"),
             role_models=tuple(given.get("role_models", ())),
@@ -104,6 +114,9 @@ class Changes(msgspec.Struct, frozen=True, kw_only=True):
             settings=dict(given.get("settings") or {}),
             sets=tuple(given.get("sets", ())),
             instructions=given.get("instructions"),
+            reasoning_effort=given.get("reasoning_effort"),
+            python=given.get("python"),
+            pass_env=None if passed is None else tuple(passed),
         )
 
     @property
@@ -116,6 +129,7 @@ class Changes(msgspec.Struct, frozen=True, kw_only=True):
             or self.structured is not None
             or self.timeout is not None
             or self.max_retries is not None
+            or self.reasoning_effort is not None
         )
 
 
@@ -160,7 +174,7 @@ def models_after(
         structured=changes.structured or (None if moved else old.structured),
         timeout=old.timeout if changes.timeout is None else changes.timeout,
         max_retries=old.max_retries if changes.max_retries is None else changes.max_retries,
-        reasoning_effort=old.reasoning_effort,
+        reasoning_effort=changes.reasoning_effort or old.reasoning_effort,
         overrides=old.overrides,
         prices=old.prices,
     )

@@ -578,6 +578,15 @@ NewAllowInstall = Annotated[
 MaxNAttempts = Annotated[
     int | None, typer.Option(help="Failed runs allowed per code step (settings.max_n_attempts).")
 ]
+Effort = Annotated[
+    str | None,
+    typer.Option(help="For reasoning models (o3, gpt-5…): minimal, low, medium or high."),
+]
+Python = Annotated[str | None, typer.Option(help="Go on with this Python for the scripts and pip.")]
+PassEnv = Annotated[
+    list[str] | None,
+    typer.Option(help="Let the scripts read this credential-named variable (repeatable)."),
+]
 MaxCostUsd = Annotated[
     float | None, typer.Option(help="Stop when the run has spent this many dollars.")
 ]
@@ -591,15 +600,25 @@ Sets = Annotated[
 
 def _changes(given: dict[str, Any]) -> dict[str, Any]:
     """The ``resume``/``fork`` flags as the library's keyword arguments (unset: as recorded)."""
+    from typing import get_args
+
     from plancontrol.configure import parse_role_models
+    from plancontrol.policy import ReasoningEffort
 
     structured = given["structured"]
     if structured not in (None, "json_schema", "json_object", "prompt"):
         raise _fail(f"--structured must be json_schema, json_object or prompt, got {structured!r}")
-    same = ("model", "base_url", "timeout", "max_retries", "code_timeout", "allow_install")
+    effort = given["reasoning_effort"]
+    if effort is not None and effort not in get_args(ReasoningEffort):
+        raise _fail(
+            f"--reasoning-effort must be one of {', '.join(get_args(ReasoningEffort))}, "
+            f"got {effort!r}"
+        )
+    same = ("model", "base_url", "timeout", "max_retries", "reasoning_effort")
+    scripts = ("code_timeout", "allow_install", "python", "pass_env")
     knobs = ("max_n_attempts", "max_cost_usd")
     return {
-        **{name: given[name] for name in same},
+        **{name: given[name] for name in (*same, *scripts)},
         "structured": structured,
         "role_models": _or_fail(parse_role_models(given["role_model"] or [])),
         "settings": {name: given[name] for name in knobs if given[name] is not None},
@@ -649,6 +668,9 @@ def resume(
     max_retries: MaxRetries = None,
     code_timeout: NewCodeTimeout = None,
     allow_install: NewAllowInstall = None,
+    reasoning_effort: Effort = None,
+    python: Python = None,
+    pass_env: PassEnv = None,
     max_n_attempts: MaxNAttempts = None,
     max_cost_usd: MaxCostUsd = None,
     set_: Sets = None,
@@ -697,6 +719,9 @@ def fork(
     max_retries: MaxRetries = None,
     code_timeout: NewCodeTimeout = None,
     allow_install: NewAllowInstall = None,
+    reasoning_effort: Effort = None,
+    python: Python = None,
+    pass_env: PassEnv = None,
     max_n_attempts: MaxNAttempts = None,
     max_cost_usd: MaxCostUsd = None,
     json_summary: JsonSummary = False,

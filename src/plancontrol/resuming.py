@@ -79,8 +79,8 @@ def load_saved(folder: Path, session: Session, saved: Saved) -> Result[Context, 
     if digest(data) != saved.sha256:
         return Failure(
             f"{path} is not the snapshot that was recorded (cut short or edited by hand: its "
-            "sha256 differs from the journal's); restore it from a copy, or change a run "
-            "with `fork(sets)`"
+            "sha256 differs from the journal's); restore it from a copy (to change a variable "
+            "or a setting, give `sets` to resume or fork rather than editing a snapshot)"
         )
     match decode_snapshot(data):
         case Success((label, ctx)) if label == saved.label:
@@ -150,7 +150,7 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
         case Success(None):
             fresh = Context(task=manifest.task, settings=manifest.settings)
             if from_step is not None:
-                return Failure(f"{folder} has no approved plan yet; resume it without `from_step`")
+                return Failure(_unplanned(folder))
             return Success(StartPoint(manifest, sessions, len(sessions), None, fresh))
         case Success((number, saved)):
             pass
@@ -159,14 +159,17 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
         return Failure(latest.failure())
     if from_step is None:
         if saved.label == "finalize":
+            last = latest.unwrap().plan
+            k = last.n_steps if last is not None else 1
             return Failure(
-                f"{folder} ran to the end; nothing to resume: run steps again with "
-                "`resume(from_step=K)`, or branch it with `fork()`"
+                f"{folder} ran to the end; nothing to resume: run step {k} again with "
+                f"{_call('resume', folder, from_step=k)}, or branch it there with "
+                f"{_call('fork', folder, from_step=k, into=_free(folder))}"
             )
         return Success(StartPoint(manifest, sessions, number, saved.label, latest.unwrap()))
     plan = latest.unwrap().plan
     if plan is None or saved.label in ("plan", "review"):
-        return Failure(f"{folder} has no approved plan yet; resume it without `from_step`")
+        return Failure(_unplanned(folder))
     if not 1 <= from_step <= plan.n_steps:
         return Failure(
             f"`from_step={from_step}` is out of range: the plan in {folder} has "
@@ -185,9 +188,39 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
     missing = [n for n in range(1, from_step) if n not in ctx.completed_steps]
     if missing:
         return Failure(
-            f"step {missing[0]} of {folder} did not complete; resume with `from_step={missing[0]}`"
+            f"step {missing[0]} of {folder} did not complete; resume from it: "
+            f"{_call('resume', folder, from_step=missing[0])}"
         )
     return Success(StartPoint(manifest, sessions, number, label, ctx))
+
+
+def _call(command: str, folder: Path, **arguments: object) -> str:
+    """A call to suggest, as library messages name one (the CLI words it as a command that
+    works as printed: ``plancontrol.wording.as_flags``).
+
+    >>> _call("fork", Path("my run"), from_step=2, into="my run-fork")
+    "`fork(run_dir='my run', from_step=2, into='my run-fork')`"
+    """
+    import shlex
+
+    given = [f"run_dir={shlex.quote(str(folder))}"]
+    given += [f"{name}={shlex.quote(str(value))}" for name, value in arguments.items()]
+    return f"`{command}({', '.join(given)})`"
+
+
+def _unplanned(folder: Path) -> str:
+    again = _call("resume", folder)
+    return f"{folder} has no approved plan yet; resume it without `from_step`: {again}"
+
+
+def _free(folder: Path) -> str:
+    """A folder beside ``folder`` that a fork of it may take: none there yet."""
+    name = f"{folder}-fork"
+    n = 1
+    while Path(name).exists():
+        n += 1
+        name = f"{folder}-fork-{n}"
+    return name
 
 
 def _value(text: str) -> Value:

@@ -48,11 +48,20 @@ def as_flags(message: str) -> str:
     'run it again with `plancontrol resume --from-step K`, or branch it with `plancontrol fork`'
     >>> as_flags("see `report.md` and `max_cost_usd`")
     'see `report.md` and `max_cost_usd`'
+    >>> as_flags("`fork(run_dir='my run', from_step=2, into=b)`, `run(run_dir=a)`")
+    "`plancontrol fork 'my run' --from-step 2 --into b`, `plancontrol run --run-dir a`"
     """
 
     def command(match: re.Match[str]) -> str:
-        arguments = [_argument(a) for a in match.group(2).split(",") if a.strip()]
-        return "`" + " ".join(("plancontrol", match.group(1), *arguments)) + "`"
+        name = match.group(1)
+        arguments: list[str] = []
+        for given in (a for a in match.group(2).split(",") if a.strip()):
+            folder = given.strip().removeprefix("run_dir=")
+            if name != "run" and folder != given.strip():  # the command's argument
+                arguments.insert(0, folder)
+            else:
+                arguments.append(_argument(given))
+        return "`" + " ".join(("plancontrol", name, *arguments)) + "`"
 
     def parameter(match: re.Match[str]) -> str:
         return _flag(match.group(1), match.group(2)) or match.group(0)

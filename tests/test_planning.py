@@ -21,6 +21,7 @@ from plancontrol import (
     Step,
     run_pipeline,
 )
+from plancontrol.calls import ECHO_LIMIT
 from plancontrol.planning import approve_plan, draft_plan, review_plan
 from plancontrol.testing import ScriptedAgents, ScriptedApprover, scripted_effects
 
@@ -64,6 +65,19 @@ def test_malformed_plan_is_reasked_then_fails_naming_the_field() -> None:
     assert second.messages[1].content == "not json at all"
     assert "JSON is malformed" in second.messages[2].content
     assert len(halt.context.usage) == 3
+
+
+def test_a_long_off_schema_reply_is_shown_back_clipped_when_asked_again() -> None:
+    # a reply cut off at the end of a small model's context window, echoed whole, overflowed
+    # that window on the re-ask (HTTP 400 from llama.cpp's server)
+    runaway = '{"sub_tasks": [' + " " * 12_000
+    fx = scripted_effects({"planner": [runaway, PRIMES]})
+    assert draft_plan(Context(task="t"), fx).unwrap().plan == PRIMES
+    echoed = fx.agents.requests[1].messages[1]
+    assert echoed.role == "assistant"
+    assert echoed.content.startswith('{"sub_tasks": [')
+    assert echoed.content.endswith("[…]")
+    assert len(echoed.content) == ECHO_LIMIT
 
 
 def test_malformed_plan_then_valid_plan_succeeds() -> None:

@@ -9,6 +9,7 @@ import msgspec
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
+from plancontrol.carryover import clip
 from plancontrol.context import Context, UsageRow
 from plancontrol.effects import Effects, Message, Reply, Request
 from plancontrol.errors import BudgetExceeded, InvalidReply, ModelFailure
@@ -16,7 +17,19 @@ from plancontrol.events import AgentReplied, CostUpdate, deliver
 from plancontrol.ledger import known_cost, total_cost
 from plancontrol.phase import Halt
 
-__all__ = ["ask", "ask_text", "ask_typed", "schema_of", "validation_problem"]
+__all__ = [
+    "ECHO_LIMIT",
+    "ask",
+    "ask_text",
+    "ask_typed",
+    "schema_of",
+    "validation_problem",
+]
+
+ECHO_LIMIT = 2000
+"""Characters of an off-schema reply shown back to the model when it is asked again: enough to
+see what went wrong; a reply cut off at the end of the context window (seen: 10,785
+characters from SmolLM2 on llama.cpp) sent back whole would overflow the window again."""
 
 T = TypeVar("T")
 
@@ -149,7 +162,7 @@ def ask_typed(
                 request,
                 messages=(
                     *request.messages,
-                    Message("assistant", reply.text),
+                    Message("assistant", clip(reply.text, ECHO_LIMIT)),
                     Message("user", fix),
                 ),
             )

@@ -178,3 +178,7 @@ def test_resume_and_fork_take_a_new_python_and_pass_env_and_describe_it_again(
     assert (fork_options.python, fork_options.pass_env) == (sys.executable, ("MY_SERVICE_TOKEN",))
     assert printed(tmp_path / "forked", 2) == ["None 20\n"]
     assert plancontrol("replay", "run", "-q", cwd=tmp_path).returncode == 0
+    # each session's scripts run again with that session's own Python and variables
+    reran = plancontrol("replay", "run", "--rerun-code", "-q", cwd=tmp_path, env=env)
+    assert reran.returncode == 0, reran.stdout + reran.stderr
+    assert "code: 2 script run(s) executed again, each as recorded" in reran.stdout

@@ -19,6 +19,7 @@ from plancontrol.pipeline import Pipeline
 from plancontrol.runfolder import (
     ComparingCheckpoints,
     Manifest,
+    RunOptions,
     Session,
     Verdict,
     compare,
@@ -154,7 +155,8 @@ class _Tally:
     cassettes: list[str]
     recorded: list[str]
     unplayed_requests: int = 0
-    rerun: Executor | None = None
+    rerun: tuple[Path, float] | None = None
+    """With ``--rerun-code``: the scratch folder the scripts run in again, and their timeout."""
     reruns: int = 0
     code_differences: list[str] = field(default_factory=list)
     on_script: ScriptWatch | None = None
@@ -216,21 +218,20 @@ def replay_run(
             return Failure(problem)
     tally = _Tally([], [], [], [])
     scratch = tempfile.TemporaryDirectory(prefix="plancontrol-rerun-")
-    tally.rerun = _scratch_executor(Path(scratch.name), rerun_code, manifest)
+    tally.rerun = None if rerun_code is None else (Path(scratch.name), rerun_code)
     with scratch:
         return _replay_sessions(run_dir, manifest, sessions, events, lenient, tally)
 
 
-def _scratch_executor(folder: Path, timeout: float | None, manifest: Manifest) -> Executor | None:
-    """Runs the recorded scripts again as the run ran them: its interpreter, its variables."""
+def _scratch_executor(folder: Path, timeout: float, options: RunOptions) -> Executor:
+    """Runs a session's recorded scripts again as it ran them: its interpreter, its variables
+    (a resume or fork may have changed them)."""
     import sys
 
     from plancontrol.local import SubprocessExecutor
 
-    if timeout is None:
-        return None
-    python = manifest.python or sys.executable
-    return SubprocessExecutor(folder, timeout=timeout, python=python, pass_env=manifest.pass_env)
+    python = options.python or sys.executable
+    return SubprocessExecutor(folder, timeout=timeout, python=python, pass_env=options.pass_env)
 
 
 def _replay_sessions(
@@ -345,14 +346,14 @@ def _replay_session(
 
     where = session_dir(run_dir, session.number)
     journal = JournalReplay(entries)
+    options = session.options or manifest.options  # a resume may have changed the models
     executor: Executor | _Rerun | _Watched = journal
     if tally.rerun is not None:
-        executor = _Rerun(journal, tally.rerun)
+        executor = _Rerun(journal, _scratch_executor(*tally.rerun, options))
     if tally.on_script is not None:
         executor = _Watched(executor, tally.on_script)
     snapshots = ComparingCheckpoints(where)
     scrub = Scrubber(secret_values(os.environ)).data
-    options = session.options or manifest.options  # a resume may have changed the models
     if modes is None:  # settled by earlier sessions; this one's negotiation replays
         modes = modes_before(run_dir, session.number)
     with Ag2Agents(options.default_route, dict(options.routes), modes=modes) as live:

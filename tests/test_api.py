@@ -118,3 +118,46 @@ def test_instructions_need_a_step_to_go_to(tmp_path: Path) -> None:
         "settings.plan_instructions"
     )
     assert sorted(p.name for p in (tmp_path / "run" / "sessions").iterdir()) == ["01"]
+
+
+class CtrlCAfterStep1:
+    """An event sink that presses Ctrl-C as step 1 ends (after its snapshot)."""
+
+    def emit(self, event: object) -> None:
+        from plancontrol.events import StepComplete
+
+        if isinstance(event, StepComplete) and event.step == 1:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_an_interrupted_session_names_the_command_that_resumes_it(tmp_path: Path) -> None:
+    import json
+    import shlex
+
+    from plancontrol.local import ApproveAll, Uninterrupted
+    from plancontrol.recording import Handlers
+
+    handlers = Handlers(events=CtrlCAfterStep1(), approver=ApproveAll(), signals=Uninterrupted())
+    folder = tmp_path / "my run"
+    with OpenAITestServer(happy_replies(PRIMES)) as server:
+        with pytest.raises(KeyboardInterrupt):
+            plancontrol.run(
+                "Compute primes", folder, model="m", base_url=server.base_url,
+                handlers=handlers, env={},
+            )  # fmt: skip
+        recorded = json.loads((folder / "sessions" / "01" / "session.json").read_text())
+        shown = scripts.plancontrol("show", "my run", "--json", cwd=tmp_path)
+        message = json.loads(shown.stdout)["sessions"][0]["message"]
+        command = shlex.split(message.split("`")[1])
+        resumed = scripts.plancontrol(*command[1:], "-q", cwd=tmp_path)
+        asked = [e.key for e in server.log]
+
+    assert (recorded["status"], recorded["message"]) == (
+        "interrupted",
+        f"interrupted by Ctrl-C; resume it with `resume(run_dir='{folder}')`",  # the library call
+    )
+    assert message == f"interrupted by Ctrl-C; resume it with `plancontrol resume '{folder}'`"
+    assert resumed.returncode == 0, resumed.stderr  # the command works as printed
+    assert asked.count("engineer") == 1  # step 1 was not run again
+    assert asked.count("researcher") == 1

@@ -192,6 +192,7 @@ def show_document(folder: str, state: RunState, report: object) -> Document:
     """What ``show`` prints: the task, the status line, the sessions, each planned step
     with its outcome so far (null before it ran), and the report."""
     from plancontrol.runfolder import shown_statuses
+    from plancontrol.wording import as_flags
 
     ctx = state.context
     steps = ctx.plan.steps if ctx.plan is not None else ()
@@ -203,7 +204,8 @@ def show_document(folder: str, state: RunState, report: object) -> Document:
         "forked_from": state.manifest.forked_from,
         "fork_step": state.manifest.fork_step,
         "sessions": [
-            {**msgspec.to_builtins(s), "status": status}  # "killed" told, never written
+            # "killed" told, never written; a call the message suggests worded as a command
+            {**msgspec.to_builtins(s), "status": status, "message": as_flags(s.message)}
             for s, status in zip(state.sessions, shown_statuses(state.sessions), strict=True)
         ],
         "plan": [

@@ -19,7 +19,7 @@ from plancontrol.journal import Entry, Journal, Saved, seal
 from plancontrol.phase import Halt
 from plancontrol.pipeline import Pipeline, run_pipeline
 from plancontrol.plan import Plan
-from plancontrol.resuming import WORK
+from plancontrol.resuming import WORK, suggested_call
 from plancontrol.runfolder import (
     RunOptions,
     Session,
@@ -144,7 +144,7 @@ def record_session(
         interpreter=options.interpreter if options else "",
     )
     status: SessionStatus = "interrupted"
-    message = "interrupted by Ctrl-C; resume it with `plancontrol resume`"
+    message = f"interrupted by Ctrl-C; resume it with {suggested_call('resume', folder)}"
     try:
         result = run_pipeline(pipeline, start, fx)
         match result:

@@ -39,6 +39,7 @@ __all__ = [
     "prepare_fork",
     "run_state",
     "start_point",
+    "suggested_call",
 ]
 
 RECORDS = ("manifest.json", "sessions", "context.json", "plan.json", "report.md")
@@ -163,8 +164,8 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
             k = last.n_steps if last is not None else 1
             return Failure(
                 f"{folder} ran to the end; nothing to resume: run step {k} again with "
-                f"{_call('resume', folder, from_step=k)}, or branch it there with "
-                f"{_call('fork', folder, from_step=k, into=_free(folder))}"
+                f"{suggested_call('resume', folder, from_step=k)}, or branch it there with "
+                f"{suggested_call('fork', folder, from_step=k, into=_free(folder))}"
             )
         return Success(StartPoint(manifest, sessions, number, saved.label, latest.unwrap()))
     plan = latest.unwrap().plan
@@ -189,16 +190,16 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
     if missing:
         return Failure(
             f"step {missing[0]} of {folder} did not complete; resume from it: "
-            f"{_call('resume', folder, from_step=missing[0])}"
+            f"{suggested_call('resume', folder, from_step=missing[0])}"
         )
     return Success(StartPoint(manifest, sessions, number, label, ctx))
 
 
-def _call(command: str, folder: Path, **arguments: object) -> str:
+def suggested_call(command: str, folder: Path, **arguments: object) -> str:
     """A call to suggest, as library messages name one (the CLI words it as a command that
     works as printed: ``plancontrol.wording.as_flags``).
 
-    >>> _call("fork", Path("my run"), from_step=2, into="my run-fork")
+    >>> suggested_call("fork", Path("my run"), from_step=2, into="my run-fork")
     "`fork(run_dir='my run', from_step=2, into='my run-fork')`"
     """
     import shlex
@@ -209,7 +210,7 @@ def _call(command: str, folder: Path, **arguments: object) -> str:
 
 
 def _unplanned(folder: Path) -> str:
-    again = _call("resume", folder)
+    again = suggested_call("resume", folder)
     return f"{folder} has no approved plan yet; resume it without `from_step`: {again}"
 
 

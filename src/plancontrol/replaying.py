@@ -155,8 +155,7 @@ class _Tally:
     cassettes: list[str]
     recorded: list[str]
     unplayed_requests: int = 0
-    rerun: tuple[Path, float] | None = None
-    """With ``--rerun-code``: the scratch folder the scripts run in again, and their timeout."""
+    rerun: tuple[Path, float] | None = None  # rerun_code's scratch folder and timeout
     reruns: int = 0
     code_differences: list[str] = field(default_factory=list)
     on_script: ScriptWatch | None = None

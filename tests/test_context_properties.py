@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from msgspec.structs import replace
 from pyrsistent import pmap
 from returns.result import Failure, Result, Success
-from strategies import contexts, plans
+from strategies import contexts, plans, settings
 
 from plancontrol.context import Context, StepOutcome, Value, decode_context, encode_context
 from plancontrol.control import run_steps
@@ -23,6 +24,7 @@ from plancontrol.pipeline import PLANNING_AND_CONTROL, run_pipeline
 from plancontrol.plan import Plan, Review
 from plancontrol.planning import approve_plan, draft_plan, review_plan
 from plancontrol.replies import Code, Install, Verdict
+from plancontrol.settings import SUPPORT_ROLES, Settings
 from plancontrol.testing import Scripted, ScriptedApprover, scripted_effects
 
 PREFIX = "not a plancontrol context"
@@ -100,6 +102,18 @@ def test_decode_rejects_random_bytes_with_a_message(data: bytes) -> None:
 
     assert isinstance(result, Failure)
     assert result.failure().startswith(f"{PREFIX}: ")
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(settings())
+def test_generated_names_are_of_the_kinds_the_strategies_promise(chosen: Settings) -> None:
+    # the strategies draw names as a first character and a tail, not from a regex (faster)
+    assert 1 <= len(chosen.roles) <= 5
+    assert len(set(chosen.role_names)) == len(chosen.role_names)
+    for name in (role.name for role in chosen.roles):
+        assert re.fullmatch(r"[a-z][a-z0-9_]{0,11}", name), name
+        assert name not in SUPPORT_ROLES
+    assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,19}", chosen.researcher_filename)
 
 
 @hsettings(max_examples=50, deadline=None)

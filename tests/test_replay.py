@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -128,15 +129,17 @@ def test_a_run_on_the_embedded_model_replays_identically(tmp_path: Path) -> None
         "-q",
         cwd=tmp_path,
     )
-    assert done.returncode in (0, 1), done.stderr
+    # SmolLM2 at temperature 0 with a fixed seed plans one researcher step for this task
+    assert done.returncode == 0, done.stderr
+    context = json.loads((tmp_path / "run" / "context.json").read_text())
+    outcomes = [(o["step"], o["agent"], o["status"]) for o in context["outcomes"]]
+    assert outcomes == [(1, "researcher", "completed")]
     replayed = plancontrol("replay", "run", "-q", cwd=tmp_path)
     assert replayed.returncode == 0, replayed.stderr
     assert "replay identical to the recording" in replayed.stdout
 
 
 def test_check_names_exactly_the_steps_whose_prompts_changed(recorded: Path) -> None:
-    import json
-
     manifest = recorded / "manifest.json"
     data = json.loads(manifest.read_text())
     data["settings"]["researcher_instructions"] = "Cite your sources."
@@ -156,8 +159,6 @@ def test_check_names_exactly_the_steps_whose_prompts_changed(recorded: Path) -> 
 def test_check_goes_on_past_a_changed_step_and_names_only_the_changed_ones(
     recorded: Path,
 ) -> None:
-    import json
-
     manifest = recorded / "manifest.json"
     data = json.loads(manifest.read_text())
     data["settings"]["engineer_instructions"] = "Use only the standard library."

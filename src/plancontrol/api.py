@@ -83,7 +83,7 @@ def run(
     What cannot run is refused before any model is asked anything: an empty task, models
     that cannot be reached, approvals with nobody to ask.
     """
-    from plancontrol.changes import refusal
+    from plancontrol.changes import runnable
     from plancontrol.configure import ModelChoice, budget_problem, plan_models
     from plancontrol.local import describe_python, python_path
     from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
@@ -104,14 +104,11 @@ def run(
         overrides=tuple(params),
         prices=tuple(prices),
     )
-    match plan_models(choice, env, local_model_available(), LOCAL_INSTALL_HINT):
+    match runnable(plan_models(choice, env, local_model_available(), LOCAL_INSTALL_HINT)):
         case Failure(problem):
             return Failure(problem)
         case Success(models):
             pass
-    refused_models = refusal(models)
-    if refused_models:
-        return Failure(refused_models)
     knobs = {
         **(settings or {}),
         "default_model": models.default_model,
@@ -411,7 +408,7 @@ def _next(
         models_after,
         options_of,
         recorded_options,
-        refusal,
+        runnable,
     )
     from plancontrol.configure import budget_problem
     from plancontrol.localmodel import LOCAL_INSTALL_HINT, local_model_available
@@ -420,16 +417,13 @@ def _next(
     env = os.environ if env is None else env
     recorded = recorded_options(point.manifest, point.sessions)
     settings = point.context.settings
-    match models_after(
-        settings, recorded, changes, env, local_model_available(), LOCAL_INSTALL_HINT
+    match runnable(
+        models_after(settings, recorded, changes, env, local_model_available(), LOCAL_INSTALL_HINT)
     ):
         case Failure(problem):
             return Failure(problem)
         case Success(models):
             pass
-    refused = refusal(models)
-    if refused:
-        return Failure(refused)
     knobs = {**model_settings(models), **changes.settings}
     match edit_context(point.context, step, changes.sets, changes.instructions, knobs):
         case Failure(problem):

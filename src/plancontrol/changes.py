@@ -7,7 +7,7 @@ from typing import Any, TypedDict
 
 import msgspec
 from msgspec.structs import replace
-from returns.result import Result
+from returns.result import Failure, Result, Success
 
 from plancontrol.configure import LOCAL, ModelChoice, ModelPlan, plan_models, recorded_routes
 from plancontrol.context import Context
@@ -36,7 +36,7 @@ __all__ = [
     "next_step",
     "options_of",
     "recorded_options",
-    "refusal",
+    "runnable",
 ]
 
 EXTRAS: Mapping[Provider, tuple[str, str]] = {
@@ -201,20 +201,27 @@ def missing_extra(routes: tuple[Route, ...]) -> str | None:
     return None
 
 
-def refusal(models: ModelPlan) -> str | None:
-    """Why these models cannot run at all, found before any model is asked anything.
+def runnable(planned: Result[ModelPlan, str]) -> Result[ModelPlan, str]:
+    """The planned models, unless they cannot run at all (found before any model is asked
+    anything): the embedded model asked for json_schema, or a provider's missing extra.
 
     >>> from plancontrol.configure import _local
-    >>> print(refusal(_local(ModelChoice(model="local", structured="json_schema"), "")))
+    >>> print(runnable(Success(_local(ModelChoice(model="local", structured="json_schema"),
+    ...     ""))).failure())
     the embedded local model cannot answer in structured mode json_schema: use json_object \
 (its default) or prompt
     """
-    if models.local and models.default.structured == "json_schema":
-        return (
-            "the embedded local model cannot answer in structured mode json_schema: use "
-            "json_object (its default) or prompt"
-        )
-    return missing_extra((models.default, *(route for _, route in models.routes)))
+
+    def check(models: ModelPlan) -> Result[ModelPlan, str]:
+        if models.local and models.default.structured == "json_schema":
+            return Failure(
+                "the embedded local model cannot answer in structured mode json_schema: use "
+                "json_object (its default) or prompt"
+            )
+        missing = missing_extra((models.default, *(route for _, route in models.routes)))
+        return Failure(missing) if missing else Success(models)
+
+    return planned.bind(check)
 
 
 def next_step(label: str | None, ctx: Context) -> int | None:

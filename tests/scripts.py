@@ -63,14 +63,15 @@ def contents(requests: Iterable[Any]) -> list[str]:
 def plancontrol(
     *args: str, cwd: Path, key: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would: a subprocess with no provider key but ``key``, and the
-    variables in ``env`` besides."""
+    """Run the CLI as a user would from a script: a subprocess whose input is not a terminal
+    (``/dev/null``), with no provider key but ``key``, and the variables in ``env`` besides."""
     env = {**{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}, **(env or {})}
     if key:
         env["OPENAI_API_KEY"] = key
     return subprocess.run(
         [sys.executable, "-m", "plancontrol", *args],
         cwd=cwd,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=300,

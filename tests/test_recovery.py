@@ -5,10 +5,8 @@ is refused before any model is paid."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,28 +37,10 @@ def two_steps() -> dict[str, list[Any]]:
     }
 
 
-def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The command line with its input not a terminal (``/dev/null``), no provider keys but
-    those in ``env``."""
-    base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    return subprocess.run(
-        [sys.executable, "-m", "plancontrol", *args],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**base, **(env or {})},
-    )
-
-
 def failing_run(base_url: str, cwd: Path, model: str = "m") -> subprocess.CompletedProcess[str]:
     """``plancontrol run`` into ``cwd/run`` with no review and one attempt a step, so that a
     step whose script fails stops it."""
-    return cli(
+    return plancontrol(
         "run", "Compute primes", "--base-url", base_url, "--model", model, "--reviews", "0",
         "--attempts", "1", "--run-dir", "run", "-q", cwd=cwd,
     )  # fmt: skip
@@ -107,7 +87,7 @@ def test_resume_with_more_attempts_lets_the_failed_step_succeed(tmp_path: Path) 
         assert "step 1 failed after 1 attempt(s)" in " ".join(first.stderr.split())
         command = hinted(first.stderr)
         assert command == ["resume", "run", "--max-n-attempts", "3"]
-        again = cli(*command, "-q", cwd=tmp_path)
+        again = plancontrol(*command, "-q", cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         asked = [e.key for e in server.log]
     assert asked.count("engineer") == 3  # one attempt in the run, two in the resume
@@ -122,7 +102,7 @@ def test_resume_with_more_attempts_lets_the_failed_step_succeed(tmp_path: Path) 
 
 def test_resume_with_a_corrected_base_url_reaches_the_new_server(tmp_path: Path) -> None:
     dead = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
-    first = cli(
+    first = plancontrol(
         "run", "Compute primes", "--base-url", dead, "--model", "m", "--max-retries", "0",
         "--run-dir", "run", "-q", cwd=tmp_path,
     )  # fmt: skip
@@ -131,7 +111,7 @@ def test_resume_with_a_corrected_base_url_reaches_the_new_server(tmp_path: Path)
     replies = two_steps()
     with OpenAITestServer(replies) as server:
         url = server.base_url
-        again = cli("resume", "run", "--base-url", url, "-q", cwd=tmp_path)
+        again = plancontrol("resume", "run", "--base-url", url, "-q", cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         asked = [e.key for e in server.log]
     assert asked == ["planner", "plan_reviewer", "planner", "engineer", "judge", "researcher"]
@@ -156,7 +136,7 @@ def test_a_run_stopped_by_its_budget_during_planning_resumes_with_a_larger_one(
         "researcher": ["# Report\nFour primes."],
     }
     with OpenAITestServer(replies) as server:
-        first = cli(
+        first = plancontrol(
             "run", "Compute primes", "--base-url", server.base_url, "--model", "gpt-4o-mini",
             "--run-dir", "run", "-q", cwd=tmp_path,
         )  # fmt: skip
@@ -165,7 +145,7 @@ def test_a_run_stopped_by_its_budget_during_planning_resumes_with_a_larger_one(
         assert "cost budget exceeded during planning: spent $0.1500 of $0.1000" in said
         command = hinted(first.stderr)
         assert command == ["resume", "run", "--max-cost-usd", "0.3"]
-        again = cli(*command, "-q", cwd=tmp_path)
+        again = plancontrol(*command, "-q", cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         asked = [e.key for e in server.log]
     assert asked.count("planner") == 3  # planning was paid for again, from the start
@@ -184,13 +164,13 @@ def test_code_timeout_and_installs_are_recorded_and_used_again(tmp_path: Path) -
         "judge": [fix("be faster"), fix("be faster")],
     }
     with OpenAITestServer(replies) as server:
-        first = cli(
+        first = plancontrol(
             "run", "Compute primes", "--base-url", server.base_url, "--model", "m",
             "--reviews", "0", "--attempts", "1", "--code-timeout", "1", "--allow-install",
             "--run-dir", "run", "-q", cwd=tmp_path,
         )  # fmt: skip
         assert first.returncode == 1, first.stderr
-        again = cli("resume", "run", "-q", cwd=tmp_path)
+        again = plancontrol("resume", "run", "-q", cwd=tmp_path)
         assert again.returncode == 1, again.stderr
     run = tmp_path / "run"
     manifest = json.loads((run / "manifest.json").read_text())
@@ -240,7 +220,7 @@ def test_resume_and_fork_refuse_bad_changes_before_anything_is_written(tmp_path:
     with OpenAITestServer(
         {"planner": [PRIMES], "engineer": [Code(FAILS)], "judge": [fix("x")]}
     ) as server:
-        first = cli(
+        first = plancontrol(
             "run", "t", "--base-url", server.base_url, "--model", "m", "--reviews", "0",
             "--attempts", "1", "--run-dir", "run", "-q", cwd=tmp_path,
         )  # fmt: skip
@@ -268,9 +248,11 @@ def test_resume_and_fork_refuse_bad_changes_before_anything_is_written(tmp_path:
             (["--set", "settings.approval=after_planning"], no_terminal),
         ]
         for args, message in cases:
-            done = cli("resume", "run", *args, cwd=tmp_path)
+            done = plancontrol("resume", "run", *args, cwd=tmp_path)
             assert (done.returncode, done.stderr) == (2, f"plancontrol: {message}\n"), args
-            forked = cli("fork", "run", "--from-step", "1", "--into", "fork", *args, cwd=tmp_path)
+            forked = plancontrol(
+                "fork", "run", "--from-step", "1", "--into", "fork", *args, cwd=tmp_path
+            )
             assert (forked.returncode, forked.stderr) == (2, f"plancontrol: {message}\n"), args
             assert not (tmp_path / "fork").exists()
         assert len(server.log) == before
@@ -314,7 +296,7 @@ def test_what_cannot_run_is_refused_before_any_model_call(
 ) -> None:
     with OpenAITestServer(two_steps()) as server:
         given = ["--base-url", server.base_url, "--model", "m"] if "--model" not in args else []
-        done = cli(*args, *given, "--run-dir", "run", cwd=tmp_path, env=env)
+        done = plancontrol(*args, *given, "--run-dir", "run", cwd=tmp_path, env=env)
         assert server.log == []
     assert (done.returncode, done.stderr) == (2, f"plancontrol: {message}\n")
     assert not (tmp_path / "run").exists()
@@ -373,13 +355,15 @@ def test_every_run_option_is_recorded_and_a_resume_goes_on_with_it(tmp_path: Pat
     }
     with OpenAITestServer(replies) as server:
         url = server.base_url
-        first = cli(
+        first = plancontrol(
             "run", "Compute primes", "--base-url", url, "--model", "m", "--reviews", "0",
             "--structured", "json_object", "--timeout", "33", "--max-retries", "1",
             "--code-timeout", "7", "--allow-install", "--run-dir", "run", "-q", cwd=tmp_path,
         )  # fmt: skip
         assert first.returncode == 0, first.stderr
-        again = cli("resume", "run", "--from-step", "2", "--timeout", "44", "-q", cwd=tmp_path)
+        again = plancontrol(
+            "resume", "run", "--from-step", "2", "--timeout", "44", "-q", cwd=tmp_path
+        )
         assert again.returncode == 0, again.stderr
         formats = [(e.key, e.body.get("response_format", {}).get("type")) for e in server.log]
     assert formats == [
@@ -439,7 +423,7 @@ def test_resume_and_fork_refuse_a_budget_on_an_unpriced_model_before_any_call(
             (tmp_path / "budget", (*fork, "--model", "my-llama"), "my-llama"),
         ]
         for where, args, model in cases:
-            done = cli(*args, cwd=where)
+            done = plancontrol(*args, cwd=where)
             assert (done.returncode, done.stderr) == (2, unknown(model)), args
         refused = library.resume(tmp_path / "run", settings={"max_cost_usd": 1.0}, env={})
         refused_fork = library.fork(
@@ -473,7 +457,7 @@ def test_a_resume_on_other_models_keeps_params_and_prices_and_takes_a_reasoning_
         first = failing_run(server.base_url, tmp_path, "o3-mini")
         assert first.returncode == 1, first.stderr
         (tmp_path / "plancontrol.toml").unlink()  # resume reads what the run recorded
-        again = cli(
+        again = plancontrol(
             "resume", "run", "--model", "o3-custom", "--reasoning-effort", "high",
             "--max-n-attempts", "2", "-q", cwd=tmp_path,
         )  # fmt: skip
@@ -494,7 +478,7 @@ def test_a_resume_on_other_models_keeps_params_and_prices_and_takes_a_reasoning_
     assert route["prices"] == [["o3-custom", 1.0, 4.0]]  # so the budget is kept, not refused
     assert [(o["role"], o["temperature"]) for o in route["overrides"]] == [("engineer", 0.7)]
     assert route["reasoning_effort"] == "high"
-    bad = cli("resume", "run", "--reasoning-effort", "extreme", cwd=tmp_path)
+    bad = plancontrol("resume", "run", "--reasoning-effort", "extreme", cwd=tmp_path)
     assert (bad.returncode, bad.stderr) == (
         2,
         "plancontrol: --reasoning-effort must be one of none, minimal, low, medium, high, "
@@ -523,17 +507,17 @@ def test_every_command_a_refusal_suggests_works_as_printed(tmp_path: Path) -> No
         "researcher": ["# Report\nFour primes.", "# Report\nAgain.", "# Report\nForked."],
     }
     with OpenAITestServer(replies) as server:
-        first = cli(
+        first = plancontrol(
             "run", "Compute primes", "--base-url", server.base_url, "--model", "m",
             "--max-retries", "0", "--run-dir", "run", "-q", cwd=tmp_path,
         )  # fmt: skip
         assert first.returncode == 1, first.stderr
-        unplanned = cli("resume", "run", "--from-step", "1", cwd=tmp_path)
+        unplanned = plancontrol("resume", "run", "--from-step", "1", cwd=tmp_path)
         (again,) = printed_commands(unplanned.stderr)
-        resumed = cli(*again, "-q", cwd=tmp_path)
-        finished = cli("resume", "run", cwd=tmp_path)
+        resumed = plancontrol(*again, "-q", cwd=tmp_path)
+        finished = plancontrol("resume", "run", cwd=tmp_path)
         suggested = printed_commands(finished.stderr)
-        done = [cli(*command, "-q", cwd=tmp_path) for command in suggested]
+        done = [plancontrol(*command, "-q", cwd=tmp_path) for command in suggested]
         asked = [e.key for e in server.log]
     assert (unplanned.returncode, unplanned.stderr) == (
         2,

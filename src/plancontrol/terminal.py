@@ -49,6 +49,12 @@ _LABELS = {
 }
 
 
+_TICK = 0.2
+"""Longest wait in one select: Python runs a signal's handler only when the main thread runs
+again, and a Ctrl-C the kernel hands to another thread (ag2's loop, an HTTP worker) does not
+wake a select in the main thread; waking this often lets Ctrl-C answer at once."""
+
+
 class _Lines:
     """Lines typed on a stream, each read waiting at most ``timeout`` seconds.
 
@@ -73,10 +79,12 @@ class _Lines:
             return typed.rstrip("\r\n") if typed else _EOF
         deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self.pending and not self.ended:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            left = _TICK if deadline is None else min(max(deadline - time.monotonic(), 0.0), _TICK)
             ready, _, _ = select.select([self.fd], [], [], left)
             if not ready:
-                return None
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue
             chunk = os.read(self.fd, 4096)
             self.pending += chunk
             self.ended = not chunk

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from plancontrol import Plan, Step
-from plancontrol.testserver import OpenAITestServer
+from plancontrol.servers.scripted import OpenAITestServer
 
 CLI = (sys.executable, "-m", "plancontrol")
 

@@ -5,10 +5,10 @@ compete with the client for the GIL, through one HTTP client of its own (so one 
 connection), creating a fresh ``ag2.Agent`` per call (as plancontrol does); the paths
 compared send the same request body, one HTTP round trip per call.
 
-- plain: ``plancontrol.calls.ask`` (request, ag2 adapter on its loop thread, usage row,
+- plain: ``plancontrol.core.asking.ask`` (request, ag2 adapter on its loop thread, usage row,
   events; called from synchronous code, as every phase calls it) against
   ``await Agent(...).ask(prompt)`` on the caller's event loop.
-- structured: ``plancontrol.calls.ask_typed(..., Code)`` (schema, ``response_format``,
+- structured: ``plancontrol.core.asking.ask_typed(..., Code)`` (schema, ``response_format``,
   msgspec validation) against ``Agent.ask`` with the same ``response_format`` in the body
   and the reply decoded into the same type by msgspec.
 - ag2 from synchronous code: the bare call made the way plancontrol has to make it, on an
@@ -43,11 +43,11 @@ from ag2 import Agent
 from ag2.config import OpenAIConfig
 
 from plancontrol import Context, Message, Request
-from plancontrol.ag2_agents import Ag2Agents
-from plancontrol.calls import ask, ask_typed, schema_of
-from plancontrol.effects import Effects
-from plancontrol.models import Route
-from plancontrol.replies import Code
+from plancontrol.handlers.ag2_agents import Ag2Agents
+from plancontrol.core.asking import ask, ask_typed, schema_of
+from plancontrol.core.ports import Effects
+from plancontrol.handlers.routes import Route
+from plancontrol.core.answers import Code
 from plancontrol.testing import scripted_effects
 
 __all__ = ["main"]

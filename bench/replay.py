@@ -19,7 +19,7 @@ from pathlib import Path
 
 from notes import record
 
-from plancontrol.replaying import replay_run
+from plancontrol.recording.replay import replay_run
 
 
 def replay_seconds(folder: Path, repeat: int) -> float:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pyrsistent import pmap
 
 from plancontrol import Context, Plan, Step
-from plancontrol.context import StepOutcome, TimingRow, UsageRow
-from plancontrol.runfolder import decode_snapshot, encode_snapshot
+from plancontrol.core.context import StepOutcome, TimingRow, UsageRow
+from plancontrol.runs.folder import decode_snapshot, encode_snapshot
 
 
 def context(steps: int) -> Context:

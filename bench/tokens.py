@@ -31,7 +31,7 @@ from typing import Any
 from notes import long_note, record
 
 from plancontrol import decode_context
-from plancontrol.carryover import carried_summary
+from plancontrol.core.carryover import carried_summary
 
 
 def words(text: str) -> int:

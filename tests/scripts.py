@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from plancontrol import Plan, Review, Step
-from plancontrol.replies import Code, Verdict
+from plancontrol.core.answers import Code, Verdict
 
 PRIMES = Plan(
     (

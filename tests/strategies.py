@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from pyrsistent import PMap, pmap
 
-from plancontrol.context import Context, Scalar, StepOutcome, TimingRow, UsageRow, Value
-from plancontrol.plan import Plan, Review, Step
-from plancontrol.settings import SUPPORT_ROLES, Role, RoleModel, Settings
+from plancontrol.core.context import Context, Scalar, StepOutcome, TimingRow, UsageRow, Value
+from plancontrol.core.plan import Plan, Review, Step
+from plancontrol.core.settings import SUPPORT_ROLES, Role, RoleModel, Settings
 
 __all__ = [
     "contexts",

@@ -10,11 +10,12 @@ import pytest
 from scripts import PRIMES, review
 
 from plancontrol import PLANNING_AND_CONTROL, Context, Effects, Settings, run_pipeline
-from plancontrol.ag2_agents import Ag2Agents
-from plancontrol.local import FolderWorkspace, SubprocessExecutor
-from plancontrol.models import Route
-from plancontrol.planning import draft_plan
-from plancontrol.replies import Code, Verdict
+from plancontrol.core.answers import Code, Verdict
+from plancontrol.core.phases.planning import draft_plan
+from plancontrol.handlers.ag2_agents import Ag2Agents
+from plancontrol.handlers.local import SubprocessExecutor
+from plancontrol.handlers.routes import Route
+from plancontrol.handlers.workspace import FolderWorkspace
 from plancontrol.testing import (
     Drop,
     FixedClock,

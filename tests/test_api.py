@@ -10,7 +10,8 @@ from returns.result import Failure, Success
 from scripts import PRIMES, happy_replies
 
 import plancontrol
-from plancontrol import Halt, api
+from plancontrol import Halt
+from plancontrol.app import api
 from plancontrol.testing import OpenAITestServer
 
 
@@ -79,7 +80,7 @@ def test_a_stopped_workflow_is_a_halt_with_its_context(tmp_path: Path) -> None:
 def test_resume_gives_the_step_it_goes_on_with_new_instructions(tmp_path: Path) -> None:
     from scripts import fix
 
-    from plancontrol.replies import Code
+    from plancontrol.core.answers import Code
 
     replies = {
         "planner": [PRIMES],
@@ -124,7 +125,7 @@ class CtrlCAfterStep1:
     """An event sink that presses Ctrl-C as step 1 ends (after its snapshot)."""
 
     def emit(self, event: object) -> None:
-        from plancontrol.events import StepComplete
+        from plancontrol.core.events import StepComplete
 
         if isinstance(event, StepComplete) and event.step == 1:
             raise KeyboardInterrupt
@@ -135,8 +136,8 @@ def test_an_interrupted_session_names_the_command_that_resumes_it(tmp_path: Path
     import json
     import shlex
 
-    from plancontrol.local import ApproveAll, Uninterrupted
-    from plancontrol.recording import Handlers
+    from plancontrol.handlers.local import ApproveAll, Uninterrupted
+    from plancontrol.recording.record import Handlers
 
     handlers = Handlers(events=CtrlCAfterStep1(), approver=ApproveAll(), signals=Uninterrupted())
     folder = tmp_path / "my run"

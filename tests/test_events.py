@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from returns.result import Failure, Success
 
-from plancontrol.context import Context
-from plancontrol.errors import AttemptsExhausted, Cancelled
-from plancontrol.events import (
+from plancontrol.core.answers import Code, Verdict
+from plancontrol.core.context import Context
+from plancontrol.core.errors import AttemptsExhausted, Cancelled
+from plancontrol.core.events import (
     CallbackEvents,
     CallbackSignals,
     CostUpdate,
@@ -26,10 +27,9 @@ from plancontrol.events import (
     WorkflowStart,
     deliver,
 )
-from plancontrol.pipeline import PLANNING_AND_CONTROL, run_pipeline
-from plancontrol.plan import Plan, Review, Step, plan_text
-from plancontrol.replies import Code, Verdict
-from plancontrol.settings import Settings
+from plancontrol.core.pipeline import PLANNING_AND_CONTROL, run_pipeline
+from plancontrol.core.plan import Plan, Review, Step, plan_text
+from plancontrol.core.settings import Settings
 from plancontrol.testing import RecordingEvents, ScriptedAgents, scripted_effects
 
 PLAN = Plan(

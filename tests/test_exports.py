@@ -115,12 +115,12 @@ def test_testing_exports_the_doubles() -> None:
 
 
 def test_every_module_states_its_job_in_one_line_and_its_exports() -> None:
-    for info in pkgutil.iter_modules(plancontrol.__path__):
-        module = importlib.import_module(f"plancontrol.{info.name}")
+    for info in pkgutil.walk_packages(plancontrol.__path__, "plancontrol."):
+        module = importlib.import_module(info.name)
         doc = module.__doc__ or ""
         assert doc, f"{info.name}: needs a docstring"
         assert "\n" not in doc.strip(), f"{info.name}: its docstring should be one line"
-        if not info.name.startswith("_"):
+        if not info.name.rpartition(".")[2].startswith("_") and not info.ispkg:
             exported = getattr(module, "__all__", None)
             assert exported is not None, f"{info.name} has no __all__"
             for name in exported:
@@ -132,7 +132,7 @@ def test_the_library_entry_points_mirror_the_commands_and_load_on_first_use() ->
     import subprocess
     import sys
 
-    from plancontrol import api
+    from plancontrol.app import api
 
     assert (plancontrol.run, plancontrol.replay, plancontrol.resume, plancontrol.fork) == (
         api.run,

@@ -23,8 +23,9 @@ import pytest
 from scripts import OK, PRIMES, plancontrol, review, run_against
 
 from plancontrol import Plan, Step, decode_context
-from plancontrol.calls import EMPTY_NOTE
-from plancontrol.replies import Code
+from plancontrol.core.answers import Code
+from plancontrol.core.asking import EMPTY_NOTE
+from plancontrol.servers.scripted import ServerReply
 from plancontrol.testing import (
     Drop,
     Empty,
@@ -34,7 +35,6 @@ from plancontrol.testing import (
     Status,
     role_of,
 )
-from plancontrol.testserver import ServerReply
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server
 

@@ -16,18 +16,18 @@ from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 from strategies import contexts, plans, reviews
 
-from plancontrol.calls import ask_typed
-from plancontrol.cassettes import CassetteAgents, ReadableJSON, cassette_name
-from plancontrol.context import Context, decode_context, encode_context
-from plancontrol.effects import Message, Reply, Request
-from plancontrol.errors import InvalidReply, ModelFailure
-from plancontrol.journal import read_journal
-from plancontrol.phase import Halt
-from plancontrol.plan import Plan, Review, check_plan, plan_text
-from plancontrol.planning import draft_plan, review_plan
-from plancontrol.replies import Code, Install, Verdict
-from plancontrol.runfolder import decode_snapshot, encode_snapshot, read_manifest, read_session
-from plancontrol.settings import Settings
+from plancontrol.core.answers import Code, Install, Verdict
+from plancontrol.core.asking import ask_typed
+from plancontrol.core.context import Context, decode_context, encode_context
+from plancontrol.core.errors import InvalidReply, ModelFailure
+from plancontrol.core.phase import Halt
+from plancontrol.core.phases.planning import draft_plan, review_plan
+from plancontrol.core.plan import Plan, Review, check_plan, plan_text
+from plancontrol.core.ports import Message, Reply, Request
+from plancontrol.core.settings import Settings
+from plancontrol.recording.cassettes import CassetteAgents, ReadableJSON, cassette_name
+from plancontrol.runs.folder import decode_snapshot, encode_snapshot, read_manifest, read_session
+from plancontrol.runs.journal import read_journal
 from plancontrol.testing import FunctionAgents, scripted_effects
 
 RECORDED = Path(__file__).resolve().parent.parent / "cassettes" / "primes-test-server"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from scripts import PRIMES, plancontrol, review, run_against
 
-from plancontrol.local import describe_python
-from plancontrol.replies import Code, Verdict
-from plancontrol.runfolder import read_manifest, read_sessions
+from plancontrol.core.answers import Code, Verdict
+from plancontrol.handlers.local import describe_python
+from plancontrol.runs.folder import read_manifest, read_sessions
 from plancontrol.testing import OpenAITestServer
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server

@@ -9,9 +9,9 @@ import pytest
 from scripts import OK, PRIMES, contents, plancontrol, review
 
 from plancontrol import AttemptsExhausted, Context, Execution, Plan, Settings
-from plancontrol.context import decode_context
-from plancontrol.control import run_steps
-from plancontrol.replies import Code, Verdict
+from plancontrol.core.answers import Code, Verdict
+from plancontrol.core.context import decode_context
+from plancontrol.core.phases.control import run_steps
 from plancontrol.testing import OpenAITestServer, ScriptedExecutor, scripted_effects
 
 ENGINEER_ONLY = Plan((PRIMES.steps[0],))

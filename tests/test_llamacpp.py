@@ -13,18 +13,14 @@ import pytest
 from msgspec.structs import replace
 
 from plancontrol import Context, Plan, Review, Role, Settings, Step
-from plancontrol.ag2_agents import Ag2Agents
-from plancontrol.api import replay
-from plancontrol.calls import ask_typed
-from plancontrol.configure import ModelChoice, plan_models
-from plancontrol.effects import Execution
-from plancontrol.errors import AttemptsExhausted
-from plancontrol.journal import Ran, read_journal
-from plancontrol.local import ApproveAll, DiscardEvents, Uninterrupted
-from plancontrol.localmodel import LOCAL_INSTALL_HINT, LocalModelServer, local_model_available
-from plancontrol.models import Route
-from plancontrol.pipeline import PLANNING_AND_CONTROL, phases_after
-from plancontrol.prompts import (
+from plancontrol.app.api import replay
+from plancontrol.app.routing import ModelChoice, plan_models
+from plancontrol.core.answers import Code, Install, Verdict
+from plancontrol.core.asking import ask_typed
+from plancontrol.core.errors import AttemptsExhausted
+from plancontrol.core.pipeline import PLANNING_AND_CONTROL, phases_after
+from plancontrol.core.ports import Execution
+from plancontrol.core.prompts import (
     engineer_request,
     installer_request,
     judge_request,
@@ -32,10 +28,14 @@ from plancontrol.prompts import (
     reviewer_request,
     text_step_request,
 )
-from plancontrol.recording import Handlers, record_session
-from plancontrol.replies import Code, Install, Verdict
-from plancontrol.runfolder import write_manifest
-from plancontrol.secrets import Scrubber
+from plancontrol.handlers.ag2_agents import Ag2Agents
+from plancontrol.handlers.local import ApproveAll, DiscardEvents, Uninterrupted
+from plancontrol.handlers.routes import Route
+from plancontrol.handlers.secrets import Scrubber
+from plancontrol.recording.record import Handlers, record_session
+from plancontrol.runs.folder import write_manifest
+from plancontrol.runs.journal import Ran, read_journal
+from plancontrol.servers.embedded import LOCAL_INSTALL_HINT, LocalModelServer, local_model_available
 from plancontrol.testing import scripted_effects
 
 pytestmark = [

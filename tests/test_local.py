@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from returns.result import Failure
 
-from plancontrol import local
-from plancontrol.effects import Execution, Script
-from plancontrol.errors import ExecutionFailure
-from plancontrol.local import FolderWorkspace, SubprocessExecutor, SystemClock
+from plancontrol.core.errors import ExecutionFailure
+from plancontrol.core.ports import Execution, Script
+from plancontrol.handlers import local
+from plancontrol.handlers.local import SubprocessExecutor, SystemClock
+from plancontrol.handlers.workspace import FolderWorkspace
 
 SPAWN_SLEEPING_CHILD = """
 import subprocess, sys, time
@@ -66,8 +67,6 @@ def test_local_exports_exactly_its_handlers() -> None:
     assert local.__all__ == [
         "ApproveAll",
         "DiscardEvents",
-        "FolderCheckpoints",
-        "FolderWorkspace",
         "SubprocessExecutor",
         "SystemClock",
         "Uninterrupted",
@@ -80,7 +79,7 @@ def test_local_exports_exactly_its_handlers() -> None:
 
 def test_unattended_handlers_approve_continue_and_stay_quiet() -> None:
     from plancontrol import ApprovalRequest, Approve, Plan, Step
-    from plancontrol.events import PhaseChange
+    from plancontrol.core.events import PhaseChange
 
     request = ApprovalRequest(kind="plan", task="t", plan=Plan((Step("a", "engineer"),)))
     assert local.ApproveAll().decide(request) == Approve()
@@ -397,8 +396,8 @@ def test_run_reports_paths_inside_the_work_folder_relative_to_it(tmp_path: Path)
 
 def test_folder_checkpoints_write_snapshots_the_run_folder_reads(tmp_path: Path) -> None:
     from plancontrol import Context
-    from plancontrol.local import FolderCheckpoints
-    from plancontrol.runfolder import decode_snapshot
+    from plancontrol.runs.checkpoints import FolderCheckpoints
+    from plancontrol.runs.folder import decode_snapshot
 
     ctx = Context(task="t")
     FolderCheckpoints(tmp_path).save("step-02", ctx)

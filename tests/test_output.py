@@ -12,10 +12,10 @@ import pytest
 from scripts import PRIMES, happy_replies, plancontrol
 
 from plancontrol import Plan, Step, decode_context
-from plancontrol.prices import cost_usd
-from plancontrol.replies import Code, Verdict
+from plancontrol.core.answers import Code, Verdict
+from plancontrol.handlers.prices import cost_usd
+from plancontrol.servers.scripted import Usage
 from plancontrol.testing import OpenAITestServer
-from plancontrol.testserver import Usage
 
 BRACKETS = "Compare [TT] and [1] with [bold]x[/] ok"
 WIDTH = 80
@@ -231,8 +231,8 @@ def test_costs_in_json_carry_no_float_noise(tmp_path: Path) -> None:
 def test_the_approval_prompt_shows_brackets_as_written() -> None:
     import io
 
-    from plancontrol.effects import ApprovalRequest
-    from plancontrol.terminal import TerminalApprover
+    from plancontrol.core.ports import ApprovalRequest
+    from plancontrol.handlers.terminal import TerminalApprover
 
     shown = io.StringIO()
     approver = TerminalApprover(io.StringIO("a\n"), shown, require_tty=False)

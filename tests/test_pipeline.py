@@ -26,7 +26,7 @@ from plancontrol import (
     run_pipeline,
     summarize,
 )
-from plancontrol.replies import Code
+from plancontrol.core.answers import Code
 from plancontrol.testing import FixedClock, ScriptedAgents, ScriptedExecutor, scripted_effects
 
 
@@ -195,7 +195,7 @@ def test_executor_is_only_used_by_engineer_steps() -> None:
 
 
 def test_report_totals_per_role_phase_and_step_are_sums_of_the_rows() -> None:
-    from plancontrol.report import render_report
+    from plancontrol.core.report import render_report
 
     agents = ScriptedAgents(happy_replies(), price_per_token=0.001)
     ctx = run_pipeline(PLANNING_AND_CONTROL, Context(task="t"), scripted_effects(agents=agents))

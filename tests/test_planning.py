@@ -21,8 +21,8 @@ from plancontrol import (
     Step,
     run_pipeline,
 )
-from plancontrol.calls import ECHO_LIMIT
-from plancontrol.planning import approve_plan, draft_plan, review_plan
+from plancontrol.core.asking import ECHO_LIMIT
+from plancontrol.core.phases.planning import approve_plan, draft_plan, review_plan
 from plancontrol.testing import ScriptedAgents, ScriptedApprover, scripted_effects
 
 
@@ -231,7 +231,7 @@ def test_plan_step_count_is_derived_from_its_steps(step_count: int) -> None:
 
 
 def test_planning_complete_announces_the_plan_that_was_finally_approved() -> None:
-    from plancontrol.events import PlanningComplete
+    from plancontrol.core.events import PlanningComplete
     from plancontrol.testing import RecordingEvents
 
     events = RecordingEvents()

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from scripts import happy_replies, plancontrol, run_against
 
-from plancontrol.policy import FAMILIES, Override, family_of, params_for, policy_table
+from plancontrol.handlers.policy import FAMILIES, Override, family_of, params_for, policy_table
+from plancontrol.servers.scripted import Exchange
 from plancontrol.testing import OpenAITestServer
-from plancontrol.testserver import Exchange
 
 
 def run_on(base_url: str, model: str, cwd: Path, *extra: str) -> Any:
@@ -119,9 +119,7 @@ def test_the_family_table_and_the_parameters_it_decides() -> None:
     assert [f.name for f in FAMILIES] == ["openai-reasoning", "anthropic", "gemini"]
     names = ["o1", "o1-mini", "o3", "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5.1"]
     assert {family_of(n).name for n in names} == {"openai-reasoning"}
-    assert {family_of(n).name for n in ["gpt-4o", "gpt-4.1-mini", "smol", "o30"]} == {
-        "openai-chat"
-    }
+    assert {family_of(n).name for n in ["gpt-4o", "gpt-4.1-mini", "smol", "o30"]} == {"openai-chat"}
     p = params_for("gemini-2.5-flash", "judge", temperature=0.0, max_tokens=100)
     assert (p.temperature, p.token_field, p.max_tokens) == (0.0, "max_output_tokens", 100)
     forced = params_for(

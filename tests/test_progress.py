@@ -10,7 +10,7 @@ import pytest
 from scripts import ANSI, Terminal
 
 from plancontrol import decode_context, summarize
-from plancontrol.report import dollars
+from plancontrol.core.report import dollars
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server
 

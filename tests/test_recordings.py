@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plancontrol.replaying import ReplayOutcome
+from plancontrol.recording.replay import ReplayOutcome
 
 RECORDED = Path(__file__).resolve().parent.parent / "cassettes" / "primes-test-server"
 

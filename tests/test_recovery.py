@@ -16,9 +16,9 @@ from scripts import OK, PRIMES, fix, plancontrol, review
 
 import plancontrol as library
 from plancontrol import decode_context
-from plancontrol.replies import Code
+from plancontrol.core.answers import Code
+from plancontrol.servers.scripted import Usage
 from plancontrol.testing import OpenAITestServer
-from plancontrol.testserver import Usage
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server
 
@@ -343,8 +343,8 @@ RECORDED: dict[str, Any] = {
 def test_every_run_option_is_recorded_and_a_resume_goes_on_with_it(tmp_path: Path) -> None:
     from msgspec.structs import replace
 
-    from plancontrol.config import OPTIONS
-    from plancontrol.runfolder import RunOptions, read_manifest, read_sessions
+    from plancontrol.app.config import OPTIONS
+    from plancontrol.runs.folder import RunOptions, read_manifest, read_sessions
 
     assert set(OPTIONS) <= set(RECORDED)  # a new run option is recorded, and listed here
     replies = {
@@ -497,7 +497,7 @@ def printed_commands(stderr: str) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_every_command_a_refusal_suggests_works_as_printed(tmp_path: Path) -> None:
-    from plancontrol.testserver import Status
+    from plancontrol.servers.scripted import Status
 
     replies = {
         "planner": [Status(500), PRIMES, PRIMES],

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from scripts import PRIMES, plancontrol, review, run_against
 
-from plancontrol.localmodel import local_model_available
-from plancontrol.replies import Code, Verdict
+from plancontrol.core.answers import Code, Verdict
+from plancontrol.servers.embedded import local_model_available
 from plancontrol.testing import OpenAITestServer
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server

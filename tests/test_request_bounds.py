@@ -10,13 +10,13 @@ import msgspec
 import pytest
 
 from plancontrol import Context, Plan, Review, Step
-from plancontrol.ag2_agents import GRAMMAR_BOUND_LIMIT, grammar_schema
-from plancontrol.calls import ask_typed, schema_of
-from plancontrol.context import decode_context, encode_context
-from plancontrol.effects import Request
-from plancontrol.prompts import plan_schema
-from plancontrol.replies import Code, Install, Verdict
-from plancontrol.runfolder import decode_snapshot, encode_snapshot
+from plancontrol.core.answers import Code, Install, Verdict
+from plancontrol.core.asking import ask_typed, schema_of
+from plancontrol.core.context import decode_context, encode_context
+from plancontrol.core.ports import Request
+from plancontrol.core.prompts import plan_schema
+from plancontrol.handlers.ag2_agents import GRAMMAR_BOUND_LIMIT, grammar_schema
+from plancontrol.runs.folder import decode_snapshot, encode_snapshot
 from plancontrol.testing import scripted_effects
 
 LONG_TASK = "Fit the spectrum; " * 56  # 1008 characters

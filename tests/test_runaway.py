@@ -15,10 +15,10 @@ from returns.result import Failure
 from scripts import OK, engineer_plan, fix
 
 from plancontrol import AttemptsExhausted, Context, Settings
-from plancontrol.effects import Execution, Script
-from plancontrol.errors import ExecutionFailure
-from plancontrol.local import SubprocessExecutor, _landlock_abi
-from plancontrol.replies import Code, Verdict
+from plancontrol.core.answers import Code, Verdict
+from plancontrol.core.errors import ExecutionFailure
+from plancontrol.core.ports import Execution, Script
+from plancontrol.handlers.local import SubprocessExecutor, _landlock_abi
 from plancontrol.testing import FunctionAgents, scripted_effects
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server
@@ -487,7 +487,7 @@ def test_without_confinement_writes_outside_go_through_as_documented(tmp_path: P
 def test_without_landlock_the_confinement_says_writes_are_not_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("plancontrol.local._landlock_abi", lambda: 0)
+    monkeypatch.setattr("plancontrol.handlers.local._landlock_abi", lambda: 0)
     executor = SubprocessExecutor(tmp_path / "work")
 
     run = _run(executor, "import os; print(os.environ['HOME'])")
@@ -503,7 +503,9 @@ def test_without_landlock_the_confinement_says_writes_are_not_refused(
 def test_a_script_that_cannot_be_confined_is_not_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("plancontrol.local._LL_SCOPE_SIGNAL", 1 << 40)  # unknown to any kernel
+    monkeypatch.setattr(
+        "plancontrol.handlers.local._LL_SCOPE_SIGNAL", 1 << 40
+    )  # unknown to any kernel
     executor = SubprocessExecutor(tmp_path)
 
     result = executor.run(_script("open('ran.txt', 'w')", step=2))
@@ -652,7 +654,7 @@ def test_protection_survives_a_new_executor_on_the_same_folder(tmp_path: Path) -
 def test_large_files_are_kept_as_links_which_guard_against_deletion_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("plancontrol.local._COPY_LIMIT", 10)
+    monkeypatch.setattr("plancontrol.handlers.local._COPY_LIMIT", 10)
     executor = SubprocessExecutor(tmp_path)
     _run(executor, "open('big.dat', 'w').write('b' * 100)", step=1)
     inode = (tmp_path / "big.dat").stat().st_ino
@@ -690,12 +692,12 @@ def test_a_script_that_empties_the_whole_folder_is_reported_honestly(tmp_path: P
 
 
 def run_steps_ok(ctx: Context, fx: Any) -> Context:
-    from plancontrol.control import run_steps
+    from plancontrol.core.phases.control import run_steps
 
     return run_steps(ctx, fx).unwrap()
 
 
 def run_steps_failed(ctx: Context, fx: Any) -> Any:
-    from plancontrol.control import run_steps
+    from plancontrol.core.phases.control import run_steps
 
     return run_steps(ctx, fx).failure()

@@ -10,12 +10,12 @@ import msgspec
 import pytest
 from scripts import PRIMES, plancontrol, review, run_against
 
-from plancontrol.context import decode_context
-from plancontrol.journal import Ran, read_journal
-from plancontrol.replies import Code, Verdict
-from plancontrol.runfolder import Manifest, manifest_reads, read_manifest
-from plancontrol.secrets import Scrubber, is_weak, secret_values, without_secrets
-from plancontrol.settings import Settings
+from plancontrol.core.answers import Code, Verdict
+from plancontrol.core.context import decode_context
+from plancontrol.core.settings import Settings
+from plancontrol.handlers.secrets import Scrubber, is_weak, secret_values, without_secrets
+from plancontrol.runs.folder import Manifest, manifest_reads, read_manifest
+from plancontrol.runs.journal import Ran, read_journal
 from plancontrol.testing import OpenAITestServer
 
 SECRET = "sk-plancontrol-test-ENVIRON-4b1d7e"
@@ -56,7 +56,7 @@ def test_placeholder_keys_are_no_secrets_and_real_ones_are() -> None:
 def test_a_secret_that_is_also_a_setting_is_left_where_scrubbing_it_would_break_the_manifest() -> (
     None
 ):
-    from plancontrol.models import Route
+    from plancontrol.handlers.routes import Route
 
     settings = Settings(approval="on_error", engineer_instructions="use on_error-x9 here")
     manifest = Manifest(

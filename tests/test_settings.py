@@ -20,7 +20,7 @@ from plancontrol import (
     Settings,
     load_settings,
 )
-from plancontrol.errors import Error
+from plancontrol.core.errors import Error
 
 
 def test_defaults_match_cmbagent() -> None:

@@ -21,16 +21,16 @@ import openai  # noqa: F401
 import pytest
 
 from plancontrol import Context, Plan, Step
-from plancontrol.ag2_agents import Ag2Agents
-from plancontrol.events import Event, StepComplete
-from plancontrol.local import ApproveAll, Uninterrupted
-from plancontrol.models import Route
-from plancontrol.pipeline import PLANNING_AND_CONTROL
-from plancontrol.recording import Handlers, record_session
-from plancontrol.replaying import replay_run
-from plancontrol.runfolder import write_manifest
-from plancontrol.secrets import Scrubber
-from plancontrol.settings import Settings
+from plancontrol.core.events import Event, StepComplete
+from plancontrol.core.pipeline import PLANNING_AND_CONTROL
+from plancontrol.core.settings import Settings
+from plancontrol.handlers.ag2_agents import Ag2Agents
+from plancontrol.handlers.local import ApproveAll, Uninterrupted
+from plancontrol.handlers.routes import Route
+from plancontrol.handlers.secrets import Scrubber
+from plancontrol.recording.record import Handlers, record_session
+from plancontrol.recording.replay import replay_run
+from plancontrol.runs.folder import write_manifest
 from plancontrol.testing import OpenAITestServer
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server

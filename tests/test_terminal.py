@@ -38,9 +38,9 @@ from plancontrol import (
     decode_context,
     run_pipeline,
 )
-from plancontrol.control import run_steps
-from plancontrol.replies import Code
-from plancontrol.terminal import SignalWatch, TerminalApprover
+from plancontrol.core.answers import Code
+from plancontrol.core.phases.control import run_steps
+from plancontrol.handlers.terminal import SignalWatch, TerminalApprover
 from plancontrol.testing import ScriptedExecutor, scripted_effects
 
 PLAN = engineer_plan(2)
@@ -222,7 +222,7 @@ def test_a_stream_without_a_file_descriptor_is_read_line_by_line() -> None:
 CHILD_APPROVER = """
 import sys, msgspec
 from plancontrol import ApprovalRequest, Decision, Plan, Step
-from plancontrol.terminal import TerminalApprover
+from plancontrol.handlers.terminal import TerminalApprover
 plan = Plan((Step("Compute primes", "engineer"),))
 terminal = TerminalApprover(require_tty=False, timeout=20)
 for kind in ("plan", "step"):
@@ -320,10 +320,10 @@ CHILD_RUN = """
 import sys
 from pathlib import Path
 from plancontrol import Context, Execution, encode_context
-from plancontrol.control import run_steps
-from plancontrol.plan import Plan, Step
-from plancontrol.replies import Code, Verdict
-from plancontrol.terminal import SignalWatch
+from plancontrol.core.phases.control import run_steps
+from plancontrol.core.plan import Plan, Step
+from plancontrol.core.answers import Code, Verdict
+from plancontrol.handlers.terminal import SignalWatch
 from plancontrol.testing import ScriptedExecutor, scripted_effects
 
 def run(script):

@@ -17,7 +17,7 @@ import pytest
 from ag2.config import OpenAIConfig
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
-from plancontrol.testserver import (
+from plancontrol.servers.scripted import (
     Drop,
     Empty,
     Exchange,

@@ -16,8 +16,8 @@ from scripts import OK, PRIMES, plancontrol, review
 from test_durable import kill, replies, start, wait_for
 
 import plancontrol as library
-from plancontrol import api
-from plancontrol.replies import Code, Verdict
+from plancontrol.app import api
+from plancontrol.core.answers import Code, Verdict
 from plancontrol.testing import OpenAITestServer, Slow
 
 SRC = Path(library.__file__).parent
@@ -230,7 +230,14 @@ def test_a_killed_session_shows_as_killed_once_a_later_one_exists(tmp_path: Path
 
 
 FLAG = re.compile(r"--[a-z]")
-LIBRARY = ("api.py", "replaying.py", "resuming.py", "errors.py", "configure.py", "localmodel.py")
+LIBRARY = (
+    "app/api.py",
+    "recording/replay.py",
+    "runs/resume.py",
+    "core/errors.py",
+    "app/routing.py",
+    "servers/embedded.py",
+)
 NOT_FAILURES = {
     "--role-model expects ROLE=MODEL, got ",  # parse_role_models parses the CLI's flags
     "no --model given: using ",  # notices, said as the CLI starts a run
@@ -307,7 +314,7 @@ def test_the_library_says_parameters_and_the_command_line_says_flags(
 
 
 def test_a_judge_reply_that_is_not_a_verdict_is_passed_over() -> None:
-    from plancontrol.attempts import verdict_of
+    from plancontrol.core.answers import verdict_of
 
     assert verdict_of("not json") is None
     assert verdict_of('{"decision": "fix", "reason": "r"}') == Verdict("fix", "r")

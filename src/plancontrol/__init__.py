@@ -1,6 +1,7 @@
 """plancontrol: plan, review, then carry out the plan step by step, as a functional pipeline."""
 
-from plancontrol.context import (
+from plancontrol._version import __version__
+from plancontrol.core.context import (
     Context,
     StepOutcome,
     TimingRow,
@@ -8,7 +9,36 @@ from plancontrol.context import (
     decode_context,
     encode_context,
 )
-from plancontrol.effects import (
+from plancontrol.core.errors import (
+    Aborted,
+    AttemptsExhausted,
+    BudgetExceeded,
+    Cancelled,
+    Error,
+    ExecutionFailure,
+    InvalidDecision,
+    InvalidPlan,
+    InvalidReply,
+    InvalidSettings,
+    ModelFailure,
+    PlanRejected,
+    RestartOutOfRange,
+    RoundsExhausted,
+)
+from plancontrol.core.events import AllSignals, CallbackEvents, CallbackSignals, Event, FanOut
+from plancontrol.core.ledger import Report, summarize
+from plancontrol.core.phase import Halt, Phase, PhaseResult, halt
+from plancontrol.core.pipeline import (
+    CONTROL,
+    PLANNING,
+    PLANNING_AND_CONTROL,
+    Pipeline,
+    insert_after,
+    one_shot,
+    run_pipeline,
+)
+from plancontrol.core.plan import Plan, Review, Step, check_plan, plan_text
+from plancontrol.core.ports import (
     Abort,
     ApprovalRequest,
     Approve,
@@ -25,47 +55,16 @@ from plancontrol.effects import (
     Script,
     Skip,
 )
-from plancontrol.errors import (
-    Aborted,
-    AttemptsExhausted,
-    BudgetExceeded,
-    Cancelled,
-    Error,
-    ExecutionFailure,
-    InvalidDecision,
-    InvalidPlan,
-    InvalidReply,
-    InvalidSettings,
-    ModelFailure,
-    PlanRejected,
-    RestartOutOfRange,
-    RoundsExhausted,
-)
-from plancontrol.events import AllSignals, CallbackEvents, CallbackSignals, Event, FanOut
-from plancontrol.ledger import Report, summarize
-from plancontrol.phase import Halt, Phase, PhaseResult, halt
-from plancontrol.pipeline import (
-    CONTROL,
-    PLANNING,
-    PLANNING_AND_CONTROL,
-    Pipeline,
-    insert_after,
-    one_shot,
-    run_pipeline,
-)
-from plancontrol.plan import Plan, Review, Step, check_plan, plan_text
-from plancontrol.settings import Role, RoleModel, Settings, load_settings
-
-__version__ = "0.1.0"
+from plancontrol.core.settings import Role, RoleModel, Settings, load_settings
 
 _ENTRY_POINTS = ("fork", "replay", "resume", "run")
-"""The library's entry points (``plancontrol.api``), imported when first used: they bring in
+"""The library's entry points (``plancontrol.app.api``), imported when first used: they bring in
 ag2, vcrpy and the rest, which ``import plancontrol`` alone does not."""
 
 
 def __getattr__(name: str) -> object:
     if name in _ENTRY_POINTS:
-        from plancontrol import api
+        from plancontrol.app import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'plancontrol' has no attribute {name!r}")

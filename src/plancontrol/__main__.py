@@ -1,6 +1,6 @@
 """Lets ``python -m plancontrol`` run the command line."""
 
-from plancontrol.cli import main
+from plancontrol.app.cli.main import main
 
 __all__ = ["main"]
 

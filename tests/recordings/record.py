@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from scripts import PRIMES, review  # noqa: E402
 
-from plancontrol.replies import Code, Verdict  # noqa: E402
+from plancontrol.core.answers import Code, Verdict  # noqa: E402
 from plancontrol.testing import OpenAITestServer  # noqa: E402
 
 REPLIES = {

@@ -1,0 +1,1 @@
+"""The ``plancontrol`` command line, its JSON output and its reference page."""

@@ -1,0 +1,389 @@
+"""Where settings come from: a TOML file, then the environment, then flags, each value traced."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from plancontrol.core.settings import DEFAULT_ROLES, SUPPORT_ROLES, Settings
+from plancontrol.handlers.policy import Override, ReasoningEffort, load_overrides
+from plancontrol.handlers.prices import load_prices
+
+__all__ = [
+    "CONFIG_FILE",
+    "ENV_PREFIX",
+    "OPTIONS",
+    "Config",
+    "example_config",
+    "load_config",
+    "task_text",
+]
+
+CONFIG_FILE = "plancontrol.toml"
+"""The file ``plancontrol run`` reads from the current folder (``--config`` names another)."""
+
+ENV_PREFIX = "PLANCONTROL_"
+"""``PLANCONTROL_MODEL=gpt-4o``, ``PLANCONTROL_MAX_PLAN_STEPS=5``: one variable per option."""
+
+OPTIONS: dict[str, Any] = {
+    "model": None,
+    "base_url": None,
+    "structured": None,
+    "timeout": 120.0,
+    "max_retries": 2,
+    "code_timeout": 600.0,
+    "allow_install": False,
+    "reasoning_effort": None,
+    "python": None,
+    "pass_env": (),
+}
+"""How ``run`` reaches models and runs code (the ``[run]`` table), with their defaults; every
+other option is a workflow setting (``[settings]``) with ``Settings``' default."""
+
+_SETTINGS = msgspec.structs.asdict(Settings())
+_SCALAR_SETTINGS = sorted(
+    name
+    for name, value in _SETTINGS.items()
+    if name not in ("default_model", "role_models", "roles") and not isinstance(value, tuple)
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective options: ``run`` ones, workflow settings, per-role models, and for each
+    option given anywhere, where its value came from (the file, a variable or a flag)."""
+
+    run: dict[str, Any]
+    settings: dict[str, Any]
+    role_models: tuple[tuple[str, str], ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+    params: tuple[Override, ...] = ()
+    """Per-role parameters overriding the policy (``[params.ROLE]`` tables)."""
+    prices: tuple[tuple[str, float, float], ...] = ()
+    """Prices of models the price table lacks (the ``[prices]`` table)."""
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(option, value, source) for every option, defaults included, for ``--show-config``."""
+        rows = [
+            (name, _shown(value), self.sources.get(name, "default"))
+            for name, value in self.run.items()
+        ]
+        for name in _SCALAR_SETTINGS:
+            value = self.settings.get(name, _SETTINGS[name])
+            rows.append((name, _shown(value), self.sources.get(name, "default")))
+        return rows + self.roster()
+
+    def roster(self) -> list[tuple[str, str, str]]:
+        """(``roles.NAME``, its kind and model, source) for plancontrol's own roles, then
+        each role a plan may use, then any model override naming no role."""
+        overrides = dict(self.role_models)
+        entries = self.settings.get("roles") or [msgspec.to_builtins(r) for r in DEFAULT_ROLES]
+        kinds = dict.fromkeys(SUPPORT_ROLES, "support")
+        kinds |= {entry["name"]: entry.get("kind", "text") for entry in entries}
+        kinds |= {name: "unknown" for name in overrides if name not in kinds}
+        rows = []
+        for name, kind in kinds.items():
+            model = overrides.get(name) or _shown(self.run["model"])
+            source = self.sources.get(f"roles.{name}") or self.sources.get(f"roster.{name}")
+            rows.append((f"roles.{name}", f"{kind} role, model {model}", source or "default"))
+        return rows
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == ():
+        return "(none)"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _value(text: str) -> Any:
+    """An environment variable's value: JSON when it parses (numbers, true, null), else text."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text
+
+
+def load_config(
+    path: Path | None,
+    env: Mapping[str, str],
+    flags: Mapping[str, Any],
+    flag_names: Mapping[str, str] | None = None,
+) -> Result[Config, str]:
+    """The options for a run: ``path`` (a TOML file; None reads ``plancontrol.toml`` when the
+    current folder has one), overridden by ``PLANCONTROL_*`` variables in ``env``, overridden
+    by ``flags`` (the options given on the command line, None when not given; ``flag_names``
+    names the flag of an option whose flag is not ``--option-name``).
+    A file or value that is wrong is a one-line Failure naming it."""
+    run: dict[str, Any] = dict(OPTIONS)
+    settings: dict[str, Any] = {}
+    roles: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    params: tuple[Override, ...] = ()
+    prices: tuple[tuple[str, float, float], ...] = ()
+    file = path if path is not None else Path(CONFIG_FILE)
+    if path is not None or file.is_file():
+        match _read(file):
+            case Failure(problem):
+                return Failure(problem)
+            case Success(data):
+                pass
+        for table, values in data.items():
+            problem = ""
+            if table == "params":
+                params, problem = load_overrides(values, str(file))
+            elif table == "prices":
+                prices, problem = load_prices(values, str(file))
+            if problem:
+                return Failure(problem)
+            for name, value in values.items():
+                where = f"{file} [{table}]"
+                if table in ("params", "prices"):
+                    sources[f"{table}.{name}"] = where
+                elif table == "roles":
+                    roles[name] = str(value)
+                    sources[f"roles.{name}"] = where
+                elif table == "settings" and name == "roles":  # added to the roster
+                    settings["roles"] = _roster(value)
+                    sources |= {f"roster.{e['name']}": f"{file} [[settings.roles]]" for e in value}
+                elif table == "run":
+                    run[name] = value
+                    sources[name] = where
+                else:
+                    settings[name] = value
+                    sources[name] = where
+    for name in (*OPTIONS, *_SCALAR_SETTINGS):
+        variable = ENV_PREFIX + name.upper()
+        if variable in env:
+            (run if name in OPTIONS else settings)[name] = _value(env[variable])
+            sources[name] = f"${variable}"
+    for name, value in flags.items():
+        if value is None:
+            continue
+        if name == "role_models":
+            for role, model in value:
+                roles[role] = model
+                sources[f"roles.{role}"] = "--role-model"
+            continue
+        (run if name in OPTIONS else settings)[name] = value
+        sources[name] = (flag_names or {}).get(name) or f"--{name.replace('_', '-')}"
+    return _checked(Config(run, settings, tuple(roles.items()), sources, params, tuple(prices)))
+
+
+def _read(file: Path) -> Result[dict[str, dict[str, Any]], str]:
+    """The tables of a config file, each known and each option in its right table."""
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Failure(f"{file} does not exist; write one with `plancontrol init`")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Failure(f"cannot read {file}: {exc}")
+    except tomllib.TOMLDecodeError as exc:
+        return Failure(f"{file} is not valid TOML: {exc}")
+    tables = {"run": set(OPTIONS), "settings": set(_SETTINGS) - {"default_model", "role_models"}}
+    for table, values in data.items():
+        if table not in (*tables, "roles", "params", "prices") or not isinstance(values, dict):
+            return Failure(
+                f"{file}: unknown table [{table}]; the tables are [run], [settings], [roles], "
+                "[params.ROLE] and [prices]"
+            )
+        if table == "settings" and "roles" in values:
+            problem = _roles_problem(values["roles"])
+            if problem:
+                return Failure(f"{file}: {problem}")
+        if table in tables:
+            unknown = sorted(set(values) - tables[table])
+            if unknown:
+                return Failure(
+                    f"{file}: [{table}] has no option {unknown[0]!r}; see `plancontrol init` "
+                    "for the options"
+                )
+    return Success(data)
+
+
+def _roles_problem(entries: Any) -> str | None:
+    """What is wrong with the ``[[settings.roles]]`` entries, if anything."""
+    if not isinstance(entries, list):
+        return 'settings.roles must be [[settings.roles]] tables, each with a name = "..."'
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            return (
+                f"[[settings.roles]] number {number} has no name; "
+                'give each role a name = "..." and a description = "..."'
+            )
+    return None
+
+
+def _roster(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The default roles with ``entries`` added: an entry named like a default role replaces
+    that one role, in its place; any other is added at the end.
+
+    >>> [r["name"] for r in _roster([{"name": "critic", "description": "finds flaws"}])]
+    ['engineer', 'researcher', 'idea_maker', 'idea_hater', 'critic']
+    >>> _roster([{"name": "researcher", "description": "d", "kind": "code"}])[1]["kind"]
+    'code'
+    """
+    roster = {role.name: msgspec.to_builtins(role) for role in DEFAULT_ROLES}
+    for entry in entries:
+        roster[entry["name"]] = entry
+    return list(roster.values())
+
+
+def _checked(config: Config) -> Result[Config, str]:
+    """Options of the right kinds; settings as ``Settings`` accepts them."""
+    from plancontrol.core.settings import load_settings
+
+    kinds = {
+        "timeout": (int, float),
+        "max_retries": (int,),
+        "code_timeout": (int, float),
+        "allow_install": (bool,),
+        "pass_env": (list, tuple),
+    }
+    if isinstance(config.run["pass_env"], str):  # PLANCONTROL_PASS_ENV=HF_TOKEN,WANDB_API_KEY
+        config.run["pass_env"] = [n for n in re.split(r"[\s,]+", config.run["pass_env"]) if n]
+    for name, value in config.run.items():
+        expected = kinds.get(name, (str, type(None)))
+        if not isinstance(value, expected) or (bool in expected) != isinstance(value, bool):
+            return Failure(f"{_named(config, name)} must be {_kind(expected)}, got {value!r}")
+    if not all(isinstance(n, str) and n for n in config.run["pass_env"]):
+        return Failure(
+            f"{_named(config, 'pass_env')} must be a list of variable names, "
+            f"got {config.run['pass_env']!r}"
+        )
+    effort = config.run["reasoning_effort"]
+    if effort is not None and effort not in get_args(ReasoningEffort):
+        return Failure(
+            f"{_named(config, 'reasoning_effort')} must be one of "
+            f"{', '.join(get_args(ReasoningEffort))}, got {effort!r}"
+        )
+    structured = config.run["structured"]
+    if structured not in (None, "json_schema", "json_object", "prompt"):
+        return Failure(
+            f"{_named(config, 'structured')} must be json_schema, json_object or prompt, "
+            f"got {structured!r}"
+        )
+    match load_settings(config.settings):
+        case Failure(invalid):
+            return Failure(invalid.message)
+    return Success(config)
+
+
+def _named(config: Config, name: str) -> str:
+    """``--timeout``, or ``timeout from $PLANCONTROL_TIMEOUT``: the option as the user set it."""
+    source = config.sources.get(name, "default")
+    return source if source.startswith("--") else f"{name} from {source}"
+
+
+def _kind(kinds: tuple[type, ...]) -> str:
+    if list in kinds:
+        return "a list of variable names"
+    if bool in kinds:
+        return "true or false"
+    if float in kinds:
+        return "a number"
+    return "a whole number" if int in kinds else "text"
+
+
+def example_config() -> str:
+    """The commented config file ``plancontrol init`` writes."""
+    settings = "\n".join(_commented(name, _SETTINGS[name]) for name in _SCALAR_SETTINGS)
+    return f"""\
+# plancontrol's settings for runs started in this folder.
+# Environment variables override this file (PLANCONTROL_MODEL=gpt-4o,
+# PLANCONTROL_MAX_PLAN_STEPS=5), and flags override both; see where each value
+# came from with `plancontrol run TASK --show-config`. Keys are never read
+# from here: they come from OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY.
+
+[run]
+# The model for every role: "local" (the embedded model), "gpt-4o",
+# "claude-sonnet-4", "gemini-2.5-pro", or a model your --base-url server serves.
+# model = "local"
+# base_url = "http://127.0.0.1:8080/v1"
+# structured = "json_object"   # json_schema, json_object or prompt
+# timeout = 120                # seconds per model call
+# max_retries = 2              # retries of a failed model call (429, 5xx, timeout)
+# code_timeout = 600           # seconds per script run
+# allow_install = false        # let the installer run pip
+# python = "/usr/bin/python3"  # the Python that runs the scripts and pip
+# pass_env = ["HF_TOKEN"]      # variables holding keys or tokens that scripts may read
+
+[roles]
+# A model for one role, overriding [run] model.
+# planner = "gpt-4o"
+# engineer = "o3"
+
+[settings]
+# The workflow's knobs, with their defaults.
+{settings}
+
+# A role a plan may use, added to engineer, researcher, idea_maker and idea_hater
+# (one named like one of them replaces it): one [[settings.roles]] table per role.
+# [[settings.roles]]
+# name = "critic"
+# description = "finds the weak points of the results so far"
+# kind = "text"                # text (replies once) or code (writes and runs scripts)
+# instructions = "Name the single weakest point first."
+"""
+
+
+_UNSET_EXAMPLES: dict[str, tuple[Any, str]] = {
+    "approval_timeout": (300, "seconds; not set by default: wait for ever"),
+    "max_cost_usd": (1.0, "dollars; not set by default: no limit"),
+}
+"""A value to show for each setting that is unset by default (TOML has no null)."""
+
+
+def _commented(name: str, value: Any) -> str:
+    """One commented-out line of the example: the option and its default, or for an option
+    unset by default an example value; uncommented, each line is valid TOML.
+
+    >>> _commented("max_cost_usd", None)
+    '# max_cost_usd = 1.0               # dollars; not set by default: no limit'
+    """
+    if value is None:
+        if name not in _UNSET_EXAMPLES:
+            return f"# {name}: not set by default"
+        example, note = _UNSET_EXAMPLES[name]
+        return f"{_commented(name, example):<34} # {note}"
+    if isinstance(value, bool):
+        return f"# {name} = {str(value).lower()}"
+    if isinstance(value, str):
+        return f"# {name} = {msgspec.json.encode(value).decode()}"
+    return f"# {name} = {value}"
+
+
+def task_text(task: str | None, task_file: Path | None) -> Result[str, str]:
+    """The task of a run: ``task`` as given, or the text of ``task_file`` (stripped); one of
+    them, not both. A file that is missing, unreadable or empty is a one-line Failure.
+
+    >>> task_text("Count primes", None)
+    <Success: Count primes>
+    >>> print(task_text(None, Path("/no/such/task.md")).failure())
+    --task-file /no/such/task.md does not exist; give the file that holds the task
+    """
+    if task is not None and task_file is not None:
+        return Failure("give the task as TASK or with --task-file, not both")
+    if task_file is None:
+        if task is None:
+            return Failure('give the task: plancontrol run "TASK", or --task-file FILE')
+        return Success(task)
+    try:
+        text = task_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Failure(f"--task-file {task_file} does not exist; give the file that holds the task")
+    except OSError as exc:
+        return Failure(f"cannot read --task-file {task_file}: {exc.strerror}")
+    except UnicodeDecodeError:
+        return Failure(f"--task-file {task_file} is not UTF-8 text; save it as UTF-8")
+    if not text.strip():
+        return Failure(f"--task-file {task_file} is empty; write the task in it")
+    return Success(text.strip())

@@ -1,0 +1,1 @@
+"""The pure workflow: context, settings, plans, ports, events, phases and pipelines; no I/O."""

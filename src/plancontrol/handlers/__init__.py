@@ -1,0 +1,1 @@
+"""Real effect handlers: ag2 agents, model routes and prices, subprocesses, files, the terminal."""

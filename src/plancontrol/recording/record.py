@@ -1,0 +1,188 @@
+"""Recording one session of a run: real handlers that write to ``sessions/NN/`` as they go."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from plancontrol.core.context import Context, decode_context, encode_context
+from plancontrol.core.errors import Cancelled
+from plancontrol.core.events import FanOut
+from plancontrol.core.phase import Halt
+from plancontrol.core.pipeline import Pipeline, run_pipeline
+from plancontrol.core.plan import Plan
+from plancontrol.core.ports import Agents, Approver, EventSink, Signals
+from plancontrol.handlers.files import write_atomic
+from plancontrol.handlers.secrets import Scrubber
+from plancontrol.recording.cassettes import CassetteAgents
+from plancontrol.runs.folder import (
+    RunOptions,
+    Session,
+    SessionStatus,
+    decode_snapshot,
+    digest,
+    encode_snapshot,
+    session_dir,
+    write_session,
+)
+from plancontrol.runs.journal import Entry, Journal, Saved, seal
+from plancontrol.runs.resume import WORK, suggested_call
+
+__all__ = ["Handlers", "RecordingCheckpoints", "next_session", "record_session"]
+
+_ENTRY = msgspec.json.Decoder(Entry)
+_PLAN = msgspec.json.Decoder(Plan)
+"""What each scrubbed record is checked with before it is written: it must read back."""
+
+
+class RecordingCheckpoints:
+    """Writes each snapshot once what led to it is on disk: the open cassette is saved, the
+    snapshot's digest journaled, then the snapshot written atomically. A run killed at any
+    moment thus leaves snapshots that all have their recorded inputs beside them."""
+
+    def __init__(
+        self, session: Path, journal: Journal, cassettes: CassetteAgents, scrubber: Scrubber
+    ) -> None:
+        self.session = session
+        self.journal = journal
+        self.cassettes = cassettes
+        self.scrubber = scrubber
+
+    def save(self, label: str, ctx: Context) -> None:
+        self.cassettes.flush()
+        data = self.scrubber.checked(decode_snapshot)(encode_snapshot(label, ctx))
+        self.journal.append(Saved(label, digest(data)))
+        write_atomic(self.session / "snapshots" / f"{label}.json", data)
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """What a recorded session uses besides the models: how the run is watched, approved
+    and stopped, and how scripts run."""
+
+    events: EventSink
+    approver: Approver
+    signals: Signals
+    code_timeout: float = 600.0
+    allow_install: bool = False
+    python: str = ""
+    """The interpreter that runs the scripts and pip ("": the one plancontrol runs under)."""
+    pass_env: tuple[str, ...] = ()
+    """Variables the scripts get although their names say they hold a credential."""
+
+
+def next_session(folder: Path) -> int:
+    """The number the next session of the run in ``folder`` gets."""
+    return len(list((folder / "sessions").glob("*/session.json"))) + 1
+
+
+def record_session(
+    folder: Path,
+    pipeline: Pipeline,
+    start: Context,
+    agents: Agents,
+    handlers: Handlers,
+    scrub: Scrubber,
+    *,
+    command: str = "run",
+    starts_after: str | None = None,
+    options: RunOptions | None = None,
+) -> Result[Context, Halt]:
+    """Run ``pipeline`` from ``start`` as the next session of the run in ``folder``,
+    recording model traffic, the journal and snapshots, and saying how the session ended;
+    ``scrub`` removes secrets from all it writes.
+
+    ``starts_after`` names the snapshot ``start`` was taken from (None: from scratch); the
+    start is kept in ``start.json`` (also by a later session starting from scratch, whose
+    settings may differ from the manifest's) so that a replay begins where this session
+    began; ``options`` (how the models were reached, the scripts' limits) go into
+    ``session.json``. On
+    return (or Ctrl-C) ``session.json`` tells how it ended, and the last context is written
+    to the session and, with the plan, to the top of the run folder.
+    """
+    from plancontrol.core.ports import Effects
+    from plancontrol.handlers.local import SubprocessExecutor, SystemClock
+    from plancontrol.handlers.workspace import FolderWorkspace
+    from plancontrol.runs.journal import (
+        RecordingApprover,
+        RecordingClock,
+        RecordingExecutor,
+        RecordingSignals,
+    )
+
+    number = next_session(folder)
+    where = session_dir(folder, number)
+    if starts_after is not None or number > 1:
+        label = starts_after or "start"
+        snapshot = scrub.checked(decode_snapshot)(encode_snapshot(label, start))
+        write_atomic(where / "start.json", snapshot)
+    session = Session(number=number, command=command, starts_after=starts_after, options=options)  # type: ignore[arg-type]
+    write_session(folder, session)
+    journal = Journal(where / "journal.jsonl", scrub=scrub.checked(_ENTRY.decode))
+    cassettes = CassetteAgents(agents, where / "cassettes", "record", scrub=scrub.data)
+    python = (options.python if options else handlers.python) or sys.executable
+    executor = SubprocessExecutor(
+        folder / WORK,
+        timeout=handlers.code_timeout,
+        allow_install=handlers.allow_install,
+        python=python,
+        pass_env=options.pass_env if options else handlers.pass_env,
+        scrub=scrub.text,
+    )
+    fx = Effects(
+        agents=cassettes,
+        executor=RecordingExecutor(executor, journal),
+        workspace=FolderWorkspace(folder, scrub=scrub.text),
+        events=FanOut(cassettes, handlers.events),
+        approver=RecordingApprover(handlers.approver, journal),
+        clock=RecordingClock(SystemClock(), journal),
+        signals=RecordingSignals(handlers.signals, journal),
+        checkpoints=RecordingCheckpoints(where, journal, cassettes, scrub),
+        interpreter=options.interpreter if options else "",
+    )
+    status: SessionStatus = "interrupted"
+    message = f"interrupted by Ctrl-C; resume it with {suggested_call('resume', folder)}"
+    try:
+        result = run_pipeline(pipeline, start, fx)
+        match result:
+            case Success(ctx):
+                status, message, last = "completed", "", ctx
+            case Failure(Halt(error, ctx)):
+                status = "cancelled" if isinstance(error, Cancelled) else "failed"
+                message, last = error.message, ctx
+        cassettes.close()
+        _write_last(folder, where, last, scrub)
+        return result
+    finally:
+        cassettes.close()
+        journal.close()
+        size, sha = seal(journal.path)
+        write_session(
+            folder,
+            Session(
+                number=number,
+                command=session.command,
+                starts_after=starts_after,
+                status=status,
+                message=scrub.text(message),
+                journal_bytes=size,
+                journal_sha256=sha,
+                options=options,
+            ),
+        )
+
+
+def _write_last(folder: Path, where: Path, ctx: Context, scrub: Scrubber) -> None:
+    """The session's last context, and the run's latest context and plan at the top."""
+    from msgspec import json
+
+    data = scrub.checked(decode_context)(encode_context(ctx))
+    write_atomic(where / "context.json", data)
+    write_atomic(folder / "context.json", data)
+    if ctx.plan is not None:
+        plan = json.format(json.encode(ctx.plan)) + b"\n"
+        write_atomic(folder / "plan.json", scrub.checked(_PLAN.decode)(plan))

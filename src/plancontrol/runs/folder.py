@@ -1,0 +1,432 @@
+"""The run folder on disk: its manifest, sessions and snapshots, read, written and compared."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from msgspec.structs import replace
+from returns.result import Failure, Result, Success
+
+from plancontrol.handlers.files import write_atomic
+from plancontrol.core.context import Context, decode_context, encode_context
+from plancontrol.runs.lock import LOCK
+from plancontrol.handlers.routes import Route
+from plancontrol.core.settings import Settings
+
+__all__ = [
+    "FORMAT",
+    "SNAPSHOT_SCHEMA",
+    "ComparingCheckpoints",
+    "Manifest",
+    "RunOptions",
+    "Session",
+    "SessionStatus",
+    "Verdict",
+    "claim",
+    "compare",
+    "compare_snapshot",
+    "decode_snapshot",
+    "digest",
+    "encode_snapshot",
+    "first_difference",
+    "manifest_reads",
+    "read_manifest",
+    "read_session",
+    "read_sessions",
+    "recorded_context",
+    "reserve",
+    "save_manifest",
+    "session_dir",
+    "shown_statuses",
+    "unreserve",
+    "write_manifest",
+    "write_session",
+]
+
+FORMAT = 2
+"""Version of the run folder's layout; a folder of another version is refused, not guessed."""
+
+SNAPSHOT_SCHEMA = 1
+"""Version of a snapshot file's schema, written in every snapshot."""
+
+
+class RunOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a session reached its models and ran scripts (keys never included)."""
+
+    default_route: Route
+    routes: tuple[tuple[str, Route], ...] = ()
+    code_timeout: float = 600.0
+    allow_install: bool = False
+    python: str = ""
+    """The interpreter that runs the scripts and pip ("": the one plancontrol runs under)."""
+    pass_env: tuple[str, ...] = ()
+    """Variables the scripts get although their names say they hold a credential."""
+    interpreter: str = ""
+    """What the code roles were told of ``python``: its version and packages."""
+
+
+class Manifest(msgspec.Struct, frozen=True, kw_only=True):
+    """What a run folder holds and how it was made (keys never included)."""
+
+    format: int
+    plancontrol: str
+    ag2: str
+    task: str
+    settings: Settings
+    default_route: Route
+    routes: tuple[tuple[str, Route], ...] = ()
+    forked_from: str | None = None
+    fork_step: int = 0
+    code_timeout: float = 600.0
+    allow_install: bool = False
+    python: str = ""
+    pass_env: tuple[str, ...] = ()
+    interpreter: str = ""
+
+    @property
+    def options(self) -> RunOptions:
+        """How the run's first session reached its models and ran scripts."""
+        return RunOptions(
+            default_route=self.default_route,
+            routes=self.routes,
+            code_timeout=self.code_timeout,
+            allow_install=self.allow_install,
+            python=self.python,
+            pass_env=self.pass_env,
+            interpreter=self.interpreter,
+        )
+
+
+SessionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
+"""How a session ended; ``running`` on disk means the process died without saying."""
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One command's part of a run (``run``, then each ``resume``; a fork's own part): it
+    starts from scratch or after a snapshot of an earlier session, and records into
+    ``sessions/NN/`` its cassettes, journal and snapshots. Once it ends, the size and
+    sha256 of its journal are kept here, so that a journal cut short or edited later is
+    told from one whose process was killed."""
+
+    number: int
+    command: Literal["run", "resume", "fork"]
+    starts_after: str | None = None
+    status: SessionStatus = "running"
+    ends_after: str | None = None
+    message: str = ""
+    journal_bytes: int | None = None
+    journal_sha256: str | None = None
+    options: RunOptions | None = None
+    """How this session reached its models and ran scripts (a resume or fork may change
+    them); None in sessions recorded before sessions said so: the manifest's."""
+
+
+def session_dir(folder: Path, number: int) -> Path:
+    """Where session ``number`` of the run in ``folder`` keeps its records."""
+    return folder / "sessions" / f"{number:02d}"
+
+
+def shown_statuses(sessions: tuple[Session, ...]) -> tuple[str, ...]:
+    """Each session's status as ``plancontrol show`` gives it: one still ``running`` on disk
+    though a later session followed it was killed (it never recorded its end).
+
+    >>> shown_statuses((Session(number=1, command="run"), Session(number=2, command="resume")))
+    ('killed', 'running')
+    """
+    last = len(sessions) - 1
+    return tuple(
+        "killed" if s.status == "running" and i < last else s.status for i, s in enumerate(sessions)
+    )
+
+
+def claim(folder: Path) -> bool:
+    """Create ``folder`` for a new run (atomically: of two processes, one makes it); False,
+    touching nothing, when it already holds files (nothing recorded is ever overwritten).
+    An empty folder, or one holding only a lock file, is taken as it is."""
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        return folder.is_dir() and all(p.name == LOCK for p in folder.iterdir())
+    return True
+
+
+def reserve(parent: Path, stem: str) -> Path:
+    """A new empty folder in ``parent`` named ``stem``, or ``stem-2``, ``stem-3``… when that
+    is taken: made atomically, so that runs started together never share one.
+
+    >>> import tempfile
+    >>> where = Path(tempfile.mkdtemp())
+    >>> [reserve(where, "run").name, reserve(where, "run").name]
+    ['run', 'run-2']
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        folder = parent / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"{parent / stem}: 9999 folders of that name exist")
+
+
+def unreserve(folder: Path) -> None:
+    """Remove ``folder`` if it is still empty (a run that never began leaves nothing)."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def write_manifest(
+    folder: Path,
+    task: str,
+    settings: Settings,
+    default: Route,
+    routes: tuple[tuple[str, Route], ...],
+    scrub: Callable[[bytes], bytes] = bytes,
+    *,
+    code_timeout: float = 600.0,
+    allow_install: bool = False,
+    python: str = "",
+    pass_env: tuple[str, ...] = (),
+    interpreter: str = "",
+) -> Manifest:
+    """Write ``manifest.json`` with every route's key removed (and ``scrub`` applied), and
+    the scripts' limits the run started with."""
+    from importlib.metadata import version
+
+    from plancontrol._version import __version__
+
+    manifest = Manifest(
+        format=FORMAT,
+        plancontrol=__version__,
+        ag2=version("ag2"),
+        task=task,
+        settings=settings,
+        default_route=replace(default, api_key=None),
+        routes=tuple((name, replace(route, api_key=None)) for name, route in routes),
+        code_timeout=code_timeout,
+        allow_install=allow_install,
+        python=python,
+        pass_env=pass_env,
+        interpreter=interpreter,
+    )
+    save_manifest(folder, manifest, scrub)
+    return manifest
+
+
+def save_manifest(
+    folder: Path, manifest: Manifest, scrub: Callable[[bytes], bytes] = bytes
+) -> None:
+    """Write ``manifest`` to ``folder/manifest.json`` atomically."""
+    data = msgspec.json.format(msgspec.json.encode(manifest)) + b"\n"
+    write_atomic(folder / "manifest.json", scrub(data))
+
+
+def read_manifest(folder: Path) -> Result[Manifest, str]:
+    """The folder's manifest, or a one-line reason it cannot be used."""
+    path = folder / "manifest.json"
+    if not folder.is_dir():
+        return Failure(f"{folder} is not a folder; pass the folder that `plancontrol run` wrote")
+    if not path.is_file():
+        return Failure(
+            f"{folder} is not a plancontrol run folder (no manifest.json); pass the "
+            "folder that `plancontrol run` wrote"
+        )
+    try:
+        raw = msgspec.json.decode(path.read_bytes())
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
+        return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+    found = raw.get("format") if isinstance(raw, dict) else None
+    if found != FORMAT:
+        return Failure(
+            f"{path} has format {found!r}; this plancontrol reads format {FORMAT}: use the "
+            f"plancontrol version that wrote it ({_writer(raw)}) or record the run again"
+        )
+    try:
+        return Success(msgspec.convert(raw, Manifest))
+    except msgspec.ValidationError as exc:
+        return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+
+
+def manifest_reads(data: bytes) -> Manifest:
+    """The manifest in ``data``; a ValueError when it does not decode as one."""
+    return msgspec.json.decode(data, type=Manifest)
+
+
+def _writer(raw: Any) -> str:
+    return str(raw.get("plancontrol", "unknown")) if isinstance(raw, dict) else "unknown"
+
+
+def write_session(folder: Path, session: Session) -> None:
+    """Write ``session.json`` of ``session`` in ``folder``'s sessions, atomically."""
+    data = msgspec.json.format(msgspec.json.encode(session)) + b"\n"
+    write_atomic(session_dir(folder, session.number) / "session.json", data)
+
+
+def read_session(path: Path) -> Result[Session, str]:
+    """The session described by the ``session.json`` at ``path``."""
+    try:
+        return Success(msgspec.json.decode(path.read_bytes(), type=Session))
+    except OSError as exc:
+        return Failure(f"cannot read {path}: {exc.strerror}; restore it from a copy")
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError, RecursionError) as exc:
+        return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+
+
+def read_sessions(folder: Path) -> Result[tuple[Session, ...], str]:
+    """The sessions of the run in ``folder``, oldest first, numbered 1, 2, … without gaps."""
+    sessions: list[Session] = []
+    root = folder / "sessions"
+    paths = sorted(root.glob("*/session.json")) if root.is_dir() else []
+    for number, path in enumerate(paths, start=1):
+        match read_session(path):
+            case Success(session) if session.number == number and path.parent.name == (
+                f"{number:02d}"
+            ):
+                sessions.append(session)
+            case Success(_):
+                return Failure(f"{path} is out of sequence: expected session {number}")
+            case Failure(problem):
+                return Failure(problem)
+    if not sessions:
+        return Failure(
+            f"{root} holds no session: the run folder is incomplete; record the run again"
+        )
+    return Success(tuple(sessions))
+
+
+def digest(data: bytes) -> str:
+    """The sha256 of ``data``, as journaled beside each snapshot."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    schema: int
+    label: str
+    context: msgspec.Raw
+
+
+def encode_snapshot(label: str, ctx: Context) -> bytes:
+    """A snapshot file's bytes: the schema version, the label and the context.
+
+    >>> encode_snapshot("plan", Context(task="t"))[:32]
+    b'{"schema":1,"label":"plan","cont'
+    """
+    head = msgspec.json.encode({"schema": SNAPSHOT_SCHEMA, "label": label})
+    return head[:-1] + b',"context":' + encode_context(ctx) + b"}"
+
+
+def decode_snapshot(data: bytes) -> Result[tuple[str, Context], str]:
+    """The label and context of a snapshot file's bytes, or what is wrong with them."""
+    try:
+        envelope = msgspec.json.decode(data, type=_Envelope)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError, RecursionError) as exc:
+        return Failure(f"not a plancontrol snapshot: {exc or type(exc).__name__}")
+    if envelope.schema != SNAPSHOT_SCHEMA:
+        return Failure(
+            f"snapshot schema {envelope.schema}; this plancontrol reads schema {SNAPSHOT_SCHEMA}"
+        )
+    return decode_context(bytes(envelope.context)).map(lambda ctx: (envelope.label, ctx))
+
+
+def first_difference(recorded: Any, replayed: Any, path: str = "$") -> str | None:
+    """The JSON path where two decoded JSON values first differ, with both values.
+
+    >>> first_difference({"a": [1, 2]}, {"a": [1, 3]})
+    '$.a[1]: recorded 2, replayed 3'
+    """
+    if isinstance(recorded, dict) and isinstance(replayed, dict):
+        for key in dict.fromkeys([*recorded, *replayed]):
+            if key not in recorded or key not in replayed:
+                return f"{path}.{key}: present in only one of them"
+            found = first_difference(recorded[key], replayed[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(recorded, list) and isinstance(replayed, list):
+        for index, (a, b) in enumerate(zip(recorded, replayed, strict=False)):
+            found = first_difference(a, b, f"{path}[{index}]")
+            if found:
+                return found
+        if len(recorded) != len(replayed):
+            return f"{path}: recorded {len(recorded)} items, replayed {len(replayed)}"
+        return None
+    if recorded == replayed:
+        return None
+    if isinstance(recorded, str) and isinstance(replayed, str):
+        at = next(
+            (i for i, (a, b) in enumerate(zip(recorded, replayed, strict=False)) if a != b),
+            min(len(recorded), len(replayed)),
+        )
+        if at > 20 or max(len(recorded), len(replayed)) > 80:
+            return (
+                f"{path} from character {at}: recorded {_short(recorded[at:])}, "
+                f"replayed {_short(replayed[at:])}"
+            )
+    return f"{path}: recorded {_short(recorded)}, replayed {_short(replayed)}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a replayed document compares with its recording."""
+
+    identical: bool
+    digest: str
+    difference: str | None
+
+
+def compare(recorded: bytes, replayed: bytes) -> Verdict:
+    """Compare two documents byte for byte; where they differ, the first JSON path."""
+    if replayed == recorded:
+        return Verdict(True, digest(replayed), None)
+    try:
+        where = first_difference(msgspec.json.decode(recorded), msgspec.json.decode(replayed))
+    except msgspec.DecodeError:
+        where = "the recorded file is not JSON (damaged)"
+    return Verdict(False, digest(replayed), where or "the encodings differ")
+
+
+def compare_snapshot(recorded: bytes, label: str, ctx: Context) -> Verdict:
+    """Compare a recorded snapshot with ``ctx``; a difference is a path into the context."""
+    verdict = compare(recorded, encode_snapshot(label, ctx))
+    where = verdict.difference
+    if where is not None and where.startswith("$.context"):
+        return Verdict(False, verdict.digest, "$" + where.removeprefix("$.context"))
+    return verdict
+
+
+class ComparingCheckpoints:
+    """On replay: compares each snapshot with the one a session recorded under its label."""
+
+    def __init__(self, session: Path) -> None:
+        self.session = session
+        self.compared: list[tuple[str, str | None]] = []
+
+    def save(self, label: str, ctx: Context) -> None:
+        path = self.session / "snapshots" / f"{label}.json"
+        if not path.is_file():
+            self.compared.append((label, "no snapshot was recorded here"))
+            return
+        self.compared.append((label, compare_snapshot(path.read_bytes(), label, ctx).difference))
+
+
+def recorded_context(path: Path) -> Result[bytes, str]:
+    """The bytes of a context a session ended with (``context.json``), checked to decode."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return Failure(
+            f"{path} is missing: the recorded session did not finish writing; record it again"
+        )
+    return decode_context(data).map(lambda _: data).alt(lambda e: f"{path}: {e}")

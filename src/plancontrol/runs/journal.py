@@ -1,0 +1,333 @@
+"""The journal: every nondeterministic input besides model traffic, recorded and served back."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from plancontrol.core.ports import (
+    ApprovalRequest,
+    Approver,
+    Clock,
+    Decision,
+    Execution,
+    Executor,
+    Script,
+    Signals,
+)
+from plancontrol.core.errors import ExecutionFailure
+from plancontrol.runs.folder import Session, digest, session_dir
+
+__all__ = [
+    "Checked",
+    "Entry",
+    "Journal",
+    "JournalReplay",
+    "Negotiated",
+    "RecordingApprover",
+    "RecordingClock",
+    "RecordingExecutor",
+    "RecordingSignals",
+    "Saved",
+    "read_journal",
+    "read_session_journal",
+    "seal",
+]
+
+
+class Ran(msgspec.Struct, frozen=True, tag=True):
+    """A script run: what was run, and how it ended (or why it could not run)."""
+
+    step: int
+    attempt: int
+    filename: str
+    result: Execution | None
+    failure: str = ""
+
+
+class Installed(msgspec.Struct, frozen=True, tag=True):
+    """A package installation and how it ended."""
+
+    step: int
+    packages: tuple[str, ...]
+    result: Execution | None
+    failure: str = ""
+
+
+class Ticked(msgspec.Struct, frozen=True, tag=True):
+    """A clock reading."""
+
+    value: float
+
+
+class Decided(msgspec.Struct, frozen=True, tag=True):
+    """An approval decision."""
+
+    kind: str
+    step: int
+    decision: Decision
+
+
+class Checked(msgspec.Struct, frozen=True, tag=True):
+    """Whether the run was let go on at a safe point (False: cancelled there)."""
+
+    step: int
+    proceed: bool
+
+
+class Saved(msgspec.Struct, frozen=True, tag=True):
+    """A snapshot written: its label and the sha256 of its bytes, to catch later edits."""
+
+    label: str
+    sha256: str
+
+
+class Negotiated(msgspec.Struct, frozen=True, tag=True):
+    """The structured-output mode a server was found to accept for ``model``, by the
+    session's first structured call (``plancontrol.recording.negotiation``); later sessions use it."""
+
+    model: str
+    mode: Literal["json_schema", "json_object", "prompt"]
+
+
+Entry = Ran | Installed | Ticked | Decided | Checked | Saved | Negotiated
+
+
+class Journal:
+    """Appends entries to a file, one JSON object per line, flushed as they happen."""
+
+    def __init__(self, path: Path, scrub: Callable[[bytes], bytes] = bytes) -> None:
+        self.path = path
+        self.scrub = scrub
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("ab")
+        self._encoder = msgspec.json.Encoder()
+
+    def append(self, entry: Entry) -> None:
+        self._file.write(self.scrub(self._encoder.encode(entry)) + b"\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_journal(path: Path) -> Result[tuple[Entry, ...], str]:
+    """The entries of a journal file; a bad line is named with its number."""
+    decoder = msgspec.json.Decoder(Entry)
+    entries: list[Entry] = []
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Failure(f"cannot read the journal {path}: {exc.strerror}; restore it from a copy")
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines, start=1):
+        if not line and number == len(lines):
+            break
+        try:
+            entries.append(decoder.decode(line))
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError, RecursionError) as exc:
+            if number == len(lines):  # a last line cut short when the process was killed
+                break
+            return Failure(
+                f"{path}:{number}: not a journal entry ({exc}); restore the journal from a copy"
+            )
+    return Success(tuple(entries))
+
+
+def seal(path: Path) -> tuple[int, str]:
+    """The size and sha256 of a closed journal, kept in its session's ``session.json``."""
+    data = path.read_bytes()
+    return len(data), digest(data)
+
+
+def read_session_journal(folder: Path, session: Session) -> Result[tuple[Entry, ...], str]:
+    """The journal of ``session`` in the run ``folder``, checked against what the session
+    says it recorded: a session that ended sealed its journal's size and sha256; every
+    snapshot a session wrote was journaled first. Only a journal whose process was killed
+    may end in a line cut short (it is skipped); any other damage is a one-line Failure.
+
+    >>> import tempfile
+    >>> from plancontrol.runs.folder import write_session
+    >>> run = Path(tempfile.mkdtemp())
+    >>> journal = Journal(session_dir(run, 1) / "journal.jsonl")
+    >>> journal.append(Ticked(1.5)); journal.close()
+    >>> size, sha = seal(journal.path)
+    >>> ended = Session(number=1, command="run", status="completed", journal_bytes=size,
+    ...                 journal_sha256=sha)
+    >>> read_session_journal(run, ended).unwrap()
+    (Ticked(value=1.5),)
+    >>> _ = journal.path.write_bytes(b'{"type":"Tic')
+    >>> print(read_session_journal(run, ended).failure())  # doctest: +ELLIPSIS
+    /.../sessions/01/journal.jsonl is damaged (cut short or edited: 12 bytes where its ...
+    """
+    where = session_dir(folder, session.number)
+    path = where / "journal.jsonl"
+    if session.journal_sha256 is not None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return Failure(
+                f"cannot read the journal {path}: {exc.strerror}; restore it from a copy"
+            )
+        if len(data) != session.journal_bytes:
+            how = f"{len(data)} bytes where its session.json recorded {session.journal_bytes}"
+        elif digest(data) != session.journal_sha256:
+            how = "its sha256 differs from the one its session.json recorded"
+        else:
+            how = ""
+        if how:
+            return Failure(
+                f"{path} is damaged (cut short or edited: {how}); restore it from a copy of "
+                "the run folder"
+            )
+    match read_journal(path):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(entries):
+            pass
+    journaled = {e.label for e in entries if isinstance(e, Saved)}
+    for snapshot in sorted((where / "snapshots").glob("*.json")):
+        if snapshot.stem not in journaled:
+            return Failure(
+                f"{path} is damaged (cut short: it does not record the snapshot "
+                f"{snapshot.name} the session wrote); restore it from a copy of the run folder"
+            )
+    return Success(entries)
+
+
+def _outcome(result: Result[Execution, ExecutionFailure]) -> tuple[Execution | None, str]:
+    match result:
+        case Success(run):
+            return run, ""
+        case Failure(error):
+            return None, error.detail
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class RecordingExecutor:
+    """Runs scripts with ``inner`` and journals each result."""
+
+    def __init__(self, inner: Executor, journal: Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def run(self, script: Script) -> Result[Execution, ExecutionFailure]:
+        result = self.inner.run(script)
+        run, failure = _outcome(result)
+        self.journal.append(Ran(script.step, script.attempt, script.filename, run, failure))
+        return result
+
+    def install(self, step: int, packages: tuple[str, ...]) -> Result[Execution, ExecutionFailure]:
+        result = self.inner.install(step, packages)
+        run, failure = _outcome(result)
+        self.journal.append(Installed(step, packages, run, failure))
+        return result
+
+
+class RecordingClock:
+    """Reads ``inner`` and journals each reading."""
+
+    def __init__(self, inner: Clock, journal: Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def now(self) -> float:
+        value = self.inner.now()
+        self.journal.append(Ticked(value))
+        return value
+
+
+class RecordingApprover:
+    """Asks ``inner`` and journals each decision."""
+
+    def __init__(self, inner: Approver, journal: Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def decide(self, request: ApprovalRequest) -> Decision:
+        decision = self.inner.decide(request)
+        self.journal.append(Decided(request.kind, request.step, decision))
+        return decision
+
+
+class RecordingSignals:
+    """Asks ``inner`` whether to go on and journals each answer."""
+
+    def __init__(self, inner: Signals, journal: Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def should_continue(self, step: int) -> bool:
+        proceed = self.inner.should_continue(step)
+        self.journal.append(Checked(step, proceed))
+        return proceed
+
+
+class JournalReplay:
+    """Serves journaled results in order, as the executor, the clock, the approver and the
+    signals.
+
+    Nothing runs: a script is answered with what it printed when recorded. Asking for more
+    than was recorded, or for another script than the one recorded next, is an error value
+    (executions) or an exception (clock, approver), never a live call.
+    """
+
+    def __init__(self, entries: tuple[Entry, ...]) -> None:
+        self._queues: dict[type[Any], deque[Any]] = {
+            kind: deque(e for e in entries if isinstance(e, kind))
+            for kind in (Ran, Installed, Ticked, Decided, Checked)
+        }
+
+    def _next(self, kind: type[Any]) -> Any:
+        queue = self._queues[kind]
+        return queue.popleft() if queue else None
+
+    def run(self, script: Script) -> Result[Execution, ExecutionFailure]:
+        entry: Ran | None = self._next(Ran)
+        if entry is None or (entry.step, entry.attempt) != (script.step, script.attempt):
+            recorded = "nothing" if entry is None else f"step {entry.step} attempt {entry.attempt}"
+            return Failure(
+                ExecutionFailure(
+                    step=script.step,
+                    detail=f"replay: the journal holds {recorded} where step {script.step} attempt "
+                    f"{script.attempt} runs; re-record the run",
+                )
+            )
+        if entry.result is None:
+            return Failure(ExecutionFailure(step=script.step, detail=entry.failure))
+        return Success(entry.result)
+
+    def install(self, step: int, packages: tuple[str, ...]) -> Result[Execution, ExecutionFailure]:
+        entry: Installed | None = self._next(Installed)
+        if entry is None or entry.result is None:
+            detail = entry.failure if entry else "replay: no installation in the journal"
+            return Failure(ExecutionFailure(step=step, detail=detail))
+        return Success(entry.result)
+
+    def now(self) -> float:
+        entry: Ticked | None = self._next(Ticked)
+        if entry is None:
+            raise LookupError("replay: the journal has no more clock readings; re-record")
+        return entry.value
+
+    def should_continue(self, step: int) -> bool:
+        entry: Checked | None = self._next(Checked)
+        if entry is None:
+            raise LookupError("replay: the journal has no more go-on checks; re-record")
+        return entry.proceed
+
+    def decide(self, request: ApprovalRequest) -> Decision:
+        entry: Decided | None = self._next(Decided)
+        if entry is None:
+            raise LookupError("replay: the journal has no more approval decisions; re-record")
+        return entry.decision
+
+    @property
+    def unplayed(self) -> dict[str, int]:
+        """Entries left over, per kind (empty when the replay used the whole journal)."""
+        return {kind.__name__: len(q) for kind, q in self._queues.items() if q}

@@ -18,7 +18,7 @@ import pytest
 
 STARTED = pytest.StashKey[list[str]]()
 
-SLOW_DOCTESTS = frozenset({"plancontrol.handlers.local.describe_python"})
+SLOW_DOCTESTS = frozenset({"plancontrol.handlers.interpreter.describe_python"})
 """Doctests in src that start a process (a doctest cannot carry a mark itself)."""
 
 

@@ -13,7 +13,7 @@ from plancontrol import PLANNING_AND_CONTROL, Context, Effects, Settings, run_pi
 from plancontrol.core.answers import Code, Verdict
 from plancontrol.core.phases.planning import draft_plan
 from plancontrol.handlers.ag2_agents import Ag2Agents
-from plancontrol.handlers.local import SubprocessExecutor
+from plancontrol.handlers.executor import SubprocessExecutor
 from plancontrol.handlers.routes import Route
 from plancontrol.handlers.workspace import FolderWorkspace
 from plancontrol.testing import (

@@ -13,7 +13,7 @@ import pytest
 from scripts import PRIMES, plancontrol, review, run_against
 
 from plancontrol.core.answers import Code, Verdict
-from plancontrol.handlers.local import describe_python
+from plancontrol.handlers.interpreter import describe_python
 from plancontrol.runs.folder import read_manifest, read_sessions
 from plancontrol.testing import OpenAITestServer
 

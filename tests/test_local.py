@@ -7,14 +7,17 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from returns.result import Failure
 
 from plancontrol.core.errors import ExecutionFailure
 from plancontrol.core.ports import Execution, Script
-from plancontrol.handlers import local
-from plancontrol.handlers.local import SubprocessExecutor, SystemClock
+from plancontrol.handlers import capture, interpreter, keeper, launcher, local, sandbox
+from plancontrol.handlers import executor as executor_module
+from plancontrol.handlers.executor import SubprocessExecutor
+from plancontrol.handlers.local import SystemClock
 from plancontrol.handlers.workspace import FolderWorkspace
 
 SPAWN_SLEEPING_CHILD = """
@@ -63,18 +66,24 @@ def executor(tmp_path: Path) -> SubprocessExecutor:
     return SubprocessExecutor(tmp_path / "work", timeout=20)
 
 
-def test_local_exports_exactly_its_handlers() -> None:
-    assert local.__all__ == [
-        "ApproveAll",
-        "DiscardEvents",
-        "SubprocessExecutor",
-        "SystemClock",
-        "Uninterrupted",
-        "attempt_files",
-        "describe_python",
-        "python_path",
-    ]
-    assert all(hasattr(local, name) for name in local.__all__)
+@pytest.mark.parametrize(
+    ("module", "names"),
+    [
+        (local, ["ApproveAll", "DiscardEvents", "SystemClock", "Uninterrupted"]),
+        (executor_module, ["SubprocessExecutor", "attempt_files"]),
+        (capture, ["Capture", "Ran", "collect", "kill_group", "size_text"]),
+        (keeper, ["HIDDEN", "Keeper", "put_back", "snapshot"]),
+        (sandbox, ["FAILED", "MESSAGE", "confinement", "landlock_abi", "launch", "ruleset"]),
+        (launcher, ["FAILED", "MESSAGE", "landlock", "main"]),
+        (interpreter, ["describe_python", "python_path"]),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_each_local_handler_module_exports_exactly_its_names(
+    module: ModuleType, names: list[str]
+) -> None:
+    assert module.__all__ == names
+    assert all(hasattr(module, name) for name in module.__all__)
 
 
 def test_unattended_handlers_approve_continue_and_stay_quiet() -> None:
@@ -503,8 +512,8 @@ def test_an_attempt_that_cannot_start_is_kept_with_the_reason(tmp_path: Path) ->
 def test_describe_python_names_the_version_and_the_packages_within_the_limit() -> None:
     from importlib.metadata import version
 
-    full = local.describe_python(sys.executable).unwrap()
-    short = local.describe_python(sys.executable, limit=40).unwrap()
+    full = interpreter.describe_python(sys.executable).unwrap()
+    short = interpreter.describe_python(sys.executable, limit=40).unwrap()
 
     python = "Python {}.{}.{}".format(*sys.version_info[:3])
     assert full.startswith(f"{python}, with these packages: ")
@@ -520,6 +529,6 @@ def test_describe_python_of_something_else_says_so(tmp_path: Path) -> None:
     not_python.write_text("#!/bin/sh\necho 'no such option' >&2\nexit 2\n")
     not_python.chmod(0o755)
 
-    assert local.describe_python(str(not_python)).failure() == (
+    assert interpreter.describe_python(str(not_python)).failure() == (
         f"{str(not_python)!r} is not a working Python interpreter (no such option)"
     )

@@ -18,14 +18,15 @@ from plancontrol import AttemptsExhausted, Context, Settings
 from plancontrol.core.answers import Code, Verdict
 from plancontrol.core.errors import ExecutionFailure
 from plancontrol.core.ports import Execution, Script
-from plancontrol.handlers.local import SubprocessExecutor, _landlock_abi
+from plancontrol.handlers.executor import SubprocessExecutor
+from plancontrol.handlers.sandbox import landlock_abi
 from plancontrol.testing import FunctionAgents, scripted_effects
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server
 
 ONE_STEP = engineer_plan(1)
 LANDLOCK = pytest.mark.skipif(
-    _landlock_abi() < 2, reason="this kernel offers no Landlock: writes cannot be refused"
+    landlock_abi() < 2, reason="this kernel offers no Landlock: writes cannot be refused"
 )
 CUT = re.compile(r"\n\[… (\d+) characters cut …\]\n")
 
@@ -452,7 +453,7 @@ def test_folders_given_as_writable_may_be_written(tmp_path: Path) -> None:
     assert (run.exit_code, (shared / "out.txt").read_text()) == (0, "ok")
 
 
-@pytest.mark.skipif(_landlock_abi() < 6, reason="signal scoping needs Landlock ABI 6")
+@pytest.mark.skipif(landlock_abi() < 6, reason="signal scoping needs Landlock ABI 6")
 def test_a_script_cannot_signal_processes_outside_its_own(tmp_path: Path) -> None:
     code = """
         import os
@@ -487,7 +488,7 @@ def test_without_confinement_writes_outside_go_through_as_documented(tmp_path: P
 def test_without_landlock_the_confinement_says_writes_are_not_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("plancontrol.handlers.local._landlock_abi", lambda: 0)
+    monkeypatch.setattr("plancontrol.handlers.sandbox.landlock_abi", lambda: 0)
     executor = SubprocessExecutor(tmp_path / "work")
 
     run = _run(executor, "import os; print(os.environ['HOME'])")
@@ -499,12 +500,12 @@ def test_without_landlock_the_confinement_says_writes_are_not_refused(
     assert (run.exit_code, run.stdout) == (0, ".plancontrol/home\n")
 
 
-@pytest.mark.skipif(_landlock_abi() < 6, reason="needs Landlock ABI 6 to provoke a refusal")
+@pytest.mark.skipif(landlock_abi() < 6, reason="needs Landlock ABI 6 to provoke a refusal")
 def test_a_script_that_cannot_be_confined_is_not_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        "plancontrol.handlers.local._LL_SCOPE_SIGNAL", 1 << 40
+        "plancontrol.handlers.sandbox._LL_SCOPE_SIGNAL", 1 << 40
     )  # unknown to any kernel
     executor = SubprocessExecutor(tmp_path)
 
@@ -654,7 +655,7 @@ def test_protection_survives_a_new_executor_on_the_same_folder(tmp_path: Path) -
 def test_large_files_are_kept_as_links_which_guard_against_deletion_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("plancontrol.handlers.local._COPY_LIMIT", 10)
+    monkeypatch.setattr("plancontrol.handlers.keeper._COPY_LIMIT", 10)
     executor = SubprocessExecutor(tmp_path)
     _run(executor, "open('big.dat', 'w').write('b' * 100)", step=1)
     inode = (tmp_path / "big.dat").stat().st_ino

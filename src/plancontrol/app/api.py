@@ -86,7 +86,7 @@ def run(
     from plancontrol.app.changes import runnable
     from plancontrol.app.routing import ModelChoice, budget_problem, plan_models
     from plancontrol.core.settings import load_settings
-    from plancontrol.handlers.local import describe_python, python_path
+    from plancontrol.handlers.interpreter import describe_python, python_path
     from plancontrol.runs.folder import manifest_reads, write_manifest
     from plancontrol.servers.embedded import LOCAL_INSTALL_HINT, local_model_available
 
@@ -457,7 +457,7 @@ def _scripts_python(
 ) -> Result[tuple[str, str], str]:
     """The interpreter a resume or fork runs scripts with, and what the code roles are told
     of it: as recorded, or the one ``changes`` name, asked again (refused when it cannot run)."""
-    from plancontrol.handlers.local import describe_python, python_path
+    from plancontrol.handlers.interpreter import describe_python, python_path
 
     if changes.python is None:
         return Success((recorded.python, recorded.interpreter))

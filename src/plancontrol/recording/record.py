@@ -105,7 +105,8 @@ def record_session(
     to the session and, with the plan, to the top of the run folder.
     """
     from plancontrol.core.ports import Effects
-    from plancontrol.handlers.local import SubprocessExecutor, SystemClock
+    from plancontrol.handlers.executor import SubprocessExecutor
+    from plancontrol.handlers.local import SystemClock
     from plancontrol.handlers.workspace import FolderWorkspace
     from plancontrol.runs.journal import (
         RecordingApprover,

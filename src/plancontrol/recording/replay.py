@@ -227,7 +227,7 @@ def _scratch_executor(folder: Path, timeout: float, options: RunOptions) -> Exec
     (a resume or fork may have changed them)."""
     import sys
 
-    from plancontrol.handlers.local import SubprocessExecutor
+    from plancontrol.handlers.executor import SubprocessExecutor
 
     python = options.python or sys.executable
     return SubprocessExecutor(folder, timeout=timeout, python=python, pass_env=options.pass_env)

@@ -20,6 +20,7 @@ __all__ = [
     "asked_chars",
     "asked_items",
     "check_plan",
+    "check_proposed",
     "plan_text",
 ]
 
@@ -46,7 +47,8 @@ def asked_items(limit: int) -> Meta:
 
 
 Line = Annotated[str, asked_chars(400)]
-"""One line of a plan or review: a model is asked for at most 400 characters."""
+"""One line of a plan or review: a model is asked for at most 400 characters; a stored or
+given line may be of any length."""
 Lines = Annotated[tuple[Line, ...], asked_items(12)]
 
 
@@ -87,8 +89,32 @@ class Review(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     recommendations: Lines
 
 
+def check_proposed(plan: Plan, settings: Settings) -> Result[Plan, InvalidPlan]:
+    """Accept a plan the planner proposed only when it is within ``max_plan_steps`` and
+    passes ``check_plan``; the step cap bounds what the planner may propose, never a plan
+    given to the run.
+
+    >>> from plancontrol.core.settings import Settings
+    >>> four = Plan(tuple(Step(f"Part {n}", "engineer") for n in range(4)))
+    >>> check_proposed(four, Settings(max_plan_steps=3)).failure().detail
+    '4 steps exceed max_plan_steps=3'
+    >>> check_plan(four, Settings(max_plan_steps=3)).unwrap().n_steps
+    4
+    """
+    if plan.n_steps > settings.max_plan_steps:
+        return Failure(
+            InvalidPlan(
+                where="$.sub_tasks",
+                detail=f"{plan.n_steps} steps exceed max_plan_steps={settings.max_plan_steps}",
+                fix="raise max_plan_steps or ask the planner for fewer steps",
+            )
+        )
+    return check_plan(plan, settings)
+
+
 def check_plan(plan: Plan, settings: Settings) -> Result[Plan, InvalidPlan]:
-    """Accept ``plan`` only when it is non-empty, within the step cap and uses roster agents.
+    """Accept ``plan`` (proposed or given) only when it is non-empty and uses roster agents,
+    each step with a sub-task; its length is not bounded here (see ``check_proposed``).
 
     >>> from plancontrol.core.settings import Settings
     >>> bad = Plan((Step("Plot", "painter"),))
@@ -102,14 +128,6 @@ def check_plan(plan: Plan, settings: Settings) -> Result[Plan, InvalidPlan]:
                 where="$.sub_tasks",
                 detail="the plan has no steps",
                 fix="ask for at least one step (check the planner's instructions)",
-            )
-        )
-    if plan.n_steps > settings.max_plan_steps:
-        return Failure(
-            InvalidPlan(
-                where="$.sub_tasks",
-                detail=f"{plan.n_steps} steps exceed max_plan_steps={settings.max_plan_steps}",
-                fix="raise max_plan_steps or ask the planner for fewer steps",
             )
         )
     allowed = settings.role_names

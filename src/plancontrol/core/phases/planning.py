@@ -10,7 +10,7 @@ from plancontrol.core.context import Context
 from plancontrol.core.errors import Aborted, Cancelled, PlanRejected, RoundsExhausted
 from plancontrol.core.events import PlanningComplete, PlanningStart, deliver
 from plancontrol.core.phase import PhaseResult, halt
-from plancontrol.core.plan import Plan, Review, check_plan, plan_text
+from plancontrol.core.plan import Plan, Review, check_proposed, plan_text
 from plancontrol.core.ports import (
     Abort,
     ApprovalRequest,
@@ -45,7 +45,7 @@ def _go_on(ctx: Context, fx: Effects) -> PhaseResult:
 
 
 def _plan_once(ctx: Context, fx: Effects) -> PhaseResult:
-    """One planner call: the new draft becomes ``ctx.plan`` once it passes ``check_plan``."""
+    """One planner call: the new draft becomes ``ctx.plan`` once it passes ``check_proposed``."""
     if isinstance(stop := _rounds_left(ctx), Failure):
         return stop
     match ask_typed(ctx, fx, planner_request(ctx, len(ctx.drafts) + 1), Plan):
@@ -54,7 +54,7 @@ def _plan_once(ctx: Context, fx: Effects) -> PhaseResult:
         case Success((ctx, plan)):
             pass
     ctx = replace(ctx, drafts=(*ctx.drafts, plan))
-    match check_plan(plan, ctx.settings):
+    match check_proposed(plan, ctx.settings):
         case Failure(invalid):
             return halt(ctx, invalid)
         case _:

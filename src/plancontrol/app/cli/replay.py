@@ -1,0 +1,113 @@
+"""The ``replay`` command: run a recorded run again offline and say whether it ended as recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from returns.result import Failure
+
+from plancontrol.app.cli.exits import fail, or_fail
+from plancontrol.app.cli.options import CodeTimeout, JsonSummary, Quiet
+
+if TYPE_CHECKING:
+    from plancontrol.recording.replay import ReplayOutcome
+
+__all__ = ["replay", "replayed"]
+
+
+def replay(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `plancontrol run`.")],
+    part: Annotated[
+        str | None,
+        typer.Option(help="Replay one phase or step alone, e.g. review, 2 or step-02."),
+    ] = None,
+    rerun_code: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-code",
+            help="Also run every recorded script again, in a scratch folder, and compare.",
+        ),
+    ] = False,
+    code_timeout: CodeTimeout = 600.0,
+    json_summary: JsonSummary = False,
+    quiet: Quiet = False,
+) -> None:
+    """Run a recorded run again offline (no model; scripts' recorded results are served) and
+    check that it ends exactly as recorded: exit 0 when identical, 1 when not."""
+    from plancontrol.app.cli.output import emit, replay_document
+
+    if rerun_code and part is not None:
+        raise fail("--rerun-code replays the whole run; leave out --part")
+    rerun = code_timeout if rerun_code else None
+    outcome = replayed(run_dir, quiet, part=part, rerun_code=rerun, tables=not json_summary)
+    if json_summary:
+        emit(replay_document(str(run_dir), part, outcome, rerun_code))
+        raise typer.Exit(0 if outcome.identical and not outcome.code_differences else 1)
+    if rerun_code:
+        _say_code_rerun(outcome)
+    _say_verdict(outcome, part)
+
+
+def replayed(
+    run_dir: Path,
+    quiet: bool,
+    lenient: bool = False,
+    part: str | None = None,
+    rerun_code: float | None = None,
+    tables: bool = True,
+) -> ReplayOutcome:
+    """Replay ``run_dir`` (or one ``part`` of it), showing progress and (with ``tables``)
+    the tables unless ``quiet``."""
+    from rich.console import Console
+
+    from plancontrol.core.ledger import summarize
+    from plancontrol.handlers.console import ConsoleEvents, print_report, stopped_line
+    from plancontrol.recording.replay import replay_part, replay_run
+
+    err = Console(stderr=True, quiet=quiet, highlight=False)
+    events = None if quiet else ConsoleEvents(err)
+    if part is not None:
+        outcome = or_fail(replay_part(run_dir, part, events))
+    else:
+        outcome = or_fail(replay_run(run_dir, events, lenient, rerun_code))
+    if not quiet:
+        if tables:
+            print_report(Console(highlight=False), summarize(outcome.context))
+        if isinstance(outcome.result, Failure):
+            err.print(stopped_line(outcome.result.failure().message))
+    return outcome
+
+
+def _say_code_rerun(outcome: ReplayOutcome) -> None:
+    """Each script that ran differently from its recording (then exit 1), or that all ran alike."""
+    for difference in outcome.code_differences:
+        print(f"code ran differently: {difference}")
+    if outcome.code_differences:
+        raise fail(
+            f"{len(outcome.code_differences)} of {outcome.code_rerun} script run(s) "
+            "ended differently from the recording",
+            code=1,
+        )
+    print(f"code: {outcome.code_rerun} script run(s) executed again, each as recorded")
+
+
+def _say_verdict(outcome: ReplayOutcome, part: str | None) -> None:
+    """Identical (exit 0, with the digest) or where the replay first differs (exit 1)."""
+    verdict, first = outcome.verdict, outcome.first_difference
+    if outcome.identical and part is not None:
+        print(f"replay of {part} identical to the recording: sha256 {verdict.digest}")
+        raise typer.Exit(0)
+    if outcome.identical:
+        print(
+            f"replay identical to the recording ({len(outcome.snapshots)} snapshots and the "
+            f"final context): sha256 {verdict.digest}"
+        )
+        raise typer.Exit(0)
+    if first is not None:
+        raise fail(
+            f"replay differs from the recording, first in snapshot {first[0]} at {first[1]}",
+            code=1,
+        )
+    raise fail(f"replay differs from the recording at {verdict.difference}", code=1)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
@@ -15,200 +13,24 @@ from returns.result import Failure, Result, Success
 
 from plancontrol.core.errors import ModelFailure
 from plancontrol.core.ports import Reply, Request
-from plancontrol.handlers.policy import params_for
+from plancontrol.handlers.policy import Params, params_for
 from plancontrol.handlers.prices import cost_usd
+from plancontrol.handlers.refusals import (
+    failure_detail,
+    provider_message,
+    refusal_hint,
+    refuses_format,
+)
 from plancontrol.handlers.routes import Route, StructuredMode, next_mode
+from plancontrol.handlers.structured import response_format, system_prompt
 
-__all__ = [
-    "GRAMMAR_BOUND_LIMIT",
-    "Ag2Agents",
-    "Settle",
-    "grammar_schema",
-    "provider_message",
-    "refuses_format",
-    "response_format",
-]
+__all__ = ["Ag2Agents", "Settle"]
 
 T = TypeVar("T")
 
 Settle = Callable[[str, StructuredMode, tuple[str, ...]], None]
 """Told when a negotiation settles: the model, the mode it settled on, and the provider's
 message for each mode refused on the way."""
-
-_JSON_CHAR = r'([^"\\\x00-\x1f]|\\(["\\/bfnrt]|u[0-9a-fA-F]{4}))'
-"""One character of a JSON string, as a regular expression."""
-
-
-GRAMMAR_BOUND_LIMIT = 500
-"""The largest ``maxLength`` or ``maxItems`` a grammar schema keeps. llama-cpp-python spells a
-bound N as N nested optional groups, and llama.cpp's grammar parser refuses a repetition over
-2000 generated rules ("number of rules that are going to be repeated ... exceeds sane
-defaults"), after which its server process dies: measured on SmolLM2's server, a string of
-``maxLength`` 1000 compiles and 1001 does not. Half of that leaves room for other converters."""
-
-
-def _bounded_strings(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_bounded_strings(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _bounded_strings(v) for k, v in node.items()}
-    if not _compiles(node.get("maxItems")):
-        del node["maxItems"]
-    if node.get("type") == "string" and "enum" not in node and "pattern" not in node:
-        limit = node.pop("maxLength", None)
-        bound = f"{{0,{limit}}}" if limit is not None and _compiles(limit) else "*"
-        node["pattern"] = f"^{_JSON_CHAR}{bound}$"
-    return node
-
-
-def _compiles(bound: Any) -> bool:
-    """Whether a ``maxLength``/``maxItems`` value can stay in a grammar (absent is fine)."""
-    return bound is None or (type(bound) is int and 0 <= bound <= GRAMMAR_BOUND_LIMIT)
-
-
-def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` rewritten for servers that turn schemas into grammars (llama.cpp): the root
-    ``$ref`` inlined (its converter cannot follow it and silently drops the schema) and every
-    free string held to characters valid inside JSON and to its ``maxLength``; a bound above
-    ``GRAMMAR_BOUND_LIMIT`` (which would not compile) is dropped, the string or array unbounded.
-
-    >>> out = grammar_schema({"$ref": "#/$defs/A", "$defs": {"A": {"type": "object",
-    ...     "properties": {"a": {"type": "string", "maxLength": 5}}}}})
-    >>> out["type"], out["properties"]["a"]["pattern"].endswith("{0,5}$"), "$defs" in out
-    ('object', True, True)
-    >>> grammar_schema({"type": "string", "maxLength": 2000})["pattern"][-3:]
-    ')*$'
-    """
-    out: dict[str, Any] = _bounded_strings(schema)
-    ref = out.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        defs = out["$defs"]
-        out = {**defs[ref.removeprefix("#/$defs/")], "$defs": defs}
-    return out
-
-
-def response_format(request: Request, route: Route) -> dict[str, Any] | None:
-    """The ``response_format`` body field asking ``route`` for ``request.schema``, if any.
-
-    >>> r = Request(role="judge", model="m", phase="control", step=1, attempt=1, system="",
-    ...             messages=(), schema_name="Verdict", schema={"type": "object"})
-    >>> response_format(r, Route(structured="json_object"))
-    {'type': 'json_object', 'schema': {'type': 'object'}}
-    >>> response_format(r, Route())["json_schema"]["name"]
-    'Verdict'
-    >>> response_format(r, Route(structured="prompt")) is None
-    True
-    """
-    if request.schema is None or route.structured == "prompt":
-        return None
-    if route.structured == "json_object":
-        return {"type": "json_object", "schema": grammar_schema(request.schema)}
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": request.schema_name or "reply", "schema": request.schema},
-    }
-
-
-def _system(request: Request, route: Route) -> str:
-    if request.schema is None or route.structured != "prompt":
-        return request.system
-    return (
-        f"{request.system}\n\nReply with only a JSON object, no prose and no code fence, that "
-        f"matches this JSON Schema:\n{json.dumps(request.schema, sort_keys=True)}"
-    )
-
-
-def _detail(exc: BaseException, model: str = "") -> str:
-    """One line for a failed call: the error's kind, its HTTP status and the provider's own
-    message (from its error body), else the error's first line.
-
-    >>> import json
-    >>> try:
-    ...     json.loads("<html>")
-    ... except ValueError as exc:
-    ...     print(_detail(exc))
-    the server's reply was not JSON (JSONDecodeError: Expecting value: line 1 column 1 (char 0))
-    """
-    if isinstance(exc, ValueError) and type(exc).__name__ == "JSONDecodeError":
-        return f"the server's reply was not JSON ({type(exc).__name__}: {exc})"
-    status = getattr(exc, "status_code", None)
-    name = type(exc).__name__
-    if status:
-        source = f" from {model}" if model else ""
-        return f"{name} (HTTP {status}){source}: {provider_message(exc)}"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{name}: {text or 'no detail'}"
-
-
-_MESSAGE_LIMIT = 400
-
-
-def provider_message(exc: BaseException) -> str:
-    """The message of a provider's error body (OpenAI's and llama.cpp's
-    ``{"error": {"message": …}}``, Anthropic's ``{"type": "error", "error": {…}}``) on one
-    line: a server traceback after it cut off, long ones clipped; else the error's text.
-
-    >>> class Refused(Exception):
-    ...     body = {"message": "1 validation error:\\n  {'loc': ('body', 'response_format')}"
-    ...             "\\n\\n  File \\"app.py\\", line 376"}
-    >>> provider_message(Refused("Error code: 500 - 1 validation error:"))
-    "1 validation error: {'loc': ('body', 'response_format')}"
-    """
-    body: Any = getattr(exc, "body", None)
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        body = body["error"]
-    message = body.get("message") if isinstance(body, dict) else None
-    if not isinstance(message, str) or not message.strip():
-        message = str(exc)
-    lines = []
-    for line in message.strip().splitlines():
-        if line.strip().startswith(('File "', "Traceback")):
-            break
-        lines.append(line.strip())
-    text = " ".join(part for part in lines if part)
-    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
-
-
-_FORMAT_REFUSAL = re.compile(r"response_format|json_schema|schema|grammar", re.IGNORECASE)
-_PARAMETER = re.compile(r"'(temperature|max_tokens|max_completion_tokens|reasoning_effort)'")
-
-
-def refuses_format(exc: BaseException) -> bool:
-    """Whether ``exc`` is a server's refusal of the structured-output request: an HTTP
-    4xx/5xx whose message names response_format, json_schema, a schema or a grammar."""
-    status = getattr(exc, "status_code", None)
-    return (
-        isinstance(status, int)
-        and status >= 400
-        and _FORMAT_REFUSAL.search(provider_message(exc)) is not None
-    )
-
-
-def _hint(exc: BaseException, request: Request, route: Route) -> str:
-    """What to try after a refusal: another ``--structured``, or a parameter to drop."""
-    if getattr(exc, "status_code", None) is None:
-        return ""
-    if request.schema is not None and refuses_format(exc):
-        others = [m for m in ("json_schema", "json_object", "prompt") if m != route.structured]
-        return f"try --structured {others[0]} or --structured {others[1]}"
-    body: Any = getattr(exc, "body", None)
-    named = body.get("param") if isinstance(body, dict) else None
-    found = _PARAMETER.search(provider_message(exc))
-    param = named if named in ("temperature", "max_tokens", "reasoning_effort") else None
-    param = param or (found.group(1) if found else None)
-    fix = {
-        "temperature": "temperature = false",
-        "max_tokens": 'token_field = "max_completion_tokens"',
-        "max_completion_tokens": 'token_field = "max_tokens"',
-        "reasoning_effort": "leave out --reasoning-effort, or set reasoning_effort",
-    }.get(param or "")
-    if fix is None:
-        return ""
-    return (
-        f"the model refuses {param}, which the parameter policy sent: set {fix} under "
-        f"[params.{request.role}] in plancontrol.toml"
-    )
 
 
 class Ag2Agents:
@@ -317,8 +139,8 @@ class Ag2Agents:
                     refused.append(f"{route.structured}: {provider_message(exc)}")
                     route = replace(route, structured=after)
                     continue
-                hint = _hint(exc, request, route)
-                detail = _detail(exc, request.model) + (f"; {hint}" if hint else "")
+                hint = refusal_hint(exc, request, route)
+                detail = failure_detail(exc, request.model) + (f"; {hint}" if hint else "")
                 return Failure(ModelFailure(role=request.role, step=request.step, detail=detail))
         if negotiating:  # settled: said and recorded when a mode was refused on the way
             self.modes[request.model] = route.structured
@@ -359,7 +181,9 @@ class Ag2Agents:
             self._http = httpx2.AsyncClient()
         config = _config(request, route, self._http)
         tools = self.tools.get(request.role, ())
-        agent = ag2.Agent(request.role, prompt=_system(request, route), config=config, tools=tools)
+        agent = ag2.Agent(
+            request.role, prompt=system_prompt(request, route), config=config, tools=tools
+        )
         reply = await agent.ask(last.content, stream=stream)
         # With tools a turn makes several model calls: sum them; else the one call's usage.
         usage = (await reply.usage()).total if tools else reply.response.usage
@@ -405,6 +229,13 @@ def _config(request: Request, route: Route, http: Any) -> Any:
             temperature=params.temperature,
             max_output_tokens=params.max_tokens,
         )
+    return _openai_config(request, route, params, extra, http)
+
+
+def _openai_config(
+    request: Request, route: Route, params: Params, extra: dict[str, Any], http: Any
+) -> Any:
+    """The ag2 config of an OpenAI-compatible route: only the parameters ``params`` sends."""
     from ag2.config import OpenAIConfig
 
     options: dict[str, Any] = {}

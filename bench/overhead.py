@@ -43,11 +43,11 @@ from ag2 import Agent
 from ag2.config import OpenAIConfig
 
 from plancontrol import Context, Message, Request
-from plancontrol.handlers.ag2_agents import Ag2Agents
+from plancontrol.core.answers import Code
 from plancontrol.core.asking import ask, ask_typed, schema_of
 from plancontrol.core.ports import Effects
+from plancontrol.handlers.ag2_agents import Ag2Agents
 from plancontrol.handlers.routes import Route
-from plancontrol.core.answers import Code
 from plancontrol.testing import scripted_effects
 
 __all__ = ["main"]

@@ -25,7 +25,7 @@ from scripts import OK, PRIMES, plancontrol, review, run_against
 from plancontrol import Plan, Step, decode_context
 from plancontrol.core.answers import Code
 from plancontrol.core.asking import EMPTY_NOTE
-from plancontrol.servers.scripted import ServerReply
+from plancontrol.servers.replies import ServerReply
 from plancontrol.testing import (
     Drop,
     Empty,

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from scripts import happy_replies, plancontrol, run_against
 
-from plancontrol.servers.scripted import Exchange, ServerReply
+from plancontrol.servers.replies import ServerReply
+from plancontrol.servers.scripted import Exchange
 from plancontrol.testing import OpenAITestServer, Status, role_of
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server

@@ -14,7 +14,7 @@ from scripts import PRIMES, happy_replies, plancontrol
 from plancontrol import Plan, Step, decode_context
 from plancontrol.core.answers import Code, Verdict
 from plancontrol.handlers.prices import cost_usd
-from plancontrol.servers.scripted import Usage
+from plancontrol.servers.replies import Usage
 from plancontrol.testing import OpenAITestServer
 
 BRACKETS = "Compare [TT] and [1] with [bold]x[/] ok"

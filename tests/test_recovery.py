@@ -17,7 +17,7 @@ from scripts import OK, PRIMES, fix, plancontrol, review
 import plancontrol as library
 from plancontrol import decode_context
 from plancontrol.core.answers import Code
-from plancontrol.servers.scripted import Usage
+from plancontrol.servers.replies import Usage
 from plancontrol.testing import OpenAITestServer
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server
@@ -497,7 +497,7 @@ def printed_commands(stderr: str) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_every_command_a_refusal_suggests_works_as_printed(tmp_path: Path) -> None:
-    from plancontrol.servers.scripted import Status
+    from plancontrol.servers.replies import Status
 
     replies = {
         "planner": [Status(500), PRIMES, PRIMES],

@@ -17,20 +17,18 @@ import pytest
 from ag2.config import OpenAIConfig
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
-from plancontrol.servers.scripted import (
+from plancontrol.servers.replies import (
     Drop,
     Empty,
-    Exchange,
     Malformed,
-    OpenAITestServer,
     ServerReply,
     Slow,
     Status,
     ToolCall,
     ToolCalls,
     Usage,
-    role_of,
 )
+from plancontrol.servers.scripted import Exchange, OpenAITestServer, role_of
 
 
 class Verdict(msgspec.Struct, frozen=True):

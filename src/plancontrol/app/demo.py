@@ -7,7 +7,8 @@ from typing import Any
 
 from plancontrol.core.answers import Code, Verdict
 from plancontrol.core.plan import Plan, Review, Step
-from plancontrol.servers.scripted import OpenAITestServer, ServerReply, role_of
+from plancontrol.servers.replies import ServerReply
+from plancontrol.servers.scripted import OpenAITestServer, role_of
 
 __all__ = ["DEMO_MODEL", "DEMO_TASK", "demo_server"]
 

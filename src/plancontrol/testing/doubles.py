@@ -23,18 +23,8 @@ from plancontrol.core.ports import (
     Script,
 )
 from plancontrol.handlers.workspace import MemoryWorkspace
-from plancontrol.servers.scripted import (
-    Drop,
-    Empty,
-    Exchange,
-    Malformed,
-    OpenAITestServer,
-    Slow,
-    Status,
-    ToolCall,
-    ToolCalls,
-    role_of,
-)
+from plancontrol.servers.replies import Drop, Empty, Malformed, Slow, Status, ToolCall, ToolCalls
+from plancontrol.servers.scripted import Exchange, OpenAITestServer, role_of
 
 __all__ = [
     "Drop",

@@ -1,10 +1,9 @@
-"""Run before a script by its own python: sets limits, confines writes, then becomes the script.
+"""Run before a script by its own python: sets limits, confines writes, then becomes the script."""
 
-The scripts' interpreter may be another Python (``--python``), so this module imports the
-standard library only and is run from its source text (``python -I -S -c SOURCE config
-script.py``, see ``sandbox.launch``): it sets the resource limits, restricts writes with
-Landlock, then becomes the script (``execv``, same process), so nothing of it is left.
-"""
+# The scripts' interpreter may be another Python (``--python``), so this module imports the
+# standard library only and is run from its source text (``python -I -S -c SOURCE config
+# script.py``, see ``sandbox.launch``): it sets the resource limits, restricts writes with
+# Landlock, then becomes the script (``execv``, same process), so nothing of it is left.
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from pyrsistent import pmap
 
 from plancontrol import Context, Plan, Step
 from plancontrol.core.context import StepOutcome, TimingRow, UsageRow
-from plancontrol.runs.folder import decode_snapshot, encode_snapshot
+from plancontrol.runs.snapshots import decode_snapshot, encode_snapshot
 
 
 def context(steps: int) -> Context:

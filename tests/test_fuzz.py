@@ -26,8 +26,9 @@ from plancontrol.core.plan import Plan, Review, check_plan, plan_text
 from plancontrol.core.ports import Message, Reply, Request
 from plancontrol.core.settings import Settings
 from plancontrol.recording.cassettes import CassetteAgents, ReadableJSON, cassette_name
-from plancontrol.runs.folder import decode_snapshot, encode_snapshot, read_manifest, read_session
+from plancontrol.runs.folder import read_manifest, read_session
 from plancontrol.runs.journal import read_journal
+from plancontrol.runs.snapshots import decode_snapshot, encode_snapshot
 from plancontrol.testing import FunctionAgents, scripted_effects
 
 RECORDED = Path(__file__).resolve().parent.parent / "cassettes" / "primes-test-server"

@@ -406,7 +406,7 @@ def test_run_reports_paths_inside_the_work_folder_relative_to_it(tmp_path: Path)
 def test_folder_checkpoints_write_snapshots_the_run_folder_reads(tmp_path: Path) -> None:
     from plancontrol import Context
     from plancontrol.runs.checkpoints import FolderCheckpoints
-    from plancontrol.runs.folder import decode_snapshot
+    from plancontrol.runs.snapshots import decode_snapshot
 
     ctx = Context(task="t")
     FolderCheckpoints(tmp_path).save("step-02", ctx)

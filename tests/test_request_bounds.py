@@ -16,7 +16,7 @@ from plancontrol.core.context import decode_context, encode_context
 from plancontrol.core.ports import Request
 from plancontrol.core.prompts import plan_schema
 from plancontrol.handlers.structured import GRAMMAR_BOUND_LIMIT, grammar_schema
-from plancontrol.runs.folder import decode_snapshot, encode_snapshot
+from plancontrol.runs.snapshots import decode_snapshot, encode_snapshot
 from plancontrol.testing import scripted_effects
 
 LONG_TASK = "Fit the spectrum; " * 56  # 1008 characters

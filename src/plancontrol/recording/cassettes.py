@@ -16,7 +16,7 @@ from plancontrol.core.errors import ModelFailure
 from plancontrol.core.events import Event, PhaseChange
 from plancontrol.core.ports import Agents, Reply, Request
 from plancontrol.handlers.files import write_atomic
-from plancontrol.runs.folder import first_difference
+from plancontrol.runs.snapshots import first_difference
 
 __all__ = ["CassetteAgents", "ReadableJSON", "cassette_name"]
 

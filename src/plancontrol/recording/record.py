@@ -19,18 +19,10 @@ from plancontrol.core.ports import Agents, Approver, EventSink, Signals
 from plancontrol.handlers.files import write_atomic
 from plancontrol.handlers.secrets import Scrubber
 from plancontrol.recording.cassettes import CassetteAgents
-from plancontrol.runs.folder import (
-    RunOptions,
-    Session,
-    SessionStatus,
-    decode_snapshot,
-    digest,
-    encode_snapshot,
-    session_dir,
-    write_session,
-)
+from plancontrol.runs.folder import RunOptions, Session, SessionStatus, session_dir, write_session
 from plancontrol.runs.journal import Entry, Journal, Saved, seal
 from plancontrol.runs.resume import WORK, suggested_call
+from plancontrol.runs.snapshots import decode_snapshot, digest, encode_snapshot
 
 __all__ = ["Handlers", "RecordingCheckpoints", "next_session", "record_session"]
 

@@ -16,21 +16,23 @@ from plancontrol.core.pipeline import Pipeline
 from plancontrol.core.ports import EventSink, Execution, Executor, Script
 from plancontrol.handlers.routes import StructuredMode
 from plancontrol.runs.folder import (
-    ComparingCheckpoints,
     Manifest,
     RunOptions,
     Session,
+    read_manifest,
+    read_sessions,
+    session_dir,
+)
+from plancontrol.runs.journal import Entry, JournalReplay, Saved, read_session_journal
+from plancontrol.runs.snapshots import (
+    ComparingCheckpoints,
     Verdict,
     compare,
     compare_snapshot,
     decode_snapshot,
     first_difference,
-    read_manifest,
-    read_sessions,
     recorded_context,
-    session_dir,
 )
-from plancontrol.runs.journal import Entry, JournalReplay, Saved, read_session_journal
 
 __all__ = ["ReplayOutcome", "ScriptWatch", "part_label", "replay_part", "replay_run"]
 

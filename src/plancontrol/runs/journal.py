@@ -21,7 +21,8 @@ from plancontrol.core.ports import (
     Signals,
 )
 from plancontrol.core.errors import ExecutionFailure
-from plancontrol.runs.folder import Session, digest, session_dir
+from plancontrol.runs.folder import Session, session_dir
+from plancontrol.runs.snapshots import digest
 
 __all__ = [
     "Checked",

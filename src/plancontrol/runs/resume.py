@@ -21,14 +21,13 @@ from plancontrol.runs.folder import (
     Manifest,
     Session,
     claim,
-    decode_snapshot,
-    digest,
     read_manifest,
     read_sessions,
     save_manifest,
     session_dir,
     write_session,
 )
+from plancontrol.runs.snapshots import decode_snapshot, digest
 from plancontrol.core.settings import load_settings
 
 __all__ = [

@@ -14,9 +14,8 @@ from pyrsistent import pmap
 from returns.result import Failure, Result, Success
 
 from plancontrol.core.context import Context, StepOutcome, Value, decode_context
-from plancontrol.runs.journal import Saved, read_session_journal
-from plancontrol.runs.lock import LOCK
 from plancontrol.core.plan import Plan
+from plancontrol.core.settings import load_settings
 from plancontrol.runs.folder import (
     Manifest,
     Session,
@@ -27,8 +26,9 @@ from plancontrol.runs.folder import (
     session_dir,
     write_session,
 )
+from plancontrol.runs.journal import Saved, read_session_journal
+from plancontrol.runs.lock import LOCK
 from plancontrol.runs.snapshots import decode_snapshot, digest
-from plancontrol.core.settings import load_settings
 
 __all__ = [
     "RunState",

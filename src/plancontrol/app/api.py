@@ -62,10 +62,13 @@ def run(
     reasoning_effort: ReasoningEffort | None = None,
     params: Sequence[Override] = (),
     prices: Sequence[tuple[str, float, float]] = (),
+    max_tokens: int | None = None,
 ) -> Result[Context, Stopped]:
     """Plan ``task``, review the plan and carry it out with real models, recording it all
     in the new folder ``run_dir`` (refused when it holds files).
 
+    ``max_tokens`` caps every reply (by default the embedded model and a ``base_url``
+    server get ``plancontrol.app.routing.SERVER_MAX_TOKENS``, a hosted model none).
     ``reasoning_effort`` goes to the models whose family takes one, ``params`` override the
     parameter policy per role (``plancontrol.handlers.policy``), ``prices`` price models the table
     does not list (model, dollars per million prompt and completion tokens).
@@ -101,6 +104,7 @@ def run(
         timeout=timeout,
         max_retries=max_retries,
         reasoning_effort=reasoning_effort,
+        max_tokens=max_tokens,
         overrides=tuple(params),
         prices=tuple(prices),
     )
@@ -214,8 +218,8 @@ def resume(
     It goes on as the run was last recorded (models, servers, timeouts, the scripts'
     ``code_timeout`` and ``allow_install``, settings), except for what ``changes`` give
     (``model``, ``role_models``, ``base_url``, ``structured``, ``timeout``,
-    ``max_retries``, ``reasoning_effort``, ``code_timeout``, ``allow_install``, ``python``,
-    ``pass_env``, ``settings``, ``sets``, ``instructions``: see
+    ``max_retries``, ``reasoning_effort``, ``max_tokens``, ``code_timeout``,
+    ``allow_install``, ``python``, ``pass_env``, ``settings``, ``sets``, ``instructions``: see
     ``plancontrol.app.changes.ChangeArgs``), each as ``run`` takes it (a new ``python`` is
     described to the code roles again):
     ``base_url=""`` drops a recorded server; ``settings`` by name

@@ -63,6 +63,7 @@ class ChangeArgs(TypedDict, total=False):
     sets: Sequence[str]
     instructions: str | None
     reasoning_effort: ReasoningEffort | None
+    max_tokens: int | None
     python: str | None
     pass_env: Sequence[str] | None
 
@@ -89,6 +90,8 @@ class Changes(msgspec.Struct, frozen=True, kw_only=True):
     """``KEY=VALUE`` items: a shared variable, or ``settings.NAME=VALUE``."""
     instructions: str | None = None
     reasoning_effort: ReasoningEffort | None = None
+    max_tokens: int | None = None
+    """The reply cap from now on (None: as recorded)."""
     python: str | None = None
     """The scripts' interpreter from now on (its description is asked again)."""
     pass_env: tuple[str, ...] | None = None
@@ -115,6 +118,7 @@ class Changes(msgspec.Struct, frozen=True, kw_only=True):
             sets=tuple(given.get("sets", ())),
             instructions=given.get("instructions"),
             reasoning_effort=given.get("reasoning_effort"),
+            max_tokens=given.get("max_tokens"),
             python=given.get("python"),
             pass_env=None if passed is None else tuple(passed),
         )
@@ -130,6 +134,7 @@ class Changes(msgspec.Struct, frozen=True, kw_only=True):
             or self.timeout is not None
             or self.max_retries is not None
             or self.reasoning_effort is not None
+            or self.max_tokens is not None
         )
 
 
@@ -171,10 +176,11 @@ def models_after(
         model=changes.model or (LOCAL if old.embedded else settings.default_model),
         role_models=tuple({**dict(role_models), **dict(changes.role_models)}.items()),
         base_url=(changes.base_url if changes.base_url is not None else old.base_url) or None,
-        structured=changes.structured or (None if moved else old.structured),
+        structured=changes.structured or (None if moved or old.negotiate else old.structured),
         timeout=old.timeout if changes.timeout is None else changes.timeout,
         max_retries=old.max_retries if changes.max_retries is None else changes.max_retries,
         reasoning_effort=changes.reasoning_effort or old.reasoning_effort,
+        max_tokens=changes.max_tokens or (None if moved else old.max_tokens),
         overrides=old.overrides,
         prices=old.prices,
     )

@@ -12,6 +12,7 @@ from typing import Any, get_args
 import msgspec
 from returns.result import Failure, Result, Success
 
+from plancontrol.app.routing import SERVER_MAX_TOKENS
 from plancontrol.core.settings import DEFAULT_ROLES, SUPPORT_ROLES, Settings
 from plancontrol.handlers.policy import Override, ReasoningEffort, load_overrides
 from plancontrol.handlers.prices import load_prices
@@ -41,6 +42,7 @@ OPTIONS: dict[str, Any] = {
     "code_timeout": 600.0,
     "allow_install": False,
     "reasoning_effort": None,
+    "max_tokens": None,
     "python": None,
     "pass_env": (),
 }
@@ -247,6 +249,7 @@ def _checked(config: Config) -> Result[Config, str]:
         "code_timeout": (int, float),
         "allow_install": (bool,),
         "pass_env": (list, tuple),
+        "max_tokens": (int, type(None)),
     }
     if isinstance(config.run["pass_env"], str):  # PLANCONTROL_PASS_ENV=HF_TOKEN,WANDB_API_KEY
         config.run["pass_env"] = [n for n in re.split(r"[\s,]+", config.run["pass_env"]) if n]
@@ -259,6 +262,9 @@ def _checked(config: Config) -> Result[Config, str]:
             f"{_named(config, 'pass_env')} must be a list of variable names, "
             f"got {config.run['pass_env']!r}"
         )
+    cap = config.run["max_tokens"]
+    if cap is not None and cap < 1:
+        return Failure(f"{_named(config, 'max_tokens')} must be a whole number above 0, got {cap}")
     effort = config.run["reasoning_effort"]
     if effort is not None and effort not in get_args(ReasoningEffort):
         return Failure(
@@ -311,6 +317,7 @@ def example_config() -> str:
 # structured = "json_object"   # json_schema, json_object or prompt
 # timeout = 120                # seconds per model call
 # max_retries = 2              # retries of a failed model call (429, 5xx, timeout)
+# max_tokens = 2000            # most tokens per reply [{SERVER_MAX_TOKENS} for base_url and local]
 # code_timeout = 600           # seconds per script run
 # allow_install = false        # let the installer run pip
 # python = "/usr/bin/python3"  # the Python that runs the scripts and pip

@@ -22,6 +22,7 @@ from plancontrol.handlers.routes import (
 
 __all__ = [
     "LOCAL",
+    "SERVER_MAX_TOKENS",
     "ModelChoice",
     "ModelPlan",
     "budget_problem",
@@ -34,8 +35,11 @@ LOCAL = "local"
 """The model name that asks for the embedded local model."""
 
 FALLBACK_MODEL = "gpt-4o-mini"
-LOCAL_MAX_TOKENS = 768
-"""A reply cap for the embedded model: a 135M model can ramble until its context is full."""
+SERVER_MAX_TOKENS = 768
+"""The reply cap (tokens) for the embedded model and a ``base_url`` server when the run
+gives none (``max_tokens``): a small model can ramble until its context is full. A hosted
+provider's model gets none unless the run gives one (its family may require one: see
+``plancontrol.handlers.policy``)."""
 
 
 class ModelChoice(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +52,9 @@ class ModelChoice(msgspec.Struct, frozen=True, kw_only=True):
     timeout: float = 120.0
     max_retries: int = 2
     reasoning_effort: ReasoningEffort | None = None
+    max_tokens: int | None = None
+    """The reply cap for every role (None: ``SERVER_MAX_TOKENS`` for the embedded model and
+    a ``base_url`` server, none for a hosted provider)."""
     overrides: tuple[Override, ...] = ()
     """Per-role parameters from the config file's ``[params.ROLE]`` tables."""
     prices: tuple[tuple[str, float, float], ...] = ()
@@ -55,9 +62,17 @@ class ModelChoice(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _policy(route: Route, choice: ModelChoice) -> Route:
-    """``route`` with what every route of ``choice`` shares: its parameters and prices."""
+    """``route`` with what every route of ``choice`` shares: its parameters (the reply cap
+    when one is given, else the route's own) and prices.
+
+    >>> _policy(Route(max_tokens=SERVER_MAX_TOKENS), ModelChoice(max_tokens=300)).max_tokens
+    300
+    >>> _policy(Route(max_tokens=SERVER_MAX_TOKENS), ModelChoice()).max_tokens
+    768
+    """
     return replace(
         route,
+        max_tokens=choice.max_tokens or route.max_tokens,
         reasoning_effort=choice.reasoning_effort,
         overrides=choice.overrides,
         prices=choice.prices,
@@ -126,7 +141,7 @@ def _local(choice: ModelChoice, notice: str) -> ModelPlan:
         timeout=choice.timeout,
         max_retries=choice.max_retries,
         seed=0,
-        max_tokens=LOCAL_MAX_TOKENS,
+        max_tokens=SERVER_MAX_TOKENS,
         free=True,
         embedded=True,
     )
@@ -141,6 +156,8 @@ def plan_models(
 ) -> Result[ModelPlan, str]:
     """Decide the models: ``--model local``; a ``--base-url`` server; a hosted provider with
     its key from ``env``; or, with nothing configured, the embedded model when installed."""
+    if choice.max_tokens is not None and choice.max_tokens < 1:
+        return Failure(f"max_tokens must be a whole number above 0, got {choice.max_tokens}")
     if choice.model == LOCAL:
         if not local_available:
             return Failure(local_hint)
@@ -155,6 +172,7 @@ def plan_models(
             negotiate=choice.structured is None,
             timeout=choice.timeout,
             max_retries=choice.max_retries,
+            max_tokens=SERVER_MAX_TOKENS,
         )
         route = _policy(route, choice)
         return Success(

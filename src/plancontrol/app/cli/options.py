@@ -18,6 +18,7 @@ __all__ = [
     "MaxCostUsd",
     "MaxNAttempts",
     "MaxRetries",
+    "MaxTokens",
     "Model",
     "NewAllowInstall",
     "NewCodeTimeout",
@@ -84,6 +85,10 @@ MaxNAttempts = Annotated[
 Effort = Annotated[
     str | None,
     typer.Option(help="For reasoning models (o3, gpt-5…): minimal, low, medium or high."),
+]
+MaxTokens = Annotated[
+    int | None,
+    typer.Option(help="Most tokens per reply [a cap for --base-url and local; hosted: none]."),
 ]
 Python = Annotated[str | None, typer.Option(help="Go on with this Python for the scripts and pip.")]
 PassEnv = Annotated[

@@ -17,6 +17,7 @@ from plancontrol.app.cli.options import (
     MaxCostUsd,
     MaxNAttempts,
     MaxRetries,
+    MaxTokens,
     Model,
     NewAllowInstall,
     NewCodeTimeout,
@@ -53,6 +54,7 @@ def resume(  # one parameter per option: typer makes the options from them (henc
     code_timeout: NewCodeTimeout = None,
     allow_install: NewAllowInstall = None,
     reasoning_effort: Effort = None,
+    max_tokens: MaxTokens = None,
     python: Python = None,
     pass_env: PassEnv = None,
     max_n_attempts: MaxNAttempts = None,
@@ -103,6 +105,7 @@ def fork(  # one parameter per option: typer makes the options from them (hence 
     code_timeout: NewCodeTimeout = None,
     allow_install: NewAllowInstall = None,
     reasoning_effort: Effort = None,
+    max_tokens: MaxTokens = None,
     python: Python = None,
     pass_env: PassEnv = None,
     max_n_attempts: MaxNAttempts = None,
@@ -146,7 +149,9 @@ def _changes(given: dict[str, Any]) -> dict[str, Any]:
             f"--reasoning-effort must be one of {', '.join(get_args(ReasoningEffort))}, "
             f"got {effort!r}"
         )
-    same = ("model", "base_url", "timeout", "max_retries", "reasoning_effort")
+    if given["max_tokens"] is not None and given["max_tokens"] < 1:
+        raise fail(f"--max-tokens must be a whole number above 0, got {given['max_tokens']}")
+    same = ("model", "base_url", "timeout", "max_retries", "reasoning_effort", "max_tokens")
     scripts = ("code_timeout", "allow_install", "python", "pass_env")
     knobs = ("max_n_attempts", "max_cost_usd")
     return {

@@ -12,6 +12,7 @@ from plancontrol.app.cli.exits import or_fail
 from plancontrol.app.cli.options import (
     Effort,
     JsonSummary,
+    MaxTokens,
     Quiet,
     RoleModel,
     RunDir,
@@ -109,6 +110,7 @@ def run(  # one parameter per option: typer makes the options from them (hence t
     attempts: Attempts = None,
     structured: Structured = None,
     reasoning_effort: Effort = None,
+    max_tokens: MaxTokens = None,
     timeout: Timeout = None,
     max_retries: MaxRetries = None,
     code_timeout: CodeTimeout = None,
@@ -158,6 +160,7 @@ def _flags(given: dict[str, Any]) -> dict[str, Any]:
         "base_url": given["base_url"],
         "structured": given["structured"],
         "reasoning_effort": given["reasoning_effort"],
+        "max_tokens": given["max_tokens"],
         "timeout": given["timeout"],
         "max_retries": given["max_retries"],
         "code_timeout": given["code_timeout"],
@@ -196,6 +199,7 @@ def _attempt(
             handlers=handlers,
             say=say,
             reasoning_effort=opts["reasoning_effort"],
+            max_tokens=opts["max_tokens"],
             params=options.params,
             prices=options.prices,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -61,6 +62,34 @@ def _ending(run: Execution) -> str:
 def _noted(notes: list[str], text: str) -> str:
     """``notes`` first, one per line, so that a reader who sees only the head sees them."""
     return "".join(f"{note}\n" for note in notes) + text
+
+
+def _check_limits(
+    timeout: float,
+    output_limit: int,
+    output_cap: int | None,
+    memory_limit: int | None,
+    file_size_limit: int | None,
+) -> None:
+    """Refuse (ValueError) a limit that could never be met."""
+    if timeout <= 0 or output_limit < 0:
+        raise ValueError(f"need timeout > 0 and output_limit >= 0, got {timeout}, {output_limit}")
+    for name, limit in (
+        ("output_cap", output_cap),
+        ("memory_limit", memory_limit),
+        ("file_size_limit", file_size_limit),
+    ):
+        if limit is not None and limit <= 0:
+            raise ValueError(f"need {name} > 0 (or None for no limit), got {limit}")
+
+
+def _confined(step: int, ran: Ran) -> Result[Ran, ExecutionFailure]:
+    """``ran``, unless the launcher could not confine the script (which then never ran)."""
+    if ran.exit_code != sandbox.FAILED or sandbox.MESSAGE not in ran.stderr:
+        return Success(ran)
+    detail = ran.stderr.strip().splitlines()[-1]
+    detail = f"{detail}; run with confine_writes=False or without the limits"
+    return Failure(ExecutionFailure(step=step, detail=detail))
 
 
 class SubprocessExecutor:
@@ -132,17 +161,7 @@ class SubprocessExecutor:
         pass_env: Sequence[str] = (),
         scrub: Callable[[str], str] = str,
     ) -> None:
-        if timeout <= 0 or output_limit < 0:
-            raise ValueError(
-                f"need timeout > 0 and output_limit >= 0, got {timeout}, {output_limit}"
-            )
-        for name, limit in (
-            ("output_cap", output_cap),
-            ("memory_limit", memory_limit),
-            ("file_size_limit", file_size_limit),
-        ):
-            if limit is not None and limit <= 0:
-                raise ValueError(f"need {name} > 0 (or None for no limit), got {limit}")
+        _check_limits(timeout, output_limit, output_cap, memory_limit, file_size_limit)
         self.work_dir = Path(work_dir)
         self.timeout = timeout
         self.output_limit = output_limit
@@ -177,17 +196,13 @@ class SubprocessExecutor:
         before = snapshot(self.work_dir)
         keeper = Keeper(self.work_dir, self.restore_changed) if self.protect_files else None
         guarded = keeper.guard(script.step, before, filename) if keeper else {}
-        match self._execute(script.step, self._launch(filename), self._script_env()):
+        ran_or_not = self._execute(script.step, self._launch(filename), self._script_env())
+        match ran_or_not.bind(functools.partial(_confined, script.step)):
             case Failure(failed):
                 self._keep_attempt(script, f"could not run: {failed.detail}\n")
                 return Failure(failed)
             case Success(ran):
                 pass
-        if ran.exit_code == sandbox.FAILED and sandbox.MESSAGE in ran.stderr:
-            detail = ran.stderr.strip().splitlines()[-1]
-            detail = f"{detail}; run with confine_writes=False or without the limits"
-            self._keep_attempt(script, f"could not run: {detail}\n")
-            return Failure(ExecutionFailure(step=script.step, detail=detail))
         notes = self._stop_notes(ran, confined=True) + (keeper.check(guarded) if keeper else [])
         put_back(self.work_dir / filename, script.code)  # the outcome lists it: keep it there
         # Python prints the script's absolute path in tracebacks: make it relative, so the

@@ -29,24 +29,35 @@ def _openai_refusal(status: int, message: str, param: str, code: str) -> Respons
 def strict_refusal(strict: Strictness | None, body: dict[str, Any]) -> Response | None:
     """The error a real server of kind ``strict`` answers ``body`` with, or None."""
     if strict == "llama.cpp":
-        kind = (body.get("response_format") or {}).get("type")
-        if kind in (None, "text", "json_object"):
-            return None
-        detail = {
-            "type": "literal_error",
-            "loc": ("body", "response_format", "type"),
-            "msg": "Input should be 'text' or 'json_object'",
-            "input": kind,
-            "ctx": {"expected": "'text' or 'json_object'"},
-        }
-        message = (
-            f'1 validation error:\n  {detail!r}\n\n  File "{_LLAMA_CPP_APP}", line 376, in '
-            "create_chat_completion\n    POST /v1/chat/completions"
-        )
-        error = {"message": message, "type": "internal_server_error", "param": None, "code": None}
-        return json_response(500, {"error": error})
-    if strict != "openai":
+        return _llama_cpp_refusal(body)
+    if strict == "openai":
+        return _openai_strict_refusal(body)
+    return None
+
+
+def _llama_cpp_refusal(body: dict[str, Any]) -> Response | None:
+    """llama-cpp-python's server: a 500 with a traceback for a format but text or json_object."""
+    kind = (body.get("response_format") or {}).get("type")
+    if kind in (None, "text", "json_object"):
         return None
+    detail = {
+        "type": "literal_error",
+        "loc": ("body", "response_format", "type"),
+        "msg": "Input should be 'text' or 'json_object'",
+        "input": kind,
+        "ctx": {"expected": "'text' or 'json_object'"},
+    }
+    message = (
+        f'1 validation error:\n  {detail!r}\n\n  File "{_LLAMA_CPP_APP}", line 376, in '
+        "create_chat_completion\n    POST /v1/chat/completions"
+    )
+    error = {"message": message, "type": "internal_server_error", "param": None, "code": None}
+    return json_response(500, {"error": error})
+
+
+def _openai_strict_refusal(body: dict[str, Any]) -> Response | None:
+    """OpenAI's API: reasoning models refuse a temperature other than 1 and ``max_tokens``;
+    the others refuse ``reasoning_effort``."""
     model = str(body.get("model", "")).lower().rsplit("/", 1)[-1]
     if _REASONING.match(model) is None:
         if "reasoning_effort" in body:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from plancontrol.app.routing import ModelChoice, budget_problem, plan_models
+from plancontrol.app.routing import (
+    SERVER_MAX_TOKENS,
+    ModelChoice,
+    budget_problem,
+    plan_models,
+)
 from plancontrol.core.settings import RoleModel, Settings
 from plancontrol.handlers.policy import Override
 from plancontrol.handlers.routes import Route
@@ -55,7 +60,9 @@ def test_role_models_get_their_providers_routes_and_keys() -> None:
 def test_base_url_routes_every_model_to_that_server_with_an_optional_key() -> None:
     choice = ModelChoice(model="qwen", base_url="http://127.0.0.1:9/v1", structured="json_object")
     plan = plan_models(choice, {}, True, HINT).unwrap()
-    assert plan.default == Route(base_url="http://127.0.0.1:9/v1", structured="json_object")
+    assert plan.default == Route(
+        base_url="http://127.0.0.1:9/v1", structured="json_object", max_tokens=SERVER_MAX_TOKENS
+    )
     assert plan.routes == ()
     assert plan_models(ModelChoice(base_url="http://x/v1"), {}, True, HINT).failure() == (
         "`base_url` needs `model`: the name of a model that server serves"

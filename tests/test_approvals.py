@@ -40,7 +40,7 @@ from plancontrol.core.answers import Code
 from plancontrol.core.events import StepComplete, StepFailed, StepStart
 from plancontrol.core.phases.control import first_step, run_steps, settled_steps
 from plancontrol.core.phases.planning import approve_plan
-from plancontrol.core.ports import check_decision, decision_name, default_decision
+from plancontrol.core.ports import Script, check_decision, decision_name, default_decision
 from plancontrol.testing import (
     MemoryCheckpoints,
     RecordingEvents,
@@ -454,7 +454,7 @@ def test_a_cancelled_run_keeps_its_finished_steps_and_resumes_from_the_next() ->
     assert halt.error == Cancelled(step=2)
     assert halt.context.completed_steps == (1,)
     assert halt.context.plan == plan
-    assert signals.checked == [0, 1, 2]
+    assert signals.checked == [0, 0, 0, 1, 2]  # plan, review, approve, step 1, step 2
     again = scripted_effects({"engineer": [Code("two"), Code("three")], "judge": [OK, OK]})
     done = run_pipeline(CONTROL, halt.context, again).unwrap()
     assert done.completed_steps == (1, 2, 3)
@@ -617,11 +617,8 @@ def test_every_decision_is_journaled_with_its_request_and_served_back(tmp_path: 
     assert replay.unplayed == {}
 
 
-@pytest.mark.xfail(
-    reason="journal replay serves decisions in order without checking the request's kind and "
-    "step (JournalReplay.decide); the journal redesign makes this pass: then drop this mark",
-)
 def test_a_decision_journaled_for_step_1_is_not_served_to_step_2(tmp_path: Path) -> None:
+    from plancontrol.core.errors import ReplayDiverged
     from plancontrol.runs.journal import Journal, JournalReplay, RecordingApprover, read_journal
 
     journal = Journal(tmp_path / "journal.jsonl")
@@ -630,6 +627,36 @@ def test_a_decision_journaled_for_step_1_is_not_served_to_step_2(tmp_path: Path)
     journal.close()
     replay = JournalReplay(read_journal(tmp_path / "journal.jsonl").unwrap())
 
-    step_2 = ApprovalRequest(kind="step", task="t", plan=TWO, step=2)
-    with pytest.raises(LookupError, match="step 1"):  # today it serves Skip("not now")
-        replay.decide(step_2)
+    decision = replay.decide(ApprovalRequest(kind="step", task="t", plan=TWO, step=2))
+
+    assert replay.diverged == ReplayDiverged(
+        entry="#1, a decision on the step at step 1", request="a decision on the step at step 2"
+    )
+    assert decision == Abort(reason=replay.diverged.message)  # the run stops; nothing served
+    assert replay.unplayed == {"Decided": 1}
+
+
+def test_a_replay_that_leaves_its_journal_stops_with_a_failure_naming_entry_and_request() -> None:
+    from plancontrol.core.errors import ReplayDiverged
+    from plancontrol.runs.journal import Checked, Decided, JournalReplay, Ran, Ticked
+
+    entries = (
+        Ticked(1.0),
+        Checked(1, True),
+        Ran(1, 1, "step_1.py", None, "gone"),
+        Decided("error", 1, Skip()),
+    )
+    replay = JournalReplay(entries)
+    assert replay.should_continue(1) is True
+    script = Script(step=1, attempt=2, filename="step_1_attempt_2.py", code="print(1)")
+
+    failed = replay.run(script)
+
+    expected = ReplayDiverged(
+        entry="#3, the result of step_1.py (step 1, attempt 1)",
+        request="the result of step_1_attempt_2.py (step 1, attempt 2)",
+    )
+    assert replay.diverged == expected
+    assert failed.failure().detail == expected.message
+    assert replay.should_continue(2) is False  # every later request stops the run too
+    assert replay.now() == 0.0  # the clock stands still; no reading was served

@@ -12,11 +12,8 @@ from plancontrol.core.answers import Code, Verdict
 from plancontrol.core.context import Context
 from plancontrol.core.errors import AttemptsExhausted, Cancelled
 from plancontrol.core.events import (
-    CallbackEvents,
-    CallbackSignals,
     CostUpdate,
     Event,
-    FanOut,
     PhaseChange,
     PlanningComplete,
     StepComplete,
@@ -25,11 +22,11 @@ from plancontrol.core.events import (
     WorkflowComplete,
     WorkflowFailed,
     WorkflowStart,
-    deliver,
 )
 from plancontrol.core.pipeline import PLANNING_AND_CONTROL, run_pipeline
 from plancontrol.core.plan import Plan, Review, Step, plan_text
 from plancontrol.core.settings import Settings
+from plancontrol.handlers.callbacks import CallbackEvents, CallbackSignals, FanOut, deliver
 from plancontrol.testing import RecordingEvents, ScriptedAgents, scripted_effects
 
 PLAN = Plan(
@@ -154,7 +151,7 @@ def test_raising_sink_never_breaks_the_run(caplog: pytest.LogCaptureFixture) -> 
     )
 
     with caplog.at_level(logging.ERROR, logger="plancontrol"):
-        result = _run(events=sink)
+        result = _run(events=FanOut(sink))  # the wiring shields every sink a caller brings
 
     assert isinstance(result, Success)
     assert result.unwrap().completed_steps == (1, 2, 3)
@@ -232,7 +229,7 @@ class _Hooks:
 
 
 def test_callback_signals_cancel_when_should_continue_returns_false() -> None:
-    hooks = _Hooks(stop_at_call=4)  # draft, review, step 1, step 2
+    hooks = _Hooks(stop_at_call=5)  # before plan, review, approve, step 1, step 2
     agents = ScriptedAgents(_replies())
 
     result = _run(signals=CallbackSignals(hooks), events=CallbackEvents(hooks), agents=agents)
@@ -247,7 +244,7 @@ def test_callback_signals_cancel_when_should_continue_returns_false() -> None:
     assert halt.context.completed_steps == (1,)
     assert [r.step for r in agents.requests if r.phase == "control"] == [1, 1]
     assert hooks.log == [
-        *["pause_check", "should_continue"] * 2,  # before the draft and the review
+        *["pause_check", "should_continue"] * 3,  # before plan, review and approve
         "pause_check",
         "should_continue",
         "step_start 1",
@@ -284,7 +281,7 @@ def test_callback_signals_ignore_a_raising_hook(
     problem = "pause hook broke" if broken == "pause_check" else "continue hook broke"
     assert [r.getMessage() for r in caplog.records if r.name == "plancontrol"] == [
         f"callback {broken} raised RuntimeError: {problem}; continuing"
-    ] * 5  # before the draft, the review and each of the 3 steps
+    ] * 7  # before each unit: plan, review, approve, the 3 steps, finalize
 
 
 def test_callback_signals_continue_when_the_object_has_no_hooks() -> None:
@@ -293,15 +290,15 @@ def test_callback_signals_continue_when_the_object_has_no_hooks() -> None:
     assert signals.should_continue(1) is True
 
 
-def test_pause_check_is_called_before_each_planning_phase_and_each_step() -> None:
+def test_pause_check_is_called_before_each_unit_of_the_schedule() -> None:
     hooks = _Hooks()
 
     result = _run(signals=CallbackSignals(hooks), events=CallbackEvents(hooks))
 
     assert isinstance(result, Success)
-    assert hooks.log == ["pause_check", "should_continue"] * 2 + [
-        entry for n in (1, 2, 3) for entry in ("pause_check", "should_continue", f"step_start {n}")
-    ]
+    check = ["pause_check", "should_continue"]
+    steps = [entry for n in (1, 2, 3) for entry in (*check, f"step_start {n}")]
+    assert hooks.log == check * 3 + steps + check  # plan, review, approve; steps; finalize
 
 
 def test_events_cover_the_seed_callbacks() -> None:

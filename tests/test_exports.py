@@ -63,6 +63,7 @@ PUBLIC = [
     "StepOutcome",
     "TimingRow",
     "UsageRow",
+    "World",
     "__version__",
     "check_plan",
     "decode_context",

@@ -232,6 +232,9 @@ def test_a_killed_session_shows_as_killed_once_a_later_one_exists(tmp_path: Path
 FLAG = re.compile(r"--[a-z]")
 LIBRARY = (
     "app/api.py",
+    "app/session.py",
+    "app/going.py",
+    "recording/wiring.py",
     "recording/replay.py",
     "runs/resume.py",
     "core/errors.py",

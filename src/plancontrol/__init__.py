@@ -25,7 +25,7 @@ from plancontrol.core.errors import (
     RestartOutOfRange,
     RoundsExhausted,
 )
-from plancontrol.core.events import AllSignals, CallbackEvents, CallbackSignals, Event, FanOut
+from plancontrol.core.events import Event
 from plancontrol.core.ledger import Report, summarize
 from plancontrol.core.phase import Halt, Phase, PhaseResult, halt
 from plancontrol.core.pipeline import (
@@ -54,8 +54,10 @@ from plancontrol.core.ports import (
     Revise,
     Script,
     Skip,
+    World,
 )
 from plancontrol.core.settings import Role, RoleModel, Settings, load_settings
+from plancontrol.handlers.callbacks import AllSignals, CallbackEvents, CallbackSignals, FanOut
 
 _ENTRY_POINTS = ("fork", "replay", "resume", "run")
 """The library's entry points (``plancontrol.app.api``), imported when first used: they bring in
@@ -123,6 +125,7 @@ __all__ = [
     "StepOutcome",
     "TimingRow",
     "UsageRow",
+    "World",
     "__version__",
     "check_plan",
     "decode_context",

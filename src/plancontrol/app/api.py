@@ -6,39 +6,38 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, NamedTuple, Unpack
 
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
+from plancontrol.app.going import going_on, no_approver
+from plancontrol.app.session import (
+    Say,
+    Stopped,
+    continue_run,
+    fresh,
+    locked,
+    record,
+    scrubber,
+    start_agents,
+    unattended,
+)
 from plancontrol.core.context import Context
-from plancontrol.core.phase import Halt
-from plancontrol.core.ports import Agents
-from plancontrol.handlers.ag2_agents import Ag2Agents
 from plancontrol.handlers.policy import Override, ReasoningEffort
 from plancontrol.handlers.routes import Route, StructuredMode
 from plancontrol.handlers.secrets import Scrubber
-from plancontrol.recording.record import Handlers
 from plancontrol.recording.replay import ReplayOutcome
-from plancontrol.runs.resume import StartPoint
+from plancontrol.recording.wiring import Handlers, model_agents
 
 if TYPE_CHECKING:
-    from plancontrol.app.changes import ChangeArgs, Changes
-    from plancontrol.app.routing import ModelPlan
+    from plancontrol.app.changes import ChangeArgs
+    from plancontrol.app.routing import ModelChoice, ModelPlan
     from plancontrol.core.settings import Settings
-    from plancontrol.runs.folder import RunOptions
 
 __all__ = ["Stopped", "demo", "fork", "replay", "resume", "run"]
-
-Stopped = Halt | str
-"""Why a run did not finish: a ``Halt`` when the workflow stopped (the error and the context
-as it stood; the CLI's exit status 1), or one line saying what was wrong with the input and
-how to fix it, before anything was written (exit status 2)."""
-
-Say = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
@@ -86,12 +85,7 @@ def run(
     What cannot run is refused before any model is asked anything: an empty task, models
     that cannot be reached, approvals with nobody to ask.
     """
-    from plancontrol.app.changes import runnable
-    from plancontrol.app.routing import ModelChoice, budget_problem, plan_models
-    from plancontrol.core.settings import load_settings
-    from plancontrol.handlers.interpreter import describe_python, python_path
-    from plancontrol.runs.folder import manifest_reads, write_manifest
-    from plancontrol.servers.embedded import LOCAL_INSTALL_HINT, local_model_available
+    from plancontrol.app.routing import ModelChoice
 
     if not task.strip():
         return Failure("the task is empty: say what the agents should do")
@@ -108,13 +102,45 @@ def run(
         overrides=tuple(params),
         prices=tuple(prices),
     )
+    match _prepare(choice, settings or {}, handlers, env):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(prepared):
+            return _record_new(Path(run_dir), task, prepared, env, say)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Prepared(NamedTuple):
+    """What a new run was checked to run with, before anything is written."""
+
+    models: ModelPlan
+    settings: Settings
+    handlers: Handlers
+    interpreter: str
+    """What runs the scripts, as the code roles are told."""
+
+
+def _prepare(
+    choice: ModelChoice,
+    settings: Mapping[str, Any],
+    handlers: Handlers | None,
+    env: Mapping[str, str],
+) -> Result[_Prepared, str]:
+    """The models, settings, handlers and scripts' interpreter of a new run, every one
+    checked: what cannot run is refused here, before any model is asked anything."""
+    from plancontrol.app.changes import runnable
+    from plancontrol.app.routing import budget_problem, plan_models
+    from plancontrol.core.settings import load_settings
+    from plancontrol.handlers.interpreter import describe_python, python_path
+    from plancontrol.servers.embedded import LOCAL_INSTALL_HINT, local_model_available
+
     match runnable(plan_models(choice, env, local_model_available(), LOCAL_INSTALL_HINT)):
         case Failure(problem):
             return Failure(problem)
         case Success(models):
             pass
     knobs = {
-        **(settings or {}),
+        **settings,
         "default_model": models.default_model,
         "role_models": [{"role": r, "model": m} for r, m in models.role_models],
     }
@@ -123,55 +149,52 @@ def run(
             return Failure(invalid.message)
         case Success(loaded):
             pass
-    unasked = _no_approver(loaded, handlers) or budget_problem(loaded, models)
+    unasked = no_approver(loaded, handlers) or budget_problem(loaded, models)
     if unasked:
         return Failure(unasked)
-    chosen = handlers or _unattended()
+    chosen = handlers or unattended()
     chosen = dataclasses.replace(chosen, python=python_path(chosen.python))
-    match describe_python(chosen.python or sys.executable, env):  # told to the code roles
-        case Failure(problem):
-            return Failure(problem)
-        case Success(interpreter):
-            pass
-    folder = Path(run_dir)
+    told = describe_python(chosen.python or sys.executable, env)
+    return told.map(lambda interpreter: _Prepared(models, loaded, chosen, interpreter))
+
+
+def _record_new(
+    folder: Path, task: str, prepared: _Prepared, env: Mapping[str, str], say: Say
+) -> Result[Context, Stopped]:
+    """Create the run folder, start the models, write the manifest, record the run."""
+    from plancontrol.runs.folder import manifest_reads, write_manifest
+
+    models, chosen = prepared.models, prepared.handlers
     with contextlib.ExitStack() as stack:
-        refused = _fresh(stack, folder)
+        refused = fresh(stack, folder)
         if refused:
             return Failure(refused)
         if models.notice:
             say(models.notice)
         keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
-        scrubber = _scrubber(env, keys)
-        started = _agents(stack, models.default, models.routes, say, folder)
+        scrub_keys = scrubber(env, keys)
+        started = start_agents(stack, models.default, models.routes, say, folder)
         if isinstance(started, str):
             return Failure(started)
         agents, default, local_name = started
+        loaded = prepared.settings
         if local_name is not None:
             loaded = replace(loaded, default_model=local_name)
-        scrub = scrubber.checked(manifest_reads)  # the manifest must read back, scrubbed
         manifest = write_manifest(
             folder,
             task,
             loaded,
             default,
             models.routes,
-            scrub,
+            scrub_keys.checked(manifest_reads),  # the manifest must read back, scrubbed
             code_timeout=chosen.code_timeout,
             allow_install=chosen.allow_install,
             python=chosen.python,
             pass_env=chosen.pass_env,
-            interpreter=interpreter,
+            interpreter=prepared.interpreter,
         )
-        return _record(
-            folder,
-            None,
-            Context(task=task, settings=loaded),
-            agents,
-            chosen,
-            scrubber,
-            command="run",
-            options=manifest.options,
-        )
+        start = Context(task=task, settings=loaded)
+        return record(folder, None, start, agents, chosen, scrub_keys, "run", manifest.options)
 
 
 def demo(
@@ -187,7 +210,7 @@ def demo(
 
     folder = Path(run_dir)
     with contextlib.ExitStack() as stack:
-        refused = _fresh(stack, folder)
+        refused = fresh(stack, folder)
         if refused:
             return Failure(refused)
         say(f"plancontrol demo: {DEMO_TASK}")
@@ -195,11 +218,11 @@ def demo(
         settings = Settings(default_model=DEMO_MODEL)
         server = stack.enter_context(demo_server())
         route = Route(base_url=server.base_url, free=True, max_retries=0)
-        agents = stack.enter_context(Ag2Agents(route, {}))
+        agents = stack.enter_context(model_agents(route, {}, {}))
         write_manifest(folder, DEMO_TASK, settings, route, ())
         start = Context(task=DEMO_TASK, settings=settings)
-        chosen = handlers or _unattended()
-        return _record(folder, None, start, agents, chosen, Scrubber(()), "run")
+        chosen = handlers or unattended()
+        return record(folder, None, start, agents, chosen, Scrubber(()), "run")
 
 
 def resume(
@@ -231,7 +254,7 @@ def resume(
 
     folder = Path(run_dir)
     with contextlib.ExitStack() as stack:  # one writer at a time: the folder's lock held
-        match _locked(stack, folder).bind(lambda _: start_point(folder, from_step)):
+        match locked(stack, folder).bind(lambda _: start_point(folder, from_step)):
             case Failure(problem):
                 return Failure(problem)
             case Success(point):
@@ -244,11 +267,11 @@ def resume(
                 "approved yet, or its last step is done); resume without them, or with "
                 "settings.plan_instructions"
             )
-        match _next(point, changed, step or 0, handlers, env):
+        match going_on(point, changed, step or 0, handlers, env):
             case Failure(problem):
                 return Failure(problem)
             case Success(going):
-                return _continue(folder, point, going, "resume", handlers, say)
+                return continue_run(folder, point, going, "resume", handlers, say)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -278,7 +301,7 @@ def fork(
         return Failure(in_use(folder, writer))
     changed = Changes.of(changes)
     match start_point(folder, from_step).bind(
-        lambda point: _next(point, changed, from_step, handlers, env).map(
+        lambda point: going_on(point, changed, from_step, handlers, env).map(
             lambda going: (point, going)
         )
     ):
@@ -287,7 +310,7 @@ def fork(
         case Success((point, going)):
             pass
     with contextlib.ExitStack() as stack:
-        refused = _fresh(
+        refused = fresh(
             stack, target, f"{target} already exists and is not empty; choose another `into`"
         )
         if refused:
@@ -295,7 +318,7 @@ def fork(
         match prepare_fork(point, folder, target, from_step):
             case Failure(problem):
                 return Failure(problem)
-        return _continue(target, point, going, "fork", handlers, say)
+        return continue_run(target, point, going, "fork", handlers, say)
 
 
 def replay(
@@ -314,243 +337,3 @@ def replay(
     if part is not None:
         return replay_part(Path(run_dir), part, events)
     return replay_run(Path(run_dir), events, lenient, rerun_code)
-
-
-def _fresh(stack: contextlib.ExitStack, folder: Path, refusal: str = "") -> str | None:
-    """Why ``folder`` cannot take a new run (it holds files: ``refusal``; or another process
-    writes it), or None after creating it and taking its lock until ``stack`` closes."""
-    from plancontrol.runs.lock import lock_new
-
-    refusal = refusal or (
-        f"run folder {folder} already exists and is not empty; choose another folder "
-        "(`run_dir`) or remove it"
-    )
-    match lock_new(folder, refusal):
-        case Success(held):
-            stack.enter_context(held)
-            return None
-        case Failure(problem):
-            return str(problem)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _locked(stack: contextlib.ExitStack, folder: Path) -> Result[None, str]:
-    """Take the lock of the run in ``folder`` until ``stack`` closes (refused while another
-    process writes it); a folder that is not a run is left untouched, for the caller's
-    checks to name."""
-    from plancontrol.runs.folder import read_manifest
-    from plancontrol.runs.lock import lock
-
-    if isinstance(read_manifest(folder), Failure):
-        return Success(None)
-    return lock(folder).map(stack.enter_context).map(lambda _: None)
-
-
-def _scrubber(env: Mapping[str, str], keys: Sequence[str | None]) -> Scrubber:
-    """Removes the shell's secret variables, the keys in use and key-shaped strings."""
-    from plancontrol.handlers.secrets import secret_values
-
-    return Scrubber((*secret_values(env), *(k for k in keys if k)))
-
-
-def _agents(
-    stack: contextlib.ExitStack,
-    default: Route,
-    routes: Sequence[tuple[str, Route]],
-    say: Say,
-    folder: Path,
-) -> tuple[Agents, Route, str | None] | str:
-    """The real agents for these routes, on the embedded model (started here, stopped with
-    ``stack``) when the default route is it; also the route used and the local model's
-    name. A server that cannot start is a one-line reason. The structured-output modes
-    earlier sessions of the run in ``folder`` settled on are kept; one settled now is said
-    and journaled in the session about to be recorded."""
-    from plancontrol.recording.negotiation import JournalSettle, modes_before
-    from plancontrol.recording.record import next_session
-    from plancontrol.servers.embedded import LocalModelServer
-
-    local_name = None
-    if default.embedded:
-        say("starting the embedded model server…")
-        try:
-            server = stack.enter_context(LocalModelServer())
-        except RuntimeError as exc:
-            return str(exc).splitlines()[0]
-        default = replace(default, base_url=server.base_url)
-        local_name = server.model_name
-    number = next_session(folder)
-    agents = Ag2Agents(
-        default,
-        dict(routes),
-        modes=modes_before(folder, number),
-        on_settle=JournalSettle(folder, number, say),
-    )
-    return stack.enter_context(agents), default, local_name
-
-
-@dataclass(frozen=True)
-class _Going:
-    """What a resume or fork goes on with: its start, its models, what its session records."""
-
-    start: Context
-    models: ModelPlan
-    options: RunOptions
-    env: Mapping[str, str]
-
-
-def _next(
-    point: StartPoint,
-    changes: Changes,
-    step: int,
-    handlers: Handlers | None,
-    env: Mapping[str, str] | None,
-) -> Result[_Going, str]:
-    """The models, start and options a resume or fork goes on with: as recorded, changed by
-    ``changes``, every one checked before anything is written or asked."""
-    from plancontrol.app.changes import (
-        model_settings,
-        models_after,
-        options_of,
-        recorded_options,
-        runnable,
-    )
-    from plancontrol.app.routing import budget_problem
-    from plancontrol.runs.resume import edit_context
-    from plancontrol.servers.embedded import LOCAL_INSTALL_HINT, local_model_available
-
-    env = os.environ if env is None else env
-    recorded = recorded_options(point.manifest, point.sessions)
-    settings = point.context.settings
-    match runnable(
-        models_after(settings, recorded, changes, env, local_model_available(), LOCAL_INSTALL_HINT)
-    ):
-        case Failure(problem):
-            return Failure(problem)
-        case Success(models):
-            pass
-    knobs = {**model_settings(models), **changes.settings}
-    match edit_context(point.context, step, changes.sets, changes.instructions, knobs):
-        case Failure(problem):
-            return Failure(problem)
-        case Success(start):
-            pass
-    unasked = _no_approver(start.settings, handlers) or budget_problem(start.settings, models)
-    if unasked:
-        return Failure(unasked)
-    match _scripts_python(recorded, changes, env):
-        case Failure(problem):
-            return Failure(problem)
-        case Success((python, interpreter)):
-            pass
-    options = options_of(
-        models,
-        recorded.code_timeout if changes.code_timeout is None else changes.code_timeout,
-        recorded.allow_install if changes.allow_install is None else changes.allow_install,
-    )
-    options = replace(  # the scripts' interpreter and environment: as recorded, or changed
-        options,
-        python=python,
-        pass_env=recorded.pass_env if changes.pass_env is None else changes.pass_env,
-        interpreter=interpreter,
-    )
-    return Success(_Going(start, models, options, env))
-
-
-def _scripts_python(
-    recorded: RunOptions, changes: Changes, env: Mapping[str, str]
-) -> Result[tuple[str, str], str]:
-    """The interpreter a resume or fork runs scripts with, and what the code roles are told
-    of it: as recorded, or the one ``changes`` name, asked again (refused when it cannot run)."""
-    from plancontrol.handlers.interpreter import describe_python, python_path
-
-    if changes.python is None:
-        return Success((recorded.python, recorded.interpreter))
-    python = python_path(changes.python)
-    return describe_python(python or sys.executable, env).map(lambda told: (python, told))
-
-
-def _no_approver(settings: Settings, handlers: Handlers | None) -> str | None:
-    """Why the run cannot start: its settings ask for approvals and nobody is there to ask."""
-    if settings.approval == "none" or handlers is not None:
-        return None
-    return (
-        f"settings.approval is {settings.approval!r} but no approver was given to ask: pass "
-        "handlers with an approver (plancontrol.CallableApprover wraps a function), or set "
-        "approval to 'none'"
-    )
-
-
-def _continue(
-    folder: Path,
-    point: StartPoint,
-    going: _Going,
-    command: str,
-    handlers: Handlers | None,
-    say: Say,
-) -> Result[Context, Stopped]:
-    """Record a session of the run in ``folder`` from ``going.start``, on its models."""
-    from dataclasses import replace as changed
-
-    from plancontrol.app.demo import DEMO_MODEL, demo_server
-
-    default, routes = going.models.default, going.models.routes
-    keys = (default.api_key, *(route.api_key for _, route in routes))
-    start = going.start
-    with contextlib.ExitStack() as stack:
-        if start.settings.default_model == DEMO_MODEL and not default.embedded:
-            default = replace(default, base_url=stack.enter_context(demo_server()).base_url)
-        started = _agents(stack, default, routes, say, folder)
-        if isinstance(started, str):
-            return Failure(started)
-        agents, _, local_name = started
-        if local_name is not None:
-            start = replace(start, settings=replace(start.settings, default_model=local_name))
-        chosen = changed(
-            handlers or _unattended(),
-            code_timeout=going.options.code_timeout,
-            allow_install=going.options.allow_install,
-            python=going.options.python,
-            pass_env=going.options.pass_env,
-        )
-        return _record(
-            folder,
-            point.label,
-            start,
-            agents,
-            chosen,
-            _scrubber(going.env, keys),
-            command,
-            going.options,
-        )
-
-
-def _record(
-    folder: Path,
-    starts_after: str | None,
-    start: Context,
-    agents: Agents,
-    handlers: Handlers,
-    scrubber: Scrubber,
-    command: str,
-    options: RunOptions | None = None,
-) -> Result[Context, Stopped]:
-    from plancontrol.core.pipeline import PLANNING_AND_CONTROL, phases_after
-    from plancontrol.recording.record import record_session
-
-    return record_session(
-        folder,
-        phases_after(PLANNING_AND_CONTROL, starts_after),
-        start,
-        agents,
-        handlers,
-        scrubber,
-        command=command,
-        starts_after=starts_after,
-        options=options,
-    )
-
-
-def _unattended() -> Handlers:
-    from plancontrol.handlers.local import ApproveAll, DiscardEvents, Uninterrupted
-
-    return Handlers(events=DiscardEvents(), approver=ApproveAll(), signals=Uninterrupted())

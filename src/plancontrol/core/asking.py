@@ -12,10 +12,9 @@ from returns.result import Failure, Result, Success
 from plancontrol.core.carryover import clip
 from plancontrol.core.context import Context, UsageRow
 from plancontrol.core.errors import BudgetExceeded, InvalidReply, ModelFailure
-from plancontrol.core.events import AgentReplied, CostUpdate, deliver
-from plancontrol.core.ledger import known_cost, total_cost
+from plancontrol.core.ledger import known_cost
 from plancontrol.core.phase import Halt
-from plancontrol.core.ports import Effects, Message, Reply, Request
+from plancontrol.core.ports import Message, Reply, Request, World
 
 __all__ = [
     "ECHO_LIMIT",
@@ -69,7 +68,7 @@ def _generated_schema(typ: Any) -> dict[str, Any]:
     return generated
 
 
-def ask(ctx: Context, fx: Effects, request: Request) -> Result[tuple[Context, Reply], Halt]:
+def ask(ctx: Context, fx: World, request: Request) -> Result[tuple[Context, Reply], Halt]:
     """Ask once; the returned context carries this call's usage row (also on a budget stop)."""
     match fx.agents.ask(request):
         case Failure(error):
@@ -87,21 +86,6 @@ def ask(ctx: Context, fx: Effects, request: Request) -> Result[tuple[Context, Re
         cost_usd=reply.cost_usd,
     )
     ctx = replace(ctx, usage=(*ctx.usage, row))
-    deliver(
-        fx.events, AgentReplied(role=row.role, step=row.step, attempt=row.attempt, text=reply.text)
-    )
-    deliver(
-        fx.events,
-        CostUpdate(
-            role=row.role,
-            model=row.model,
-            step=row.step,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            cost_usd=row.cost_usd,
-            total_cost_usd=total_cost(ctx.usage),
-        ),
-    )
     limit = ctx.settings.max_cost_usd
     spent = known_cost(ctx.usage)
     if limit is not None and spent > limit:
@@ -129,7 +113,7 @@ def validation_problem(exc: msgspec.MsgspecError) -> tuple[str, str]:
 
 
 def ask_typed(
-    ctx: Context, fx: Effects, request: Request, typ: type[T]
+    ctx: Context, fx: World, request: Request, typ: type[T]
 ) -> Result[tuple[Context, T], Halt]:
     """Ask for a reply of type ``typ`` (described by ``request.schema`` when the request
     narrows it, else by ``typ``'s schema); re-ask with the validation problem, at most
@@ -176,7 +160,7 @@ EMPTY_NOTE = "Your previous reply was empty. Reply again, in full."
 """What a re-asked text request adds to its last message after an empty reply."""
 
 
-def ask_text(ctx: Context, fx: Effects, request: Request) -> Result[tuple[Context, Reply], Halt]:
+def ask_text(ctx: Context, fx: World, request: Request) -> Result[tuple[Context, Reply], Halt]:
     """Ask for a reply in prose: an empty (blank) reply is asked again, the last message
     noting it, at most ``max_reply_retries`` times; then stop with a ``ModelFailure`` that
     says the model replied with nothing."""

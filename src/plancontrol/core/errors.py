@@ -17,6 +17,7 @@ __all__ = [
     "InvalidSettings",
     "ModelFailure",
     "PlanRejected",
+    "ReplayDiverged",
     "RestartOutOfRange",
     "RoundsExhausted",
 ]
@@ -211,6 +212,23 @@ class RestartOutOfRange(_Base, frozen=True):
         return f"cannot restart at step {self.step}: {self.detail}"
 
 
+class ReplayDiverged(_Base, frozen=True):
+    """A replay asked for something its recording does not hold next: the code changed, or
+    the recording is from another version; nothing live was asked instead."""
+
+    entry: str
+    """The journal entry that was next (``"none left"`` when it ran out)."""
+    request: str
+    """What the replayed run asked for."""
+
+    @property
+    def message(self) -> str:
+        return (
+            f"replay diverged from the recording: {self.request} was asked, the journal's next "
+            f"entry is {self.entry}; re-record the run, or replay it with `rerun_code`"
+        )
+
+
 Error = (
     InvalidSettings
     | InvalidPlan
@@ -225,5 +243,6 @@ Error = (
     | ExecutionFailure
     | BudgetExceeded
     | RestartOutOfRange
+    | ReplayDiverged
 )
 """Every expected failure of a workflow."""

@@ -1,18 +1,30 @@
-"""What a phase is: a named function from (Context, Effects) to a Result; and how it stops."""
+"""What a phase is: a named function from (Context, World) to a Result; and how it stops."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 from returns.result import Failure, Result
 
 from plancontrol.core.context import Context
 from plancontrol.core.errors import Error
-from plancontrol.core.ports import Effects
+from plancontrol.core.ports import World
 
-__all__ = ["Halt", "Phase", "PhaseFn", "PhaseResult", "halt"]
+__all__ = [
+    "Again",
+    "Go",
+    "Halt",
+    "Phase",
+    "PhaseFn",
+    "PhaseResult",
+    "StepFn",
+    "StepGate",
+    "StepResult",
+    "halt",
+]
 
 
 class Halt(msgspec.Struct, frozen=True):
@@ -31,8 +43,27 @@ class Halt(msgspec.Struct, frozen=True):
         return self.error.message
 
 
+class Again(NamedTuple):
+    """A step to run once more (the approver asked for it), with the feedback it gets."""
+
+    context: Context
+    feedback: str
+
+
+class Go(NamedTuple):
+    """A step approved to run, with the approver's feedback ("" for none)."""
+
+    feedback: str
+
+
 PhaseResult = Result[Context, Halt]
-PhaseFn = Callable[[Context, Effects], PhaseResult]
+PhaseFn = Callable[[Context, World], PhaseResult]
+StepResult = Result[Context | Again, Halt]
+StepFn = Callable[[Context, World, int, str], StepResult]
+"""``(ctx, world, step, feedback) -> StepResult``: one run of one plan step."""
+StepGate = Callable[[Context, World, int], Result[Go | Context, Halt] | None]
+"""``(ctx, world, step)``: the approval before a step; None when nobody is asked, ``Go`` to
+run it, a Context when the step was settled without running (skipped)."""
 
 
 def halt(ctx: Context, error: Error) -> PhaseResult:
@@ -42,7 +73,13 @@ def halt(ctx: Context, error: Error) -> PhaseResult:
 
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """A pipeline entry: the name shown in events, timings and errors, and the function."""
+    """A pipeline entry: the name shown in events, timings and errors, and the function.
+
+    A phase with ``step`` carries out a plan: ``run`` prepares it, then the runner runs
+    ``step`` for each plan step still to do, each a unit of its own (``step-NN``), after
+    ``gate`` (the step's approval) when there is one."""
 
     name: str
     run: PhaseFn
+    step: StepFn | None = None
+    gate: StepGate | None = None

@@ -42,6 +42,7 @@ __all__ = [
     "Signals",
     "Skip",
     "Workspace",
+    "World",
     "check_decision",
     "decision_name",
     "default_decision",
@@ -300,8 +301,21 @@ class Signals(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class World:
+    """What a phase may reach: the agents, the executor, the approver and the workspace."""
+
+    agents: Agents
+    executor: Executor
+    workspace: Workspace
+    approver: Approver
+    interpreter: str = ""
+    """What runs the scripts (the Python version and its packages), told to the code roles."""
+
+
+@dataclass(frozen=True, slots=True)
 class Effects:
-    """The handlers a run uses, picked once by the caller and passed to every phase."""
+    """The handlers a run uses, picked once by the caller: phases see its ``world``; the
+    runner alone uses the events, clock, signals and checkpoints."""
 
     agents: Agents
     executor: Executor
@@ -314,3 +328,8 @@ class Effects:
     interpreter: str = ""
     """What runs the scripts (the Python version and its packages), told to the code roles;
     found once per run and kept in the run folder, so a replay tells them the same."""
+
+    @property
+    def world(self) -> World:
+        """The part of the handlers a phase sees."""
+        return World(self.agents, self.executor, self.workspace, self.approver, self.interpreter)

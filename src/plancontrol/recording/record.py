@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -11,17 +9,17 @@ from returns.result import Failure, Result, Success
 
 from plancontrol.core.context import Context, decode_context, encode_context
 from plancontrol.core.errors import Cancelled
-from plancontrol.core.events import FanOut
 from plancontrol.core.phase import Halt
 from plancontrol.core.pipeline import Pipeline, run_pipeline
 from plancontrol.core.plan import Plan
-from plancontrol.core.ports import Agents, Approver, EventSink, Signals
+from plancontrol.core.ports import Agents
 from plancontrol.handlers.files import write_atomic
 from plancontrol.handlers.secrets import Scrubber
 from plancontrol.recording.cassettes import CassetteAgents
+from plancontrol.recording.wiring import Handlers, recorded
 from plancontrol.runs.folder import RunOptions, Session, SessionStatus, session_dir, write_session
 from plancontrol.runs.journal import Entry, Journal, Saved, seal
-from plancontrol.runs.resume import WORK, suggested_call
+from plancontrol.runs.resume import suggested_call
 from plancontrol.runs.snapshots import decode_snapshot, digest, encode_snapshot
 
 __all__ = ["Handlers", "RecordingCheckpoints", "next_session", "record_session"]
@@ -49,22 +47,6 @@ class RecordingCheckpoints:
         data = self.scrubber.checked(decode_snapshot)(encode_snapshot(label, ctx))
         self.journal.append(Saved(label, digest(data)))
         write_atomic(self.session / "snapshots" / f"{label}.json", data)
-
-
-@dataclass(frozen=True)
-class Handlers:
-    """What a recorded session uses besides the models: how the run is watched, approved
-    and stopped, and how scripts run."""
-
-    events: EventSink
-    approver: Approver
-    signals: Signals
-    code_timeout: float = 600.0
-    allow_install: bool = False
-    python: str = ""
-    """The interpreter that runs the scripts and pip ("": the one plancontrol runs under)."""
-    pass_env: tuple[str, ...] = ()
-    """Variables the scripts get although their names say they hold a credential."""
 
 
 def next_session(folder: Path) -> int:
@@ -96,16 +78,6 @@ def record_session(
     return (or Ctrl-C) ``session.json`` tells how it ended, and the last context is written
     to the session and, with the plan, to the top of the run folder.
     """
-    from plancontrol.core.ports import Effects
-    from plancontrol.handlers.executor import SubprocessExecutor
-    from plancontrol.handlers.local import SystemClock
-    from plancontrol.handlers.workspace import FolderWorkspace
-    from plancontrol.runs.journal import (
-        RecordingApprover,
-        RecordingClock,
-        RecordingExecutor,
-        RecordingSignals,
-    )
 
     number = next_session(folder)
     where = session_dir(folder, number)
@@ -117,26 +89,8 @@ def record_session(
     write_session(folder, session)
     journal = Journal(where / "journal.jsonl", scrub=scrub.checked(_ENTRY.decode))
     cassettes = CassetteAgents(agents, where / "cassettes", "record", scrub=scrub.data)
-    python = (options.python if options else handlers.python) or sys.executable
-    executor = SubprocessExecutor(
-        folder / WORK,
-        timeout=handlers.code_timeout,
-        allow_install=handlers.allow_install,
-        python=python,
-        pass_env=options.pass_env if options else handlers.pass_env,
-        scrub=scrub.text,
-    )
-    fx = Effects(
-        agents=cassettes,
-        executor=RecordingExecutor(executor, journal),
-        workspace=FolderWorkspace(folder, scrub=scrub.text),
-        events=FanOut(cassettes, handlers.events),
-        approver=RecordingApprover(handlers.approver, journal),
-        clock=RecordingClock(SystemClock(), journal),
-        signals=RecordingSignals(handlers.signals, journal),
-        checkpoints=RecordingCheckpoints(where, journal, cassettes, scrub),
-        interpreter=options.interpreter if options else "",
-    )
+    checkpoints = RecordingCheckpoints(where, journal, cassettes, scrub)
+    fx = recorded(folder, cassettes, handlers, journal, checkpoints, scrub, options)
     status: SessionStatus = "interrupted"
     message = f"interrupted by Ctrl-C; resume it with {suggested_call('resume', folder)}"
     try:

@@ -10,11 +10,12 @@ from pathlib import Path
 from returns.result import Failure, Result, Success
 
 from plancontrol.core.context import Context
-from plancontrol.core.errors import ExecutionFailure, ModelFailure
+from plancontrol.core.errors import ExecutionFailure
 from plancontrol.core.phase import Halt
 from plancontrol.core.pipeline import Pipeline
-from plancontrol.core.ports import EventSink, Execution, Executor, Script
+from plancontrol.core.ports import EventSink, Execution, Executor, Script, Signals
 from plancontrol.handlers.routes import StructuredMode
+from plancontrol.recording.wiring import model_agents, replayed
 from plancontrol.runs.folder import (
     Manifest,
     RunOptions,
@@ -128,24 +129,26 @@ class _Watched:
         return self.inner.install(step, packages)
 
 
-class _EndOfRecording(Exception):
-    """Raised on the last snapshot of a session that stopped without finishing."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-
 class _StopAfter:
-    """Compares snapshots, and ends the replay after ``label`` (an unfinished session)."""
+    """Compares snapshots up to ``label``, the last one of a session that stopped without
+    finishing; from there on the run is told to stop at its next safe point (as signals),
+    and what it does before that is not compared."""
 
-    def __init__(self, inner: ComparingCheckpoints, label: str | None) -> None:
+    def __init__(self, inner: ComparingCheckpoints, label: str | None, signals: Signals) -> None:
         self.inner = inner
         self.label = label
+        self.signals = signals
+        self.reached: Context | None = None
 
     def save(self, label: str, ctx: Context) -> None:
+        if self.reached is not None:
+            return
         self.inner.save(label, ctx)
         if label == self.label:
-            raise _EndOfRecording(ctx)
+            self.reached = ctx
+
+    def should_continue(self, step: int) -> bool:
+        return self.reached is None and self.signals.should_continue(step)
 
 
 @dataclass
@@ -335,48 +338,36 @@ def _replay_session(
     """Replay one session; its comparisons and use of the recording go into ``tally``.
     ``modes``: the structured-output modes settled before it starts (by default, those
     earlier sessions settled)."""
-    from plancontrol.core.events import FanOut
     from plancontrol.core.pipeline import run_pipeline
-    from plancontrol.core.ports import Effects
-    from plancontrol.handlers.ag2_agents import Ag2Agents
-    from plancontrol.handlers.local import DiscardEvents
     from plancontrol.handlers.secrets import Scrubber, secret_values
-    from plancontrol.handlers.workspace import MemoryWorkspace
     from plancontrol.recording.cassettes import CassetteAgents
     from plancontrol.recording.negotiation import modes_before
 
     where = session_dir(run_dir, session.number)
     journal = JournalReplay(entries)
     options = session.options or manifest.options  # a resume may have changed the models
-    executor: Executor | _Rerun | _Watched = journal
+    executor: Executor | None = None
     if tally.rerun is not None:
         executor = _Rerun(journal, _scratch_executor(*tally.rerun, options))
     if tally.on_script is not None:
-        executor = _Watched(executor, tally.on_script)
+        executor = _Watched(executor or journal, tally.on_script)
     snapshots = ComparingCheckpoints(where)
     scrub = Scrubber(secret_values(os.environ)).data
     if modes is None:  # settled by earlier sessions; this one's negotiation replays
         modes = modes_before(run_dir, session.number)
-    with Ag2Agents(options.default_route, dict(options.routes), modes=modes) as live:
+    with model_agents(options.default_route, dict(options.routes), modes) as live:
         agents = CassetteAgents(live, where / "cassettes", "replay", scrub, lenient)
-        fx = Effects(
-            agents=agents,
+        stopping = _StopAfter(snapshots, stop, journal)
+        fx = replayed(
+            agents,
+            journal,
             executor=executor,
-            workspace=MemoryWorkspace(),
-            events=FanOut(agents, events or DiscardEvents()),
-            approver=journal,
-            clock=journal,
-            signals=journal,
-            checkpoints=_StopAfter(snapshots, stop),
+            events=events,
+            signals=stopping,
+            checkpoints=stopping,
             interpreter=options.interpreter,  # what the code roles were told, as recorded
         )
-        result: Result[Context, Halt]
-        try:
-            result = run_pipeline(pipeline, start, fx)
-        except _EndOfRecording as end:
-            result = Success(end.ctx)
-        except LookupError as exc:  # the journal ran out: the code asks for more than recorded
-            result = Failure(Halt(ModelFailure(role="journal", step=0, detail=str(exc)), start))
+        result = _ended(run_pipeline(pipeline, start, fx), stopping, journal)
         agents.close()
     if agents.problem is not None:
         return Failure(agents.problem)
@@ -393,6 +384,19 @@ def _replay_session(
     if count_unplayed:
         tally.unplayed_requests += agents.unplayed
     return Success((result, journal.unplayed))
+
+
+def _ended(
+    result: Result[Context, Halt], stopping: _StopAfter, journal: JournalReplay
+) -> Result[Context, Halt]:
+    """How a replayed session ended: where its recording ends (a session that stopped
+    without finishing), where it left the journal, or as the run itself ended."""
+    if stopping.reached is not None:
+        return Success(stopping.reached)
+    if journal.diverged is not None:
+        stopped = result.failure().context if isinstance(result, Failure) else result.unwrap()
+        return Failure(Halt(journal.diverged, stopped))
+    return result
 
 
 def part_label(name: str) -> str:

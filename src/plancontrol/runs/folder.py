@@ -36,7 +36,7 @@ __all__ = [
     "write_session",
 ]
 
-FORMAT = 2
+FORMAT = 3
 """Version of the run folder's layout; a folder of another version is refused, not guessed."""
 
 

@@ -10,7 +10,9 @@ from typing import Any, Literal
 import msgspec
 from returns.result import Failure, Result, Success
 
+from plancontrol.core.errors import ExecutionFailure, ReplayDiverged
 from plancontrol.core.ports import (
+    Abort,
     ApprovalRequest,
     Approver,
     Clock,
@@ -20,7 +22,6 @@ from plancontrol.core.ports import (
     Script,
     Signals,
 )
-from plancontrol.core.errors import ExecutionFailure
 from plancontrol.runs.folder import Session, session_dir
 from plancontrol.runs.snapshots import digest
 
@@ -90,7 +91,8 @@ class Saved(msgspec.Struct, frozen=True, tag=True):
 
 class Negotiated(msgspec.Struct, frozen=True, tag=True):
     """The structured-output mode a server was found to accept for ``model``, by the
-    session's first structured call (``plancontrol.recording.negotiation``); later sessions use it."""
+    session's first structured call (``plancontrol.recording.negotiation``); later sessions
+    use it."""
 
     model: str
     mode: Literal["json_schema", "json_object", "prompt"]
@@ -269,64 +271,100 @@ class RecordingSignals:
         return proceed
 
 
+def _entry_text(index: int, entry: Entry | None) -> str:
+    """An entry as a replay's error names it: its number in the journal and what it holds."""
+    if entry is None:
+        return "none left"
+    match entry:
+        case Ran(step=step, attempt=attempt, filename=name):
+            held = f"the result of {name} (step {step}, attempt {attempt})"
+        case Installed(step=step, packages=packages):
+            held = f"an installation of {', '.join(packages)} at step {step}"
+        case Ticked():
+            held = "a clock reading"
+        case Decided(kind=kind, step=step):
+            held = f"a decision on the {kind} at step {step}"
+        case Checked(step=step):
+            held = f"a go-on check before step {step}"
+        case _:
+            held = type(entry).__name__
+    return f"#{index + 1}, {held}"
+
+
 class JournalReplay:
     """Serves journaled results in order, as the executor, the clock, the approver and the
-    signals.
+    signals; nothing runs: a script is answered with what it printed when recorded.
 
-    Nothing runs: a script is answered with what it printed when recorded. Asking for more
-    than was recorded, or for another script than the one recorded next, is an error value
-    (executions) or an exception (clock, approver), never a live call.
+    A request the journal does not hold next (another script, a decision on another step,
+    nothing left) is never answered live: it is kept in ``diverged`` (naming the entry and
+    the request) and answered so that the run stops at once: the script fails, the decision
+    aborts, the go-on check cancels, the clock stands still. The replay turns that stop into
+    the ``ReplayDiverged`` Failure.
     """
 
     def __init__(self, entries: tuple[Entry, ...]) -> None:
-        self._queues: dict[type[Any], deque[Any]] = {
-            kind: deque(e for e in entries if isinstance(e, kind))
+        self._queues: dict[type[Any], deque[tuple[int, Any]]] = {
+            kind: deque((i, e) for i, e in enumerate(entries) if isinstance(e, kind))
             for kind in (Ran, Installed, Ticked, Decided, Checked)
         }
+        self.diverged: ReplayDiverged | None = None
+        self._last_tick = 0.0
 
-    def _next(self, kind: type[Any]) -> Any:
+    def _serve(self, kind: type[Any], fits: Callable[[Any], bool], request: str) -> Any:
+        """The next entry of ``kind`` when it answers ``request``; else None, noted."""
+        if self.diverged is not None:
+            return None
         queue = self._queues[kind]
-        return queue.popleft() if queue else None
+        index, entry = queue[0] if queue else (-1, None)
+        if entry is None or not fits(entry):
+            self.diverged = ReplayDiverged(entry=_entry_text(index, entry), request=request)
+            return None
+        queue.popleft()
+        return entry
 
     def run(self, script: Script) -> Result[Execution, ExecutionFailure]:
-        entry: Ran | None = self._next(Ran)
-        if entry is None or (entry.step, entry.attempt) != (script.step, script.attempt):
-            recorded = "nothing" if entry is None else f"step {entry.step} attempt {entry.attempt}"
-            return Failure(
-                ExecutionFailure(
-                    step=script.step,
-                    detail=f"replay: the journal holds {recorded} where step {script.step} attempt "
-                    f"{script.attempt} runs; re-record the run",
-                )
-            )
+        asked = f"the result of {script.filename} (step {script.step}, attempt {script.attempt})"
+        entry: Ran | None = self._serve(
+            Ran, lambda e: (e.step, e.attempt) == (script.step, script.attempt), asked
+        )
+        if entry is None:
+            return Failure(ExecutionFailure(step=script.step, detail=self._why()))
         if entry.result is None:
             return Failure(ExecutionFailure(step=script.step, detail=entry.failure))
         return Success(entry.result)
 
     def install(self, step: int, packages: tuple[str, ...]) -> Result[Execution, ExecutionFailure]:
-        entry: Installed | None = self._next(Installed)
+        asked = f"an installation of {', '.join(packages)} at step {step}"
+        entry: Installed | None = self._serve(
+            Installed, lambda e: (e.step, e.packages) == (step, packages), asked
+        )
         if entry is None or entry.result is None:
-            detail = entry.failure if entry else "replay: no installation in the journal"
-            return Failure(ExecutionFailure(step=step, detail=detail))
+            return Failure(
+                ExecutionFailure(step=step, detail=entry.failure if entry else self._why())
+            )
         return Success(entry.result)
 
     def now(self) -> float:
-        entry: Ticked | None = self._next(Ticked)
-        if entry is None:
-            raise LookupError("replay: the journal has no more clock readings; re-record")
-        return entry.value
+        entry: Ticked | None = self._serve(Ticked, lambda e: True, "a clock reading")
+        if entry is not None:
+            self._last_tick = entry.value
+        return self._last_tick
 
     def should_continue(self, step: int) -> bool:
-        entry: Checked | None = self._next(Checked)
-        if entry is None:
-            raise LookupError("replay: the journal has no more go-on checks; re-record")
-        return entry.proceed
+        asked = f"a go-on check before step {step}"
+        entry: Checked | None = self._serve(Checked, lambda e: e.step == step, asked)
+        return entry is not None and entry.proceed
 
     def decide(self, request: ApprovalRequest) -> Decision:
-        entry: Decided | None = self._next(Decided)
-        if entry is None:
-            raise LookupError("replay: the journal has no more approval decisions; re-record")
-        return entry.decision
+        asked = f"a decision on the {request.kind} at step {request.step}"
+        entry: Decided | None = self._serve(
+            Decided, lambda e: (e.kind, e.step) == (request.kind, request.step), asked
+        )
+        return Abort(reason=self._why()) if entry is None else entry.decision
+
+    def _why(self) -> str:
+        assert self.diverged is not None
+        return self.diverged.message
 
     @property
     def unplayed(self) -> dict[str, int]:

@@ -16,6 +16,7 @@ FLAGS: dict[str, str] = {
     "base_url": "--base-url",
     "role_models": "--role-model",
     "part": "--part",
+    "rerun_code": "--rerun-code",
 }
 """The flag of each parameter of ``plancontrol.run``, ``resume``, ``fork`` and ``replay``
 that library messages may name."""

@@ -1,21 +1,19 @@
-"""The control phase: carry out the plan's steps in order, carrying context from step to step."""
+"""The control phase: check the plan, then carry out each step, carrying context along."""
 
 from __future__ import annotations
 
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
-from plancontrol.core.context import Context, StepOutcome, TimingRow
+from plancontrol.core.context import Context, StepOutcome
 from plancontrol.core.errors import (
     Aborted,
-    Cancelled,
     Error,
     InvalidPlan,
     PlanRejected,
     RestartOutOfRange,
 )
-from plancontrol.core.events import StepComplete, StepFailed, StepStart, deliver
-from plancontrol.core.phase import Halt, PhaseResult, halt
+from plancontrol.core.phase import Again, Go, Halt, Phase, PhaseResult, StepResult, halt
 from plancontrol.core.phases.steps import STEP_RUNNERS, StepEnd
 from plancontrol.core.plan import Plan, check_plan
 from plancontrol.core.ports import (
@@ -27,11 +25,21 @@ from plancontrol.core.ports import (
     Retry,
     Revise,
     Skip,
+    World,
     check_decision,
 )
+from plancontrol.core.runner import run_phase
 from plancontrol.core.settings import ASKED_IN_MODE
 
-__all__ = ["first_step", "run_steps", "settled_steps"]
+__all__ = [
+    "CONTROL_PHASE",
+    "approve_step",
+    "first_step",
+    "prepare_steps",
+    "run_step",
+    "run_steps",
+    "settled_steps",
+]
 
 
 def settled_steps(ctx: Context) -> tuple[int, ...]:
@@ -71,16 +79,11 @@ def first_step(ctx: Context, plan: Plan) -> Result[int, Error]:
 
 
 def _gate(
-    ctx: Context, fx: Effects, plan: Plan, step: int
+    ctx: Context, world: World, plan: Plan, step: int
 ) -> Result[Approve | Revise | Skip, Error]:
-    """The safe point before a step: cancellation, then the step's approval when the mode
-    asks for it (checking cancellation again after waiting on the approver)."""
-    if not fx.signals.should_continue(step):
-        return Failure(Cancelled(step=step))
-    if "step" not in ASKED_IN_MODE[ctx.settings.approval]:
-        return Success(Approve())
+    """The step's approval: the approver's decision, checked."""
     request = ApprovalRequest(kind="step", task=ctx.task, plan=plan, step=step)
-    match check_decision(request, fx.approver.decide(request)):
+    match check_decision(request, world.approver.decide(request)):
         case Failure(invalid):
             return Failure(invalid)
         case Success(Reject(reason)):
@@ -88,16 +91,13 @@ def _gate(
         case Success(Abort(reason)):
             return Failure(Aborted(kind="step", step=step, reason=reason))
         case Success(Approve() | Revise() | Skip() as go):
-            if not fx.signals.should_continue(step):
-                return Failure(Cancelled(step=step))
             return Success(go)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def run_steps(ctx: Context, fx: Effects) -> PhaseResult:
-    """Run each step from the plan (sub-task, instructions, agent), by the agent's kind;
-    completed (or skipped) steps of a resumed context are kept, with their summaries, and
-    not run again. Cancellation is checked before each step."""
+def prepare_steps(ctx: Context, world: World) -> PhaseResult:
+    """Check the plan and find where control starts; outcomes from there on are dropped, so
+    the runner runs every step not yet completed or skipped."""
     if ctx.plan is None:
         return halt(
             ctx,
@@ -113,120 +113,75 @@ def run_steps(ctx: Context, fx: Effects) -> PhaseResult:
         case Failure(error):
             return halt(ctx, error)
         case Success(start):
-            pass
-    ctx = replace(ctx, outcomes=tuple(o for o in ctx.outcomes if o.step < start))
-    for number in range(start, plan.n_steps + 1):
-        if number in settled_steps(ctx):
-            continue
-        match _gate(ctx, fx, plan, number):
-            case Failure(error):
-                return halt(ctx, error)
-            case Success(Skip(reason)):
-                ctx = _skip(ctx, fx, plan, number, reason, None)
-                continue
-            case Success(Revise(feedback)):
-                pass
-            case Success(_):
-                feedback = ""
-        match _run_step(ctx, fx, plan, number, feedback):
-            case Failure(h):
-                return Failure(h)
-            case Success(ctx):
-                pass
-    return Success(ctx)
+            return Success(replace(ctx, outcomes=tuple(o for o in ctx.outcomes if o.step < start)))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _run_step(ctx: Context, fx: Effects, plan: Plan, number: int, feedback: str) -> PhaseResult:
-    """Carry out one step; under ``approval="on_error"`` a failure goes to the approver, who
-    may have it run again (retry, or revise with feedback), skipped, given up or aborted.
+def approve_step(ctx: Context, world: World, number: int) -> Result[Go | Context, Halt] | None:
+    """The approval before step ``number``, when the mode asks for it (None when not)."""
+    assert ctx.plan is not None, "prepare_steps runs first"
+    if "step" not in ASKED_IN_MODE[ctx.settings.approval]:
+        return None
+    match _gate(ctx, world, ctx.plan, number):
+        case Failure(error):
+            return halt(ctx, error)
+        case Success(Skip(reason)):
+            return Success(_skip(ctx, ctx.plan, number, reason, None))
+        case Success(Revise(text)):
+            return Success(Go(text))
+    return Success(Go(""))
 
-    The step's snapshot is saved once its fate is settled, so a replay compares one
-    snapshot per step however often the step ran."""
+
+def run_step(ctx: Context, world: World, number: int, feedback: str) -> StepResult:
+    """One run of step ``number`` by its agent's kind; under ``approval="on_error"`` a
+    failure goes to the approver, who may have it run again (retry, or revise with
+    feedback), skipped, given up or aborted."""
+    assert ctx.plan is not None, "prepare_steps runs first"
+    plan = ctx.plan
     step = plan.step(number)
     role = ctx.settings.role(step.agent)
     assert role is not None, "check_plan admits roster agents only"
-    runs = 0
-    while True:
-        started = fx.clock.now()
-        deliver(
-            fx.events,
-            StepStart(
-                step=number,
-                n_steps=plan.n_steps,
-                goal=step.sub_task,
-                agent=step.agent,
-                started=started,
-            ),
-        )
-        end: StepEnd = STEP_RUNNERS[role.kind](ctx, fx, number, step.agent, feedback)
-        ended = fx.clock.now()
-        ctx = _record(
-            end.context,
-            end.outcome,
-            TimingRow(phase="control", step=number, started=started, ended=ended),
-        )
-        if end.error is None:
-            fx.checkpoints.save(f"step-{number:02d}", ctx)
-            deliver(
-                fx.events,
-                StepComplete(
-                    step=number,
-                    goal=step.sub_task,
-                    status="completed",
-                    started=started,
-                    ended=ended,
-                    summary=end.outcome.summary,
-                ),
-            )
-            return Success(ctx)
-        deliver(
-            fx.events,
-            StepFailed(
-                step=number,
-                goal=step.sub_task,
-                status="failed",
-                started=started,
-                ended=ended,
-                error=end.error.message,
-            ),
-        )
-        stop: Error = end.error
-        if "error" in ASKED_IN_MODE[ctx.settings.approval]:
-            request = ApprovalRequest(
-                kind="error",
-                task=ctx.task,
-                plan=plan,
-                step=number,
-                error=end.error.message,
-                retries_left=ctx.settings.max_step_retries - runs,
-            )
-            again: str | None = None
-            match check_decision(request, fx.approver.decide(request)):
-                case Failure(invalid):
-                    stop = invalid
-                case Success(Retry()):
-                    again = ""
-                case Success(Revise(text)):
-                    again = text
-                case Success(Skip(reason)):
-                    return Success(_skip(ctx, fx, plan, number, reason, end.outcome))
-                case Success(Abort(reason)):
-                    stop = Aborted(kind="error", step=number, reason=reason)
-                case Success(_):  # Reject: give up, the step's own error stands
-                    pass
-            if again is not None:
-                if fx.signals.should_continue(number):
-                    feedback, runs = again, runs + 1
-                    continue
-                stop = Cancelled(step=number)
-        fx.checkpoints.save(f"step-{number:02d}", ctx)
-        return Failure(Halt(stop, ctx))
+    end: StepEnd = STEP_RUNNERS[role.kind](ctx, world, number, step.agent, feedback)
+    ctx = replace(end.context, outcomes=(*end.context.outcomes, end.outcome))
+    if end.error is None:
+        return Success(ctx)
+    if "error" not in ASKED_IN_MODE[ctx.settings.approval]:
+        return halt(ctx, end.error)
+    return _after_failure(ctx, world, plan, number, end)
+
+
+def _after_failure(ctx: Context, world: World, plan: Plan, number: int, end: StepEnd) -> StepResult:
+    """Put a failed step before the approver (``approval="on_error"``)."""
+    assert end.error is not None
+    runs = sum(1 for o in ctx.outcomes if o.step == number) - 1
+    request = ApprovalRequest(
+        kind="error",
+        task=ctx.task,
+        plan=plan,
+        step=number,
+        error=end.error.message,
+        retries_left=ctx.settings.max_step_retries - runs,
+    )
+    match check_decision(request, world.approver.decide(request)):
+        case Failure(invalid):
+            return halt(ctx, invalid)
+        case Success(Retry()):
+            return Success(Again(ctx, ""))
+        case Success(Revise(text)):
+            return Success(Again(ctx, text))
+        case Success(Skip(reason)):
+            return Success(_skip(ctx, plan, number, reason, end.outcome))
+        case Success(Abort(reason)):
+            return halt(ctx, Aborted(kind="error", step=number, reason=reason))
+        case Success(_):  # Reject: give up, the step's own error stands
+            return halt(ctx, end.error)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _skip(
-    ctx: Context, fx: Effects, plan: Plan, number: int, reason: str, failed: StepOutcome | None
+    ctx: Context, plan: Plan, number: int, reason: str, failed: StepOutcome | None
 ) -> Context:
-    """Record step ``number`` as skipped (keeping what a failed run of it did) and say so."""
+    """Record step ``number`` as skipped, keeping what a failed run of it did."""
     step = plan.step(number)
     note = reason if failed is None else f"{reason}; it had failed: {failed.error}"
     outcome = StepOutcome(
@@ -238,17 +193,13 @@ def _skip(
         files=failed.files if failed else (),
         error=note,
     )
-    ctx = replace(ctx, outcomes=(*ctx.outcomes, outcome))
-    fx.checkpoints.save(f"step-{number:02d}", ctx)
-    now = fx.clock.now()
-    deliver(
-        fx.events,
-        StepComplete(
-            step=number, goal=step.sub_task, status="skipped", started=now, ended=now, summary=""
-        ),
-    )
-    return ctx
+    return replace(ctx, outcomes=(*ctx.outcomes, outcome))
 
 
-def _record(ctx: Context, outcome: StepOutcome, timing: TimingRow) -> Context:
-    return replace(ctx, outcomes=(*ctx.outcomes, outcome), timings=(*ctx.timings, timing))
+CONTROL_PHASE = Phase("control", prepare_steps, step=run_step, gate=approve_step)
+"""Carry out the plan: each step not yet completed or skipped, one unit each."""
+
+
+def run_steps(ctx: Context, fx: Effects) -> PhaseResult:
+    """The control phase alone, run by the runner (gated, timed and checkpointed per step)."""
+    return run_phase(CONTROL_PHASE, ctx, fx)

@@ -7,13 +7,13 @@ from returns.result import Success
 from plancontrol.core.context import Context
 from plancontrol.core.ledger import summarize
 from plancontrol.core.phase import PhaseResult
-from plancontrol.core.ports import Effects
+from plancontrol.core.ports import World
 from plancontrol.core.report import render_report
 
 __all__ = ["finalize"]
 
 
-def finalize(ctx: Context, fx: Effects) -> PhaseResult:
+def finalize(ctx: Context, fx: World) -> PhaseResult:
     """Save report.md (outcomes, cost per role and step, timings) to the workspace."""
     fx.workspace.write("report.md", render_report(summarize(ctx)))
     return Success(ctx)

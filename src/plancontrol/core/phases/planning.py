@@ -7,17 +7,16 @@ from returns.result import Failure, Success
 
 from plancontrol.core.asking import ask_typed
 from plancontrol.core.context import Context
-from plancontrol.core.errors import Aborted, Cancelled, PlanRejected, RoundsExhausted
-from plancontrol.core.events import PlanningComplete, PlanningStart, deliver
+from plancontrol.core.errors import Aborted, PlanRejected, RoundsExhausted
 from plancontrol.core.phase import PhaseResult, halt
-from plancontrol.core.plan import Plan, Review, check_proposed, plan_text
+from plancontrol.core.plan import Plan, Review, check_proposed
 from plancontrol.core.ports import (
     Abort,
     ApprovalRequest,
     Approve,
-    Effects,
     Reject,
     Revise,
+    World,
     check_decision,
 )
 from plancontrol.core.prompts import planner_request, reviewer_request
@@ -37,14 +36,7 @@ def _rounds_left(ctx: Context) -> PhaseResult:
     return Success(ctx)
 
 
-def _go_on(ctx: Context, fx: Effects) -> PhaseResult:
-    """The safe points of planning: a cancelled run stops here (``Cancelled`` at step 0)."""
-    if not fx.signals.should_continue(0):
-        return halt(ctx, Cancelled(step=0))
-    return Success(ctx)
-
-
-def _plan_once(ctx: Context, fx: Effects) -> PhaseResult:
+def _plan_once(ctx: Context, fx: World) -> PhaseResult:
     """One planner call: the new draft becomes ``ctx.plan`` once it passes ``check_proposed``."""
     if isinstance(stop := _rounds_left(ctx), Failure):
         return stop
@@ -61,27 +53,15 @@ def _plan_once(ctx: Context, fx: Effects) -> PhaseResult:
             return Success(replace(ctx, plan=plan))
 
 
-def draft_plan(ctx: Context, fx: Effects) -> PhaseResult:
+def draft_plan(ctx: Context, fx: World) -> PhaseResult:
     """Ask the planner for a first plan of at most max_plan_steps roster-only steps."""
-    if isinstance(stop := _go_on(ctx, fx), Failure):
-        return stop
-    deliver(
-        fx.events,
-        PlanningStart(
-            task=ctx.task,
-            max_plan_steps=ctx.settings.max_plan_steps,
-            planner_model=ctx.settings.model_for("planner"),
-        ),
-    )
     return _plan_once(ctx, fx)
 
 
-def review_plan(ctx: Context, fx: Effects) -> PhaseResult:
+def review_plan(ctx: Context, fx: World) -> PhaseResult:
     """n_plan_reviews rounds of review then revision; each revision sees the latest review."""
     for round_ in range(1, ctx.settings.n_plan_reviews + 1):
         assert ctx.plan is not None, "review_plan needs a plan: put draft_plan before it"
-        if isinstance(stop := _go_on(ctx, fx), Failure):
-            return stop
         if isinstance(stop := _rounds_left(ctx), Failure):
             return stop
         match ask_typed(ctx, fx, reviewer_request(ctx, ctx.plan, round_), Review):
@@ -97,40 +77,20 @@ def review_plan(ctx: Context, fx: Effects) -> PhaseResult:
     return Success(ctx)
 
 
-def _planned(ctx: Context, fx: Effects) -> PhaseResult:
-    """Announce the final plan, timed from the start of the ``plan`` phase."""
-    assert ctx.plan is not None
-    started = next((t.started for t in ctx.timings if t.phase == "plan"), None)
-    now = fx.clock.now()
-    deliver(
-        fx.events,
-        PlanningComplete(
-            task=ctx.task,
-            n_steps=ctx.plan.n_steps,
-            steps=ctx.plan.steps,
-            plan_text=plan_text(ctx.plan),
-            seconds=now - (started if started is not None else now),
-        ),
-    )
-    return Success(ctx)
-
-
-def approve_plan(ctx: Context, fx: Effects) -> PhaseResult:
+def approve_plan(ctx: Context, fx: World) -> PhaseResult:
     """When the approval mode asks for it, let the approver approve, reject, abort, or have the
     plan revised with feedback (at most max_plan_revisions times); then announce the final
     plan. Skip and retry do not apply to a plan: they stop the run with ``InvalidDecision``."""
     if "plan" not in ASKED_IN_MODE[ctx.settings.approval]:
-        return _planned(ctx, fx)
+        return Success(ctx)
     for revision in range(ctx.settings.max_plan_revisions + 1):
         assert ctx.plan is not None, "approve_plan needs a plan: put draft_plan before it"
-        if isinstance(stop := _go_on(ctx, fx), Failure):
-            return stop
         request = ApprovalRequest(kind="plan", task=ctx.task, plan=ctx.plan)
         match check_decision(request, fx.approver.decide(request)):
             case Failure(invalid):
                 return halt(ctx, invalid)
             case Success(Approve()):
-                return _planned(ctx, fx)
+                return Success(ctx)
             case Success(Reject(reason)):
                 return halt(ctx, PlanRejected(reason=reason))
             case Success(Abort(reason)):

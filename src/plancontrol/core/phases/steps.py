@@ -13,9 +13,8 @@ from plancontrol.core.answers import Code, Install, Verdict
 from plancontrol.core.asking import ask_text, ask_typed
 from plancontrol.core.context import CodeStatus, Context, StepOutcome, StepStatus
 from plancontrol.core.errors import AttemptsExhausted, Error, RoundsExhausted
-from plancontrol.core.events import CodeExecuted, deliver
 from plancontrol.core.phase import Halt
-from plancontrol.core.ports import Effects, Execution, Request, Script
+from plancontrol.core.ports import Execution, Request, Script, World
 from plancontrol.core.prompts import (
     engineer_request,
     installer_request,
@@ -39,7 +38,7 @@ class StepEnd(NamedTuple):
     error: Error | None
 
 
-StepRunner = Callable[[Context, Effects, int, str, str], StepEnd]
+StepRunner = Callable[[Context, World, int, str, str], StepEnd]
 """``(ctx, fx, step, role, feedback) -> StepEnd``: carries out one step, never raises."""
 
 
@@ -55,7 +54,7 @@ class _Budget(NamedTuple):
 
 
 def _typed(
-    ctx: Context, fx: Effects, budget: _Budget, request: Request, typ: type[T]
+    ctx: Context, fx: World, budget: _Budget, request: Request, typ: type[T]
 ) -> Result[tuple[Context, T], Halt]:
     over = budget.check(ctx)
     return Failure(over) if over else ask_typed(ctx, fx, request, typ)
@@ -90,7 +89,7 @@ def _overruled(run: Execution, verdict: Verdict) -> Verdict:
     return Verdict("fix", reason, fix)
 
 
-def run_code_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str) -> StepEnd:
+def run_code_step(ctx: Context, fx: World, step: int, role: str, feedback: str) -> StepEnd:
     """Engineer loop: write code, run it, let the judge decide; a failed attempt's output and
     the judge's fix suggestion reach the next attempt; stop after max_n_attempts. A script
     that timed out or exited non-zero is never the step's success, whatever the judge says."""
@@ -131,16 +130,6 @@ def run_code_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str
                 pass
         code_status = _code_status(run)
         files = tuple(dict.fromkeys((*files, filename, *run.files)))
-        deliver(
-            fx.events,
-            CodeExecuted(
-                step=step,
-                attempt=attempt,
-                filename=filename,
-                exit_code=run.exit_code,
-                timed_out=run.timed_out,
-            ),
-        )
         match _typed(ctx, fx, budget, judge_request(ctx, step, attempt, code.code, run), Verdict):
             case Failure(h):
                 return ended(h.context, attempt, h.error)
@@ -168,7 +157,7 @@ def run_code_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str
     )
 
 
-def run_text_step(ctx: Context, fx: Effects, step: int, role: str, feedback: str) -> StepEnd:
+def run_text_step(ctx: Context, fx: World, step: int, role: str, feedback: str) -> StepEnd:
     """A text role replies once; the reply is saved as the step's report and is its summary.
     A role with a ``reply_schema`` replies with a JSON object (re-asked when it is not one)."""
     budget = _Budget(step, len(ctx.usage), ctx.settings.max_rounds_control)

@@ -1,0 +1,183 @@
+"""One session of a run opened and recorded: its folder locked, models started, secrets kept out."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from msgspec.structs import replace
+from returns.result import Failure, Result, Success
+
+from plancontrol.app.going import Going
+from plancontrol.core.context import Context
+from plancontrol.core.phase import Halt
+from plancontrol.core.ports import Agents
+from plancontrol.handlers.local import ApproveAll, DiscardEvents, Uninterrupted
+from plancontrol.handlers.routes import Route
+from plancontrol.handlers.secrets import Scrubber
+from plancontrol.recording.wiring import Handlers, model_agents
+from plancontrol.runs.folder import RunOptions
+from plancontrol.runs.resume import StartPoint
+
+__all__ = [
+    "Say",
+    "Stopped",
+    "continue_run",
+    "fresh",
+    "locked",
+    "record",
+    "scrubber",
+    "start_agents",
+    "unattended",
+]
+
+Stopped = Halt | str
+"""Why a run did not finish: a ``Halt`` when the workflow stopped (the error and the context
+as it stood; the CLI's exit status 1), or one line saying what was wrong with the input and
+how to fix it, before anything was written (exit status 2)."""
+
+Say = Callable[[str], None]
+
+
+def fresh(stack: contextlib.ExitStack, folder: Path, refusal: str = "") -> str | None:
+    """Why ``folder`` cannot take a new run (it holds files: ``refusal``; or another process
+    writes it), or None after creating it and taking its lock until ``stack`` closes."""
+    from plancontrol.runs.lock import lock_new
+
+    refusal = refusal or (
+        f"run folder {folder} already exists and is not empty; choose another folder "
+        "(`run_dir`) or remove it"
+    )
+    match lock_new(folder, refusal):
+        case Success(held):
+            stack.enter_context(held)
+            return None
+        case Failure(problem):
+            return str(problem)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def locked(stack: contextlib.ExitStack, folder: Path) -> Result[None, str]:
+    """Take the lock of the run in ``folder`` until ``stack`` closes (refused while another
+    process writes it); a folder that is not a run is left untouched, for the caller's
+    checks to name."""
+    from plancontrol.runs.folder import read_manifest
+    from plancontrol.runs.lock import lock
+
+    if isinstance(read_manifest(folder), Failure):
+        return Success(None)
+    return lock(folder).map(stack.enter_context).map(lambda _: None)
+
+
+def scrubber(env: Mapping[str, str], keys: Sequence[str | None]) -> Scrubber:
+    """Removes the shell's secret variables, the keys in use and key-shaped strings."""
+    from plancontrol.handlers.secrets import secret_values
+
+    return Scrubber((*secret_values(env), *(k for k in keys if k)))
+
+
+def start_agents(
+    stack: contextlib.ExitStack,
+    default: Route,
+    routes: Sequence[tuple[str, Route]],
+    say: Say,
+    folder: Path,
+) -> tuple[Agents, Route, str | None] | str:
+    """The real agents for these routes, on the embedded model (started here, stopped with
+    ``stack``) when the default route is it; also the route used and the local model's
+    name. A server that cannot start is a one-line reason. The structured-output modes
+    earlier sessions of the run in ``folder`` settled on are kept; one settled now is said
+    and journaled in the session about to be recorded."""
+    from plancontrol.recording.negotiation import JournalSettle, modes_before
+    from plancontrol.recording.record import next_session
+    from plancontrol.servers.embedded import LocalModelServer
+
+    local_name = None
+    if default.embedded:
+        say("starting the embedded model server…")
+        try:
+            server = stack.enter_context(LocalModelServer())
+        except RuntimeError as exc:
+            return str(exc).splitlines()[0]
+        default = replace(default, base_url=server.base_url)
+        local_name = server.model_name
+    number = next_session(folder)
+    settle = JournalSettle(folder, number, say)
+    agents = model_agents(default, dict(routes), modes_before(folder, number), settle)
+    return stack.enter_context(agents), default, local_name
+
+
+def continue_run(
+    folder: Path,
+    point: StartPoint,
+    going: Going,
+    command: str,
+    handlers: Handlers | None,
+    say: Say,
+) -> Result[Context, Stopped]:
+    """Record a session of the run in ``folder`` from ``going.start``, on its models."""
+    from dataclasses import replace as changed
+
+    from plancontrol.app.demo import DEMO_MODEL, demo_server
+
+    default, routes = going.models.default, going.models.routes
+    keys = (default.api_key, *(route.api_key for _, route in routes))
+    start = going.start
+    with contextlib.ExitStack() as stack:
+        if start.settings.default_model == DEMO_MODEL and not default.embedded:
+            default = replace(default, base_url=stack.enter_context(demo_server()).base_url)
+        started = start_agents(stack, default, routes, say, folder)
+        if isinstance(started, str):
+            return Failure(started)
+        agents, _, local_name = started
+        if local_name is not None:
+            start = replace(start, settings=replace(start.settings, default_model=local_name))
+        chosen = changed(
+            handlers or unattended(),
+            code_timeout=going.options.code_timeout,
+            allow_install=going.options.allow_install,
+            python=going.options.python,
+            pass_env=going.options.pass_env,
+        )
+        return record(
+            folder,
+            point.label,
+            start,
+            agents,
+            chosen,
+            scrubber(going.env, keys),
+            command,
+            going.options,
+        )
+
+
+def record(
+    folder: Path,
+    starts_after: str | None,
+    start: Context,
+    agents: Agents,
+    handlers: Handlers,
+    scrubber: Scrubber,
+    command: str,
+    options: RunOptions | None = None,
+) -> Result[Context, Stopped]:
+    from plancontrol.core.pipeline import PLANNING_AND_CONTROL, phases_after
+    from plancontrol.recording.record import record_session
+
+    return record_session(
+        folder,
+        phases_after(PLANNING_AND_CONTROL, starts_after),
+        start,
+        agents,
+        handlers,
+        scrubber,
+        command=command,
+        starts_after=starts_after,
+        options=options,
+    )
+
+
+def unattended() -> Handlers:
+
+    return Handlers(events=DiscardEvents(), approver=ApproveAll(), signals=Uninterrupted())

@@ -1,0 +1,169 @@
+"""The one place a run is wired: the handlers a caller brings, run live, recorded or replayed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from plancontrol.core.ports import (
+    Agents,
+    Approver,
+    Checkpoints,
+    Clock,
+    Effects,
+    EventSink,
+    Executor,
+    NoCheckpoints,
+    Signals,
+    Workspace,
+)
+from plancontrol.handlers.callbacks import FanOut
+from plancontrol.handlers.executor import SubprocessExecutor
+from plancontrol.handlers.local import DiscardEvents, SystemClock
+from plancontrol.handlers.secrets import Scrubber
+from plancontrol.handlers.workspace import FolderWorkspace, MemoryWorkspace
+from plancontrol.runs.folder import RunOptions
+from plancontrol.runs.journal import (
+    Journal,
+    JournalReplay,
+    RecordingApprover,
+    RecordingClock,
+    RecordingExecutor,
+    RecordingSignals,
+)
+from plancontrol.runs.resume import WORK
+
+if TYPE_CHECKING:
+    from plancontrol.handlers.ag2_agents import Ag2Agents, Settle
+    from plancontrol.handlers.routes import Route, StructuredMode
+
+__all__ = ["DEFAULT_CODE_TIMEOUT", "Handlers", "assemble", "model_agents", "recorded", "replayed"]
+
+DEFAULT_CODE_TIMEOUT = 600.0
+"""Seconds a script may run before it is stopped, unless the run says otherwise."""
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """What a caller brings to a recorded run besides the models: how it is watched,
+    approved and stopped, and how scripts run (``executor``: their own, say one that runs
+    code in a container; None: subprocesses in the run folder, with the limits below)."""
+
+    events: EventSink
+    approver: Approver
+    signals: Signals
+    code_timeout: float = DEFAULT_CODE_TIMEOUT
+    allow_install: bool = False
+    python: str = ""
+    """The interpreter that runs the scripts and pip ("": the one plancontrol runs under)."""
+    pass_env: tuple[str, ...] = ()
+    """Variables the scripts get although their names say they hold a credential."""
+    executor: Executor | None = None
+
+
+def assemble(
+    *,
+    agents: Agents,
+    executor: Executor,
+    workspace: Workspace,
+    approver: Approver,
+    events: EventSink,
+    clock: Clock,
+    signals: Signals,
+    checkpoints: Checkpoints | None = None,
+    interpreter: str = "",
+) -> Effects:
+    """The effects of a run from its parts (the runner adds per-call events)."""
+    return Effects(
+        agents=agents,
+        executor=executor,
+        workspace=workspace,
+        events=events,
+        approver=approver,
+        clock=clock,
+        signals=signals,
+        checkpoints=checkpoints or NoCheckpoints(),
+        interpreter=interpreter,
+    )
+
+
+def _executor(
+    folder: Path, handlers: Handlers, options: RunOptions | None, scrub: Scrubber
+) -> Executor:
+    """The caller's executor, or subprocesses in the run folder's work folder."""
+    if handlers.executor is not None:
+        return handlers.executor
+    return SubprocessExecutor(
+        folder / WORK,
+        timeout=handlers.code_timeout,
+        allow_install=handlers.allow_install,
+        python=(options.python if options else handlers.python) or sys.executable,
+        pass_env=options.pass_env if options else handlers.pass_env,
+        scrub=scrub.text,
+    )
+
+
+def recorded(
+    folder: Path,
+    agents: Agents,
+    handlers: Handlers,
+    journal: Journal,
+    checkpoints: Checkpoints,
+    scrub: Scrubber,
+    options: RunOptions | None,
+) -> Effects:
+    """A recorded session: ``agents`` already record to cassettes and hear the events (to
+    know which unit asks); every other nondeterministic input goes to ``journal``."""
+    return assemble(
+        agents=agents,
+        executor=RecordingExecutor(_executor(folder, handlers, options, scrub), journal),
+        workspace=FolderWorkspace(folder, scrub=scrub.text),
+        events=FanOut(agents, handlers.events),
+        approver=RecordingApprover(handlers.approver, journal),
+        clock=RecordingClock(SystemClock(), journal),
+        signals=RecordingSignals(handlers.signals, journal),
+        checkpoints=checkpoints,
+        interpreter=options.interpreter if options else "",
+    )
+
+
+def replayed(
+    agents: Agents,
+    journal: JournalReplay,
+    *,
+    executor: Executor | None,
+    events: EventSink | None,
+    signals: Signals,
+    checkpoints: Checkpoints,
+    interpreter: str,
+) -> Effects:
+    """A replayed session: models from cassettes, everything else served by ``journal``
+    (or scripts re-run by ``executor``); files stay in memory."""
+    return assemble(
+        agents=agents,
+        executor=executor or journal,
+        workspace=MemoryWorkspace(),
+        events=FanOut(agents, events or DiscardEvents()),
+        approver=journal,
+        clock=journal,
+        signals=signals,
+        checkpoints=checkpoints,
+        interpreter=interpreter,
+    )
+
+
+def model_agents(
+    default: Route,
+    routes: Mapping[str, Route],
+    modes: Mapping[str, StructuredMode],
+    on_settle: Settle | None = None,
+    tools: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+) -> Ag2Agents:
+    """The real agents (ag2) for these routes: ``tools`` per role, the structured-output
+    modes already settled, ``on_settle`` told of a mode settled now."""
+    from plancontrol.handlers.ag2_agents import Ag2Agents
+
+    return Ag2Agents(default, dict(routes), tools, modes=modes, on_settle=on_settle)

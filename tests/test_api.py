@@ -10,7 +10,7 @@ from returns.result import Failure, Success
 from scripts import PRIMES, happy_replies
 
 import plancontrol
-from plancontrol import Halt
+from plancontrol import Halt, Problem
 from plancontrol.app import api
 from plancontrol.testing import OpenAITestServer
 
@@ -50,13 +50,20 @@ def test_run_on_a_server_then_replay_resume_and_fork(tmp_path: Path) -> None:
 
 def test_bad_input_is_a_failure_with_one_line_and_nothing_written(tmp_path: Path) -> None:
     assert plancontrol.run("t", tmp_path / "run", model="gpt-4o", env={}) == Failure(
-        "no API key for openai (model gpt-4o): set OPENAI_API_KEY in your shell, or use "
-        "`base_url` for an OpenAI-compatible server, or `model=local`"
+        Problem(
+            what="no API key for openai (model gpt-4o): set OPENAI_API_KEY in your shell, or use "
+            "`base_url` for an OpenAI-compatible server, or `model=local`",
+            where="OPENAI_API_KEY",
+        )
     )
     assert not (tmp_path / "run").exists()
     missing = plancontrol.resume(tmp_path / "nowhere")
     assert missing == Failure(
-        f"{tmp_path / 'nowhere'} is not a folder; pass the folder that `plancontrol run` wrote"
+        Problem(
+            what=f"{tmp_path / 'nowhere'} is not a folder",
+            where=str(tmp_path / "nowhere"),
+            fix="pass the folder that `plancontrol run` wrote",
+        )
     )
 
 
@@ -113,7 +120,8 @@ def test_instructions_need_a_step_to_go_to(tmp_path: Path) -> None:
     )
     assert isinstance(stopped, Failure)
     refused = plancontrol.resume(tmp_path / "run", instructions="Be brief.", base_url=dead, env={})
-    assert refused == Failure(
+    assert refused.failure().where == "instructions"
+    assert refused.failure().message == (
         f"{tmp_path / 'run'} has no plan step left to give instructions to (its plan is not "
         "approved yet, or its last step is done); resume without them, or with "
         "settings.plan_instructions"

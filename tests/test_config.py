@@ -76,8 +76,8 @@ def test_a_wrong_file_or_value_is_one_line_naming_it(
     path.write_text(text)
     result = load_config(path, env, {})
     assert isinstance(result, Failure)
-    assert message in result.failure()
-    assert "\n" not in result.failure()
+    assert message in result.failure().message
+    assert "\n" not in result.failure().message
 
 
 def test_the_example_config_is_valid_toml_and_names_every_option() -> None:
@@ -198,8 +198,8 @@ def test_a_wrong_settings_roles_entry_is_one_line(tmp_path: Path, text: str, mes
     path.write_text(text)
     result = load_config(path, {}, {})
     assert isinstance(result, Failure)
-    assert message in result.failure()
-    assert "\n" not in result.failure()
+    assert message in result.failure().message
+    assert "\n" not in result.failure().message
 
 
 SETTING_LINE = re.compile(r"^# (\[\[[\w.]+\]\]|\w+ = .*)$")

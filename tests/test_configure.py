@@ -27,7 +27,7 @@ def test_local_model_is_used_when_nothing_is_configured_and_it_is_installed() ->
 
 def test_nothing_configured_and_no_local_model_says_how_to_configure() -> None:
     problem = plan_models(ModelChoice(), {}, local_available=False, local_hint=HINT).failure()
-    assert problem == f"no model configured. {HINT}"
+    assert problem.message == f"no model configured. {HINT}"
 
 
 def test_an_openai_key_picks_the_fallback_model() -> None:
@@ -40,7 +40,8 @@ def test_an_openai_key_picks_the_fallback_model() -> None:
 def test_a_hosted_model_without_its_key_is_a_clear_error() -> None:
     choice = ModelChoice(model="claude-sonnet-4")
     problem = plan_models(choice, {"OPENAI_API_KEY": "x"}, True, HINT).failure()
-    assert problem == (
+    assert problem.where == "ANTHROPIC_API_KEY"
+    assert problem.message == (
         "no API key for anthropic (model claude-sonnet-4): set ANTHROPIC_API_KEY in your shell, "
         "or use `base_url` for an OpenAI-compatible server, or `model=local`"
     )
@@ -64,13 +65,13 @@ def test_base_url_routes_every_model_to_that_server_with_an_optional_key() -> No
         base_url="http://127.0.0.1:9/v1", structured="json_object", max_tokens=SERVER_MAX_TOKENS
     )
     assert plan.routes == ()
-    assert plan_models(ModelChoice(base_url="http://x/v1"), {}, True, HINT).failure() == (
+    assert plan_models(ModelChoice(base_url="http://x/v1"), {}, True, HINT).failure().message == (
         "`base_url` needs `model`: the name of a model that server serves"
     )
 
 
 def test_model_local_without_the_extra_gives_the_hint() -> None:
-    assert plan_models(ModelChoice(model="local"), {}, False, HINT).failure() == HINT
+    assert plan_models(ModelChoice(model="local"), {}, False, HINT).failure().message == HINT
 
 
 def test_routes_never_show_their_key() -> None:
@@ -117,5 +118,6 @@ def test_a_budget_needs_a_price_for_every_role_but_the_embedded_model_is_free() 
     )
     problem = budget_problem(mixed, served.unwrap())
     assert problem is not None
-    assert problem.startswith("max_cost_usd is set but judge uses my-judge, whose price")
+    assert problem.where == "max_cost_usd"
+    assert problem.message.startswith("max_cost_usd is set but judge uses my-judge, whose price")
     assert budget_problem(replace(mixed, max_cost_usd=None), served.unwrap()) is None

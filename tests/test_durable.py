@@ -493,7 +493,7 @@ def test_the_library_takes_the_lock_as_the_commands_do(run: Path, tmp_path: Path
             api.run("Compute primes", run, base_url="http://127.0.0.1:9/v1", model="m"),
         ]
         for stopped in refused:
-            assert stopped.failure() == (
+            assert stopped.failure().message == (
                 f"{run} is in use by pid {me} (a plancontrol command still writing it); wait "
                 f"until it ends or stop it (kill {me}), then try again"
             )

@@ -45,6 +45,7 @@ PUBLIC = [
     "Pipeline",
     "Plan",
     "PlanRejected",
+    "Problem",
     "Reject",
     "Reply",
     "Report",

@@ -24,6 +24,7 @@ from plancontrol.core.phase import Halt
 from plancontrol.core.phases.planning import draft_plan, review_plan
 from plancontrol.core.plan import Plan, Review, check_plan, plan_text
 from plancontrol.core.ports import Message, Reply, Request
+from plancontrol.core.problem import Problem
 from plancontrol.core.settings import Settings
 from plancontrol.recording.cassettes import CassetteAgents, ReadableJSON, cassette_name
 from plancontrol.runs.folder import read_manifest, read_session
@@ -197,7 +198,8 @@ def _clean(result: Result[Any, Any], prefix: str = "") -> None:
     """A Success, or a Failure carrying a one-line message (with ``prefix``)."""
     assert isinstance(result, Success | Failure)
     if isinstance(result, Failure):
-        message = result.failure()
+        failure = result.failure()  # the core's decoders say a str, the run folder's a Problem
+        message = failure.message if isinstance(failure, Problem) else failure
         assert isinstance(message, str)
         assert message.startswith(prefix), message
         assert message.strip()
@@ -380,7 +382,7 @@ def test_read_journal_refuses_a_deeply_nested_line(scratch: Path) -> None:
 # --- the run folder's manifest and sessions ---------------------------------------------
 
 
-def _manifest(scratch: Path, data: bytes) -> Result[Any, str]:
+def _manifest(scratch: Path, data: bytes) -> Result[Any, Problem]:
     (scratch / "manifest.json").write_bytes(data)
     return read_manifest(scratch)
 
@@ -400,7 +402,7 @@ def test_read_manifest_refuses_deep_nesting(scratch: Path) -> None:
     _clean(_manifest(scratch, b'{"format": 2, "x": ' + DEEP[1] + b"}"))
 
 
-def _session(scratch: Path, data: bytes) -> Result[Any, str]:
+def _session(scratch: Path, data: bytes) -> Result[Any, Problem]:
     (scratch / "session.json").write_bytes(data)
     return read_session(scratch / "session.json")
 

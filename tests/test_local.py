@@ -529,6 +529,6 @@ def test_describe_python_of_something_else_says_so(tmp_path: Path) -> None:
     not_python.write_text("#!/bin/sh\necho 'no such option' >&2\nexit 2\n")
     not_python.chmod(0o755)
 
-    assert interpreter.describe_python(str(not_python)).failure() == (
+    assert interpreter.describe_python(str(not_python)).failure().message == (
         f"{str(not_python)!r} is not a working Python interpreter (no such option)"
     )

@@ -313,14 +313,14 @@ def test_the_library_refuses_approvals_with_nobody_to_ask(tmp_path: Path) -> Non
             env={},
         )
         assert server.log == []
-    assert done == Failure(
+    assert done.failure().message == (
         "settings.approval is 'after_planning' but no approver was given to ask: pass "
         "handlers with an approver (plancontrol.CallableApprover wraps a function), or set "
         "approval to 'none'"
     )
     assert not (tmp_path / "run").exists()
     dead = "http://127.0.0.1:9/v1"
-    assert library.run("  ", tmp_path / "run", model="m", base_url=dead) == Failure(
+    assert library.run("  ", tmp_path / "run", model="m", base_url=dead).failure().message == (
         "the task is empty: say what the agents should do"
     )
 

@@ -15,6 +15,7 @@ from scripts import happy_replies, plancontrol, run_against
 from plancontrol.app import api
 from plancontrol.app.config import load_config
 from plancontrol.app.routing import SERVER_MAX_TOKENS, ModelChoice, plan_models
+from plancontrol.core.problem import Problem
 from plancontrol.servers.scripted import Exchange
 from plancontrol.testing import OpenAITestServer, Status
 
@@ -43,13 +44,20 @@ def test_the_default_cap_is_for_servers_and_the_embedded_model_only() -> None:
 def test_a_cap_below_one_is_refused_in_one_line() -> None:
     zero = ModelChoice(model="smol", base_url="http://h/v1", max_tokens=0)
     refused = plan_models(zero, {}, False, "")
-    assert refused == Failure("max_tokens must be a whole number above 0, got 0")
+    assert refused == Failure(
+        Problem(what="max_tokens must be a whole number above 0, got 0", where="max_tokens")
+    )
     bad = load_config(None, {"PLANCONTROL_MAX_TOKENS": "-5"}, {})
     assert bad == Failure(
-        "max_tokens from $PLANCONTROL_MAX_TOKENS must be a whole number above 0, got -5"
+        Problem(
+            what="max_tokens from $PLANCONTROL_MAX_TOKENS must be a whole number above 0, got -5",
+            where="max_tokens",
+        )
     )
     text = load_config(None, {}, {"max_tokens": "many"})
-    assert text == Failure("--max-tokens must be a whole number, got 'many'")
+    assert text == Failure(
+        Problem(what="--max-tokens must be a whole number, got 'many'", where="max_tokens")
+    )
 
 
 def test_the_config_key_and_variable_set_the_cap(tmp_path: Path) -> None:

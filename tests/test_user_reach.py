@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from returns.result import Failure
 from scripts import OK, PRIMES, plancontrol, review
 from test_durable import kill, replies, start, wait_for
 
@@ -282,25 +281,26 @@ def test_the_library_says_parameters_and_the_command_line_says_flags(
 ) -> None:
     run, _ = demo
     finished = api.resume(run)
-    assert finished == Failure(
+    assert finished.failure().message == (
         f"{run} ran to the end; nothing to resume: run step 2 again with "
         f"`resume(run_dir={run}, from_step=2)`, or branch it there with "
         f"`fork(run_dir={run}, from_step=2, into={run}-fork)`"
     )
     beyond = api.resume(run, from_step=7)
-    assert beyond == Failure(
+    assert beyond.failure().where == "from_step"
+    assert beyond.failure().message == (
         f"`from_step=7` is out of range: the plan in {run} has 2 step(s); pick a step from 1 to 2"
     )
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "x").write_text("kept")
-    assert api.fork(run, tmp_path / "taken", from_step=2) == Failure(
+    assert api.fork(run, tmp_path / "taken", from_step=2).failure().message == (
         f"{tmp_path / 'taken'} already exists and is not empty; choose another `into`"
     )
-    assert api.run("t", run, model="m", base_url="http://127.0.0.1:9/v1") == Failure(
+    assert api.run("t", run, model="m", base_url="http://127.0.0.1:9/v1").failure().message == (
         f"run folder {run} already exists and is not empty; choose another folder (`run_dir`) "
         "or remove it"
     )
-    assert api.run("t", tmp_path / "new", base_url="http://127.0.0.1:9/v1") == Failure(
+    assert api.run("t", tmp_path / "new", base_url="http://127.0.0.1:9/v1").failure().message == (
         "`base_url` needs `model`: the name of a model that server serves"
     )
     said = [

@@ -56,6 +56,7 @@ from plancontrol.core.ports import (
     Skip,
     World,
 )
+from plancontrol.core.problem import Problem
 from plancontrol.core.settings import Role, RoleModel, Settings, load_settings
 from plancontrol.handlers.callbacks import AllSignals, CallbackEvents, CallbackSignals, FanOut
 
@@ -107,6 +108,7 @@ __all__ = [
     "Pipeline",
     "Plan",
     "PlanRejected",
+    "Problem",
     "Reject",
     "Reply",
     "Report",

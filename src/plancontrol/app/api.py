@@ -26,6 +26,7 @@ from plancontrol.app.session import (
     unattended,
 )
 from plancontrol.core.context import Context
+from plancontrol.core.problem import Problem
 from plancontrol.handlers.policy import Override, ReasoningEffort
 from plancontrol.handlers.routes import Route, StructuredMode
 from plancontrol.handlers.secrets import Scrubber
@@ -88,7 +89,9 @@ def run(
     from plancontrol.app.routing import ModelChoice
 
     if not task.strip():
-        return Failure("the task is empty: say what the agents should do")
+        return Failure(
+            Problem(what="the task is empty: say what the agents should do", where="task")
+        )
     env = os.environ if env is None else env
     choice = ModelChoice(
         model=model,
@@ -125,7 +128,7 @@ def _prepare(
     settings: Mapping[str, Any],
     handlers: Handlers | None,
     env: Mapping[str, str],
-) -> Result[_Prepared, str]:
+) -> Result[_Prepared, Problem]:
     """The models, settings, handlers and scripts' interpreter of a new run, every one
     checked: what cannot run is refused here, before any model is asked anything."""
     from plancontrol.app.changes import runnable
@@ -146,7 +149,7 @@ def _prepare(
     }
     match load_settings(knobs):
         case Failure(invalid):
-            return Failure(invalid.message)
+            return Failure(Problem(what=invalid.message, where="settings"))
         case Success(loaded):
             pass
     unasked = no_approver(loaded, handlers) or budget_problem(loaded, models)
@@ -174,7 +177,7 @@ def _record_new(
         keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
         scrub_keys = scrubber(env, keys)
         started = start_agents(stack, models.default, models.routes, say, folder)
-        if isinstance(started, str):
+        if isinstance(started, Problem):
             return Failure(started)
         agents, default, local_name = started
         loaded = prepared.settings
@@ -263,9 +266,12 @@ def resume(
         step = from_step or next_step(point.label, point.context)
         if changed.instructions and not step:
             return Failure(
-                f"{folder} has no plan step left to give instructions to (its plan is not "
-                "approved yet, or its last step is done); resume without them, or with "
-                "settings.plan_instructions"
+                Problem(
+                    what=f"{folder} has no plan step left to give instructions to (its plan is "
+                    "not approved yet, or its last step is done)",
+                    where="instructions",
+                    fix="resume without them, or with settings.plan_instructions",
+                )
             )
         match going_on(point, changed, step or 0, handlers, env):
             case Failure(problem):
@@ -293,7 +299,7 @@ def fork(
     changed."""
     from plancontrol.app.changes import Changes
     from plancontrol.runs.lock import holder, in_use
-    from plancontrol.runs.resume import prepare_fork, start_point
+    from plancontrol.runs.resume import already_there, prepare_fork, start_point
 
     folder, target = Path(run_dir), Path(into)
     writer = holder(folder)
@@ -310,9 +316,7 @@ def fork(
         case Success((point, going)):
             pass
     with contextlib.ExitStack() as stack:
-        refused = fresh(
-            stack, target, f"{target} already exists and is not empty; choose another `into`"
-        )
+        refused = fresh(stack, target, already_there(target))
         if refused:
             return Failure(refused)
         match prepare_fork(point, folder, target, from_step):
@@ -328,7 +332,7 @@ def replay(
     rerun_code: float | None = None,
     lenient: bool = False,
     events: Any = None,
-) -> Result[ReplayOutcome, str]:
+) -> Result[ReplayOutcome, Problem]:
     """Replay the run in ``run_dir`` offline (see ``plancontrol.recording.replay``): the whole run,
     or one ``part`` (a phase such as ``"review"`` or a step such as ``"step-02"``);
     ``rerun_code`` (a timeout in seconds) runs the recorded scripts again and compares."""

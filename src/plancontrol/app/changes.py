@@ -20,6 +20,7 @@ from plancontrol.core.errors import (
     PlanRejected,
     RoundsExhausted,
 )
+from plancontrol.core.problem import Problem
 from plancontrol.core.settings import Settings
 from plancontrol.handlers.policy import ReasoningEffort
 from plancontrol.handlers.routes import Provider, Route, StructuredMode
@@ -154,7 +155,7 @@ def models_after(
     env: Mapping[str, str],
     local_available: bool,
     local_hint: str,
-) -> Result[ModelPlan, str]:
+) -> Result[ModelPlan, Problem]:
     """The models a resume or fork uses: the recorded ones (keys from ``env`` again), or,
     when ``changes`` touch them, those chosen as ``run`` chooses, every option not given
     taken from the record."""
@@ -207,25 +208,28 @@ def missing_extra(routes: tuple[Route, ...]) -> str | None:
     return None
 
 
-def runnable(planned: Result[ModelPlan, str]) -> Result[ModelPlan, str]:
+def runnable(planned: Result[ModelPlan, Problem]) -> Result[ModelPlan, Problem]:
     """The planned models, unless they cannot run at all (found before any model is asked
     anything): the embedded model asked for json_schema, or a provider's missing extra.
 
     >>> from plancontrol.app.routing import _local
     >>> print(runnable(Success(_local(ModelChoice(model="local", structured="json_schema"),
-    ...     ""))).failure())
+    ...     ""))).failure().message)
     the embedded local model cannot answer in structured mode json_schema: use json_object \
 (its default) or prompt
     """
 
-    def check(models: ModelPlan) -> Result[ModelPlan, str]:
+    def check(models: ModelPlan) -> Result[ModelPlan, Problem]:
         if models.local and models.default.structured == "json_schema":
             return Failure(
-                "the embedded local model cannot answer in structured mode json_schema: use "
-                "json_object (its default) or prompt"
+                Problem(
+                    what="the embedded local model cannot answer in structured mode json_schema: "
+                    "use json_object (its default) or prompt",
+                    where="structured",
+                )
             )
         missing = missing_extra((models.default, *(route for _, route in models.routes)))
-        return Failure(missing) if missing else Success(models)
+        return Failure(Problem(what=missing)) if missing else Success(models)
 
     return planned.bind(check)
 

@@ -13,6 +13,7 @@ import msgspec
 from returns.result import Failure, Result, Success
 
 from plancontrol.app.routing import SERVER_MAX_TOKENS
+from plancontrol.core.problem import Problem
 from plancontrol.core.settings import DEFAULT_ROLES, SUPPORT_ROLES, Settings
 from plancontrol.handlers.policy import Override, ReasoningEffort, load_overrides
 from plancontrol.handlers.prices import load_prices
@@ -119,7 +120,7 @@ def load_config(
     env: Mapping[str, str],
     flags: Mapping[str, Any],
     flag_names: Mapping[str, str] | None = None,
-) -> Result[Config, str]:
+) -> Result[Config, Problem]:
     """The options for a run: ``path`` (a TOML file; None reads ``plancontrol.toml`` when the
     current folder has one), overridden by ``PLANCONTROL_*`` variables in ``env``, overridden
     by ``flags`` (the options given on the command line, None when not given; ``flag_names``
@@ -145,7 +146,7 @@ def load_config(
             elif table == "prices":
                 prices, problem = load_prices(values, str(file))
             if problem:
-                return Failure(problem)
+                return Failure(Problem(what=problem, where=str(file)))
             for name, value in values.items():
                 where = f"{file} [{table}]"
                 if table in ("params", "prices"):
@@ -180,33 +181,40 @@ def load_config(
     return _checked(Config(run, settings, tuple(roles.items()), sources, params, tuple(prices)))
 
 
-def _read(file: Path) -> Result[dict[str, dict[str, Any]], str]:
+def _read(file: Path) -> Result[dict[str, dict[str, Any]], Problem]:
     """The tables of a config file, each known and each option in its right table."""
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return Failure(f"{file} does not exist; write one with `plancontrol init`")
+        fix = "write one with `plancontrol init`"
+        return Failure(Problem(what=f"{file} does not exist", where=str(file), fix=fix))
     except (OSError, UnicodeDecodeError) as exc:
-        return Failure(f"cannot read {file}: {exc}")
+        return Failure(Problem(what=f"cannot read {file}: {exc}", where=str(file)))
     except tomllib.TOMLDecodeError as exc:
-        return Failure(f"{file} is not valid TOML: {exc}")
+        return Failure(Problem(what=f"{file} is not valid TOML: {exc}", where=str(file)))
     tables = {"run": set(OPTIONS), "settings": set(_SETTINGS) - {"default_model", "role_models"}}
     for table, values in data.items():
         if table not in (*tables, "roles", "params", "prices") or not isinstance(values, dict):
             return Failure(
-                f"{file}: unknown table [{table}]; the tables are [run], [settings], [roles], "
-                "[params.ROLE] and [prices]"
+                Problem(
+                    what=f"{file}: unknown table [{table}]",
+                    where=str(file),
+                    fix="the tables are [run], [settings], [roles], [params.ROLE] and [prices]",
+                )
             )
         if table == "settings" and "roles" in values:
             problem = _roles_problem(values["roles"])
             if problem:
-                return Failure(f"{file}: {problem}")
+                return Failure(Problem(what=f"{file}: {problem}", where=str(file)))
         if table in tables:
             unknown = sorted(set(values) - tables[table])
             if unknown:
                 return Failure(
-                    f"{file}: [{table}] has no option {unknown[0]!r}; see `plancontrol init` "
-                    "for the options"
+                    Problem(
+                        what=f"{file}: [{table}] has no option {unknown[0]!r}",
+                        where=str(file),
+                        fix="see `plancontrol init` for the options",
+                    )
                 )
     return Success(data)
 
@@ -239,7 +247,7 @@ def _roster(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(roster.values())
 
 
-def _checked(config: Config) -> Result[Config, str]:
+def _checked(config: Config) -> Result[Config, Problem]:
     """Options of the right kinds; settings as ``Settings`` accepts them."""
     from plancontrol.core.settings import load_settings
 
@@ -256,30 +264,41 @@ def _checked(config: Config) -> Result[Config, str]:
     for name, value in config.run.items():
         expected = kinds.get(name, (str, type(None)))
         if not isinstance(value, expected) or (bool in expected) != isinstance(value, bool):
-            return Failure(f"{_named(config, name)} must be {_kind(expected)}, got {value!r}")
+            what = f"{_named(config, name)} must be {_kind(expected)}, got {value!r}"
+            return Failure(Problem(what=what, where=name))
     if not all(isinstance(n, str) and n for n in config.run["pass_env"]):
         return Failure(
-            f"{_named(config, 'pass_env')} must be a list of variable names, "
-            f"got {config.run['pass_env']!r}"
+            Problem(
+                what=f"{_named(config, 'pass_env')} must be a list of variable names, "
+                f"got {config.run['pass_env']!r}",
+                where="pass_env",
+            )
         )
     cap = config.run["max_tokens"]
     if cap is not None and cap < 1:
-        return Failure(f"{_named(config, 'max_tokens')} must be a whole number above 0, got {cap}")
+        what = f"{_named(config, 'max_tokens')} must be a whole number above 0, got {cap}"
+        return Failure(Problem(what=what, where="max_tokens"))
     effort = config.run["reasoning_effort"]
     if effort is not None and effort not in get_args(ReasoningEffort):
         return Failure(
-            f"{_named(config, 'reasoning_effort')} must be one of "
-            f"{', '.join(get_args(ReasoningEffort))}, got {effort!r}"
+            Problem(
+                what=f"{_named(config, 'reasoning_effort')} must be one of "
+                f"{', '.join(get_args(ReasoningEffort))}, got {effort!r}",
+                where="reasoning_effort",
+            )
         )
     structured = config.run["structured"]
     if structured not in (None, "json_schema", "json_object", "prompt"):
         return Failure(
-            f"{_named(config, 'structured')} must be json_schema, json_object or prompt, "
-            f"got {structured!r}"
+            Problem(
+                what=f"{_named(config, 'structured')} must be json_schema, json_object or "
+                f"prompt, got {structured!r}",
+                where="structured",
+            )
         )
     match load_settings(config.settings):
         case Failure(invalid):
-            return Failure(invalid.message)
+            return Failure(Problem(what=invalid.message, where="settings"))
     return Success(config)
 
 
@@ -368,29 +387,35 @@ def _commented(name: str, value: Any) -> str:
     return f"# {name} = {value}"
 
 
-def task_text(task: str | None, task_file: Path | None) -> Result[str, str]:
+def task_text(task: str | None, task_file: Path | None) -> Result[str, Problem]:
     """The task of a run: ``task`` as given, or the text of ``task_file`` (stripped); one of
     them, not both. A file that is missing, unreadable or empty is a one-line Failure.
 
     >>> task_text("Count primes", None)
     <Success: Count primes>
-    >>> print(task_text(None, Path("/no/such/task.md")).failure())
+    >>> print(task_text(None, Path("/no/such/task.md")).failure().message)
     --task-file /no/such/task.md does not exist; give the file that holds the task
     """
     if task is not None and task_file is not None:
-        return Failure("give the task as TASK or with --task-file, not both")
+        return Failure(Problem(what="give the task as TASK or with --task-file, not both"))
     if task_file is None:
         if task is None:
-            return Failure('give the task: plancontrol run "TASK", or --task-file FILE')
+            what = 'give the task: plancontrol run "TASK", or --task-file FILE'
+            return Failure(Problem(what=what))
         return Success(task)
     try:
         text = task_file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return Failure(f"--task-file {task_file} does not exist; give the file that holds the task")
+        return Failure(_task_file(task_file, "does not exist", "give the file that holds the task"))
     except OSError as exc:
-        return Failure(f"cannot read --task-file {task_file}: {exc.strerror}")
+        what = f"cannot read --task-file {task_file}: {exc.strerror}"
+        return Failure(Problem(what=what, where=str(task_file)))
     except UnicodeDecodeError:
-        return Failure(f"--task-file {task_file} is not UTF-8 text; save it as UTF-8")
+        return Failure(_task_file(task_file, "is not UTF-8 text", "save it as UTF-8"))
     if not text.strip():
-        return Failure(f"--task-file {task_file} is empty; write the task in it")
+        return Failure(_task_file(task_file, "is empty", "write the task in it"))
     return Success(text.strip())
+
+
+def _task_file(task_file: Path, what: str, fix: str) -> Problem:
+    return Problem(what=f"--task-file {task_file} {what}", where=str(task_file), fix=fix)

@@ -13,6 +13,7 @@ from returns.result import Failure, Result, Success
 from plancontrol.app.changes import Changes
 from plancontrol.app.routing import ModelPlan
 from plancontrol.core.context import Context
+from plancontrol.core.problem import Problem
 from plancontrol.core.settings import Settings
 from plancontrol.recording.wiring import Handlers
 from plancontrol.runs.folder import RunOptions
@@ -37,7 +38,7 @@ def going_on(
     step: int,
     handlers: Handlers | None,
     env: Mapping[str, str] | None,
-) -> Result[Going, str]:
+) -> Result[Going, Problem]:
     """The models, start and options a resume or fork goes on with: as recorded, changed by
     ``changes``, every one checked before anything is written or asked."""
     from plancontrol.app.changes import (
@@ -91,7 +92,7 @@ def going_on(
 
 def scripts_python(
     recorded: RunOptions, changes: Changes, env: Mapping[str, str]
-) -> Result[tuple[str, str], str]:
+) -> Result[tuple[str, str], Problem]:
     """The interpreter a resume or fork runs scripts with, and what the code roles are told
     of it: as recorded, or the one ``changes`` name, asked again (refused when it cannot run)."""
     from plancontrol.handlers.interpreter import describe_python, python_path
@@ -102,12 +103,13 @@ def scripts_python(
     return describe_python(python or sys.executable, env).map(lambda told: (python, told))
 
 
-def no_approver(settings: Settings, handlers: Handlers | None) -> str | None:
+def no_approver(settings: Settings, handlers: Handlers | None) -> Problem | None:
     """Why the run cannot start: its settings ask for approvals and nobody is there to ask."""
     if settings.approval == "none" or handlers is not None:
         return None
-    return (
-        f"settings.approval is {settings.approval!r} but no approver was given to ask: pass "
+    return Problem(
+        what=f"settings.approval is {settings.approval!r} but no approver was given to ask: pass "
         "handlers with an approver (plancontrol.CallableApprover wraps a function), or set "
-        "approval to 'none'"
+        "approval to 'none'",
+        where="settings.approval",
     )

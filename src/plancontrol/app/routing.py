@@ -8,6 +8,7 @@ import msgspec
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
+from plancontrol.core.problem import Problem
 from plancontrol.core.settings import SUPPORT_ROLES, Settings
 from plancontrol.handlers.policy import Override, ReasoningEffort
 from plancontrol.handlers.prices import price_of
@@ -94,19 +95,21 @@ class ModelPlan(msgspec.Struct, frozen=True, kw_only=True):
     notice: str = ""
 
 
-def parse_role_models(values: Sequence[str]) -> Result[tuple[tuple[str, str], ...], str]:
+def parse_role_models(values: Sequence[str]) -> Result[tuple[tuple[str, str], ...], Problem]:
     """``ROLE=MODEL`` pairs from repeated ``--role-model`` flags.
 
     >>> parse_role_models(["planner=gpt-4o", "engineer=o3"]).unwrap()
     (('planner', 'gpt-4o'), ('engineer', 'o3'))
-    >>> parse_role_models(["planner"]).failure()
+    >>> parse_role_models(["planner"]).failure().message
     "--role-model expects ROLE=MODEL, got 'planner'"
     """
     pairs: list[tuple[str, str]] = []
     for value in values:
         role, sep, model = value.partition("=")
         if not sep or not role.strip() or not model.strip():
-            return Failure(f"--role-model expects ROLE=MODEL, got {value!r}")
+            return Failure(
+                Problem(what=f"--role-model expects ROLE=MODEL, got {value!r}", where="role_models")
+            )
         pairs.append((role.strip(), model.strip()))
     return Success(tuple(pairs))
 
@@ -115,14 +118,17 @@ def _key(env: Mapping[str, str], provider: Provider) -> str | None:
     return next((env[n] for n in KEY_VARIABLES[provider] if env.get(n)), None)
 
 
-def _hosted(model: str, choice: ModelChoice, env: Mapping[str, str]) -> Result[Route, str]:
+def _hosted(model: str, choice: ModelChoice, env: Mapping[str, str]) -> Result[Route, Problem]:
     provider = provider_of(model)
     key = _key(env, provider)
     if key is None:
         names = " or ".join(KEY_VARIABLES[provider])
         return Failure(
-            f"no API key for {provider} (model {model}): set {names} in your shell, or use "
-            "`base_url` for an OpenAI-compatible server, or `model=local`"
+            Problem(
+                what=f"no API key for {provider} (model {model}): set {names} in your shell, or "
+                "use `base_url` for an OpenAI-compatible server, or `model=local`",
+                where=names,
+            )
         )
     return Success(
         Route(
@@ -153,18 +159,28 @@ def _local(choice: ModelChoice, notice: str) -> ModelPlan:
 
 def plan_models(
     choice: ModelChoice, env: Mapping[str, str], local_available: bool, local_hint: str
-) -> Result[ModelPlan, str]:
+) -> Result[ModelPlan, Problem]:
     """Decide the models: ``--model local``; a ``--base-url`` server; a hosted provider with
     its key from ``env``; or, with nothing configured, the embedded model when installed."""
     if choice.max_tokens is not None and choice.max_tokens < 1:
-        return Failure(f"max_tokens must be a whole number above 0, got {choice.max_tokens}")
+        return Failure(
+            Problem(
+                what=f"max_tokens must be a whole number above 0, got {choice.max_tokens}",
+                where="max_tokens",
+            )
+        )
     if choice.model == LOCAL:
         if not local_available:
-            return Failure(local_hint)
+            return Failure(Problem(what=local_hint))
         return Success(_local(choice, "using the embedded local model"))
     if choice.base_url is not None:
         if choice.model is None:
-            return Failure("`base_url` needs `model`: the name of a model that server serves")
+            return Failure(
+                Problem(
+                    what="`base_url` needs `model`: the name of a model that server serves",
+                    where="model",
+                )
+            )
         route = Route(
             base_url=choice.base_url,
             api_key=env.get("OPENAI_API_KEY") or None,
@@ -199,7 +215,7 @@ def plan_models(
                 )
             )
         else:
-            return Failure(f"no model configured. {local_hint}")
+            return Failure(Problem(what=f"no model configured. {local_hint}"))
     routes: dict[str, Route] = {}
     for name in dict.fromkeys((model, *(m for _, m in choice.role_models))):
         match _hosted(name, choice, env):
@@ -224,7 +240,7 @@ def recorded_routes(
     default: Route,
     routes: tuple[tuple[str, Route], ...],
     env: Mapping[str, str],
-) -> Result[tuple[Route, tuple[tuple[str, Route], ...]], str]:
+) -> Result[tuple[Route, tuple[tuple[str, Route], ...]], Problem]:
     """The routes a run was recorded with (keys are never recorded), each given its key from
     the shell again, to resume or fork the run."""
     keyed: list[tuple[str, Route]] = []
@@ -233,20 +249,24 @@ def recorded_routes(
         key = next((env[n] for n in names if env.get(n)), None)
         if key is None and route.base_url is None and not route.free:
             return Failure(
-                f"no API key for {route.provider} (model {name}), which this run used: set "
-                f"{' or '.join(names)} in your shell"
+                Problem(
+                    what=f"no API key for {route.provider} (model {name}), which this run used: "
+                    f"set {' or '.join(names)} in your shell",
+                    where=" or ".join(names),
+                )
             )
         keyed.append((name, replace(route, api_key=key)))
     return Success((keyed[0][1], tuple(keyed[1:])))
 
 
-def budget_problem(settings: Settings, plan: ModelPlan) -> str | None:
+def budget_problem(settings: Settings, plan: ModelPlan) -> Problem | None:
     """Why ``settings.max_cost_usd`` cannot be enforced: a role whose model has no price
     (the embedded model is free); None when every role's model is priced or no budget is set.
 
     >>> plan = plan_models(ModelChoice(model="my-llama", base_url="http://h/v1"), {}, False,
     ...                    "").unwrap()
-    >>> print(budget_problem(Settings(default_model="my-llama", max_cost_usd=1.0), plan)[:65])
+    >>> problem = budget_problem(Settings(default_model="my-llama", max_cost_usd=1.0), plan)
+    >>> print(problem.message[:65])
     max_cost_usd is set but planner uses my-llama, whose price is unk
     """
     if settings.max_cost_usd is None:
@@ -257,9 +277,10 @@ def budget_problem(settings: Settings, plan: ModelPlan) -> str | None:
         route = routes.get(model, plan.default)
         if route.free or price_of(model, route.prices) is not None:
             continue
-        return (
-            f"max_cost_usd is set but {role} uses {model}, whose price is unknown, so the "
+        return Problem(
+            what=f"max_cost_usd is set but {role} uses {model}, whose price is unknown, so the "
             f"budget could not be kept: give its price in plancontrol.toml ([prices] "
-            f'"{model}" = [PROMPT, COMPLETION], dollars per million tokens) or drop max_cost_usd'
+            f'"{model}" = [PROMPT, COMPLETION], dollars per million tokens) or drop max_cost_usd',
+            where="max_cost_usd",
         )
     return None

@@ -13,6 +13,7 @@ from plancontrol.app.going import Going
 from plancontrol.core.context import Context
 from plancontrol.core.phase import Halt
 from plancontrol.core.ports import Agents
+from plancontrol.core.problem import Problem
 from plancontrol.handlers.local import ApproveAll, DiscardEvents, Uninterrupted
 from plancontrol.handlers.routes import Route
 from plancontrol.handlers.secrets import Scrubber
@@ -32,33 +33,35 @@ __all__ = [
     "unattended",
 ]
 
-Stopped = Halt | str
+Stopped = Halt | Problem
 """Why a run did not finish: a ``Halt`` when the workflow stopped (the error and the context
-as it stood; the CLI's exit status 1), or one line saying what was wrong with the input and
-how to fix it, before anything was written (exit status 2)."""
+as it stood; the CLI's exit status 1), or a ``Problem`` saying what was wrong with the input,
+where, and how to fix it, before anything was written (exit status 2)."""
 
 Say = Callable[[str], None]
 
 
-def fresh(stack: contextlib.ExitStack, folder: Path, refusal: str = "") -> str | None:
+def fresh(
+    stack: contextlib.ExitStack, folder: Path, refusal: Problem | None = None
+) -> Problem | None:
     """Why ``folder`` cannot take a new run (it holds files: ``refusal``; or another process
     writes it), or None after creating it and taking its lock until ``stack`` closes."""
     from plancontrol.runs.lock import lock_new
 
-    refusal = refusal or (
-        f"run folder {folder} already exists and is not empty; choose another folder "
-        "(`run_dir`) or remove it"
+    refusal = refusal or Problem(
+        what=f"run folder {folder} already exists and is not empty",
+        where=str(folder),
+        fix="choose another folder (`run_dir`) or remove it",
     )
-    match lock_new(folder, refusal):
-        case Success(held):
-            stack.enter_context(held)
-            return None
-        case Failure(problem):
-            return str(problem)
-    raise AssertionError("unreachable")  # pragma: no cover
+    taken = lock_new(folder, refusal)
+    if isinstance(taken, Success):
+        stack.enter_context(taken.unwrap())
+        return None
+    problem: Problem = taken.failure()
+    return problem
 
 
-def locked(stack: contextlib.ExitStack, folder: Path) -> Result[None, str]:
+def locked(stack: contextlib.ExitStack, folder: Path) -> Result[None, Problem]:
     """Take the lock of the run in ``folder`` until ``stack`` closes (refused while another
     process writes it); a folder that is not a run is left untouched, for the caller's
     checks to name."""
@@ -83,10 +86,10 @@ def start_agents(
     routes: Sequence[tuple[str, Route]],
     say: Say,
     folder: Path,
-) -> tuple[Agents, Route, str | None] | str:
+) -> tuple[Agents, Route, str | None] | Problem:
     """The real agents for these routes, on the embedded model (started here, stopped with
     ``stack``) when the default route is it; also the route used and the local model's
-    name. A server that cannot start is a one-line reason. The structured-output modes
+    name. A server that cannot start is a Problem. The structured-output modes
     earlier sessions of the run in ``folder`` settled on are kept; one settled now is said
     and journaled in the session about to be recorded."""
     from plancontrol.recording.negotiation import JournalSettle, modes_before
@@ -99,7 +102,7 @@ def start_agents(
         try:
             server = stack.enter_context(LocalModelServer())
         except RuntimeError as exc:
-            return str(exc).splitlines()[0]
+            return Problem(what=str(exc).splitlines()[0])
         default = replace(default, base_url=server.base_url)
         local_name = server.model_name
     number = next_session(folder)
@@ -128,7 +131,7 @@ def continue_run(
         if start.settings.default_model == DEMO_MODEL and not default.embedded:
             default = replace(default, base_url=stack.enter_context(demo_server()).base_url)
         started = start_agents(stack, default, routes, say, folder)
-        if isinstance(started, str):
+        if isinstance(started, Problem):
             return Failure(started)
         agents, _, local_name = started
         if local_name is not None:

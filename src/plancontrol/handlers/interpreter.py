@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from returns.result import Failure, Result, Success
 
+from plancontrol.core.problem import Problem
 from plancontrol.handlers.secrets import without_secrets
 
 __all__ = ["describe_python", "python_path"]
@@ -43,7 +44,7 @@ def python_path(python: str) -> str:
 
 def describe_python(
     python: str, env: Mapping[str, str] | None = None, limit: int = 1500
-) -> Result[str, str]:
+) -> Result[str, Problem]:
     """What the scripts' interpreter is, for the code roles' prompt: its version and the
     packages it has (``name==version``, at most ``limit`` characters of them), asked once
     with a subprocess; or a one-line reason it cannot run.
@@ -51,7 +52,7 @@ def describe_python(
     >>> import sys
     >>> describe_python(sys.executable).unwrap().startswith(f"Python {sys.version_info[0]}.")
     True
-    >>> print(describe_python("/no/such/python").failure())
+    >>> print(describe_python("/no/such/python").failure().message)
     cannot run '/no/such/python' (No such file or directory); give the path of a Python interpreter
     """
     import tempfile
@@ -71,11 +72,19 @@ def describe_python(
             )
     except (OSError, subprocess.SubprocessError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return Failure(f"cannot run {python!r} ({reason}); give the path of a Python interpreter")
+        return Failure(
+            Problem(
+                what=f"cannot run {python!r} ({reason})",
+                where=python,
+                fix="give the path of a Python interpreter",
+            )
+        )
     lines = done.stdout.splitlines()
     if done.returncode != 0 or not lines or not lines[0].startswith("Python "):
         said = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        return Failure(f"{python!r} is not a working Python interpreter ({said})")
+        return Failure(
+            Problem(what=f"{python!r} is not a working Python interpreter ({said})", where=python)
+        )
     return Success(f"{lines[0]}, with these packages: {_listed(lines[1:], limit) or 'none'}")
 
 

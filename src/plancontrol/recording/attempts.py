@@ -11,6 +11,7 @@ from plancontrol.core.answers import verdict_of
 from plancontrol.core.errors import ExecutionFailure
 from plancontrol.core.events import AgentReplied, Event
 from plancontrol.core.ports import Execution, Script
+from plancontrol.core.problem import Problem
 
 __all__ = ["Attempt", "StepRecord", "attempts_text", "step_record"]
 
@@ -71,12 +72,12 @@ class StepRecord:
         self.attempts.append(attempt)
 
 
-def step_record(run_dir: Path, step: int) -> Result[StepRecord, str]:
+def step_record(run_dir: Path, step: int) -> Result[StepRecord, Problem]:
     """Replay step ``step`` of the run in ``run_dir`` (recorded replies served even where the
     prompts changed since) and keep what each attempt did; a one-line Failure when the step
     was never recorded."""
     from plancontrol.recording.replay import replay_part
-    from plancontrol.runs.resume import run_state
+    from plancontrol.runs.state import run_state
 
     match run_state(run_dir):
         case Failure(problem):
@@ -84,13 +85,17 @@ def step_record(run_dir: Path, step: int) -> Result[StepRecord, str]:
         case Success(state):
             ctx = state.context
     if ctx.plan is None:
-        return Failure(f"{run_dir} has no plan yet, so no step has run")
+        return Failure(Problem(what=f"{run_dir} has no plan yet, so no step has run"))
     if not 1 <= step <= ctx.plan.n_steps:
         n = ctx.plan.n_steps
-        return Failure(f"{run_dir} has {n} step(s); pick a step from 1 to {n}")
+        return Failure(
+            Problem(
+                what=f"{run_dir} has {n} step(s)", where="step", fix=f"pick a step from 1 to {n}"
+            )
+        )
     outcome = ctx.outcome(step)
     if outcome is None:
-        return Failure(f"step {step} of {run_dir} has not run yet")
+        return Failure(Problem(what=f"step {step} of {run_dir} has not run yet", where="step"))
     goal = ctx.plan.step(step).sub_task
     heading = f"step {step} ({outcome.agent}): {goal}\n{outcome.status} after "
     record = StepRecord(step, heading + f"{outcome.attempts} attempt(s)")

@@ -14,6 +14,7 @@ from plancontrol.core.errors import ExecutionFailure
 from plancontrol.core.phase import Halt
 from plancontrol.core.pipeline import Pipeline
 from plancontrol.core.ports import EventSink, Execution, Executor, Script, Signals
+from plancontrol.core.problem import Problem
 from plancontrol.handlers.routes import StructuredMode
 from plancontrol.recording.wiring import model_agents, replayed
 from plancontrol.runs.folder import (
@@ -170,15 +171,19 @@ def _named(name: str, session: Session) -> str:
     return name if session.number == 1 else f"{name} (session {session.number})"
 
 
-def _start(folder: Path, manifest: Manifest, session: Session) -> Result[Context, str]:
+_FROM_COPY = "restore it from a copy of the run folder"
+
+
+def _start(folder: Path, manifest: Manifest, session: Session) -> Result[Context, Problem]:
     path = session_dir(folder, session.number) / "start.json"
     if session.starts_after is None and (session.number == 1 or not path.exists()):
         return Success(Context(task=manifest.task, settings=manifest.settings))
     try:
         data = path.read_bytes()
     except OSError:
-        return Failure(f"{path} is missing; restore it from a copy of the run folder")
-    return decode_snapshot(data).map(lambda found: found[1]).alt(lambda e: f"{path}: {e}")
+        return Failure(Problem(what=f"{path} is missing", where=str(path), fix=_FROM_COPY))
+    found = decode_snapshot(data).map(lambda found: found[1])
+    return found.alt(lambda e: Problem(what=f"{path}: {e.message}", where=str(path)))
 
 
 def _last_saved(entries: tuple[Entry, ...], where: Path) -> str | None:
@@ -198,7 +203,7 @@ def replay_run(
     events: EventSink | None = None,
     lenient: bool = False,
     rerun_code: float | None = None,
-) -> Result[ReplayOutcome, str]:
+) -> Result[ReplayOutcome, Problem]:
     """Run the recording in ``run_dir`` again with no network and no code execution: model
     replies from its cassettes (fail-closed), scripts' results, clock readings and decisions
     from its journal, session by session. Nothing is written into the folder. A Failure says
@@ -245,7 +250,7 @@ def _replay_sessions(
     events: EventSink | None,
     lenient: bool,
     tally: _Tally,
-) -> Result[ReplayOutcome, str]:
+) -> Result[ReplayOutcome, Problem]:
     """Replay each session in turn (see ``replay_run``)."""
     from plancontrol.core.pipeline import PLANNING_AND_CONTROL, phases_after
 
@@ -261,14 +266,14 @@ def _replay_sessions(
                 pass
             case _:
                 bad = started if isinstance(started, Failure) else journaled
-                return Failure(str(bad.failure()))
+                return Failure(bad.failure())
         stop = (session.ends_after or _last_saved(entries, where)) if unfinished else None
         if unfinished and stop is None:
             continue  # died before its first snapshot: nothing of it to check
         try:
             pipeline = phases_after(PLANNING_AND_CONTROL, session.starts_after)
         except ValueError:
-            return Failure(f"{where}/session.json starts after an unknown snapshot")
+            return Failure(Problem(what=f"{where}/session.json starts after an unknown snapshot"))
         played = _replay_session(
             run_dir,
             manifest,
@@ -303,7 +308,9 @@ def _replay_sessions(
             recorded = (where / "snapshots" / f"{stop}.json").read_bytes()
             outcome = (result, compare_snapshot(recorded, stop, last))
     if outcome is None:
-        return Failure(f"{run_dir} holds no snapshot yet: the run stopped before any phase ended")
+        return Failure(
+            Problem(what=f"{run_dir} holds no snapshot yet: the run stopped before any phase ended")
+        )
     return Success(
         ReplayOutcome(
             result=outcome[0],
@@ -334,7 +341,7 @@ def _replay_session(
     *,
     count_unplayed: bool,
     modes: dict[str, StructuredMode] | None = None,
-) -> Result[tuple[Result[Context, Halt], dict[str, int]], str]:
+) -> Result[tuple[Result[Context, Halt], dict[str, int]], Problem]:
     """Replay one session; its comparisons and use of the recording go into ``tally``.
     ``modes``: the structured-output modes settled before it starts (by default, those
     earlier sessions settled)."""
@@ -370,7 +377,7 @@ def _replay_session(
         result = _ended(run_pipeline(pipeline, start, fx), stopping, journal)
         agents.close()
     if agents.problem is not None:
-        return Failure(agents.problem)
+        return Failure(Problem(what=agents.problem))
     if isinstance(executor, _Rerun):
         tally.reruns += executor.runs
         tally.code_differences.extend(executor.differences)
@@ -419,7 +426,7 @@ def replay_part(
     *,
     lenient: bool = False,
     on_script: ScriptWatch | None = None,
-) -> Result[ReplayOutcome, str]:
+) -> Result[ReplayOutcome, Problem]:
     """Replay one phase (``"review"``) or one plan step (``"step-02"``, ``"2"``) of the run in
     ``run_dir`` alone, from the snapshot before it, against its own cassette and its part of
     the journal, and compare the snapshot after it with the recorded one. The newest session
@@ -453,8 +460,11 @@ def replay_part(
     else:
         names = ", ".join(dict.fromkeys(ran)) or "none yet"
         return Failure(
-            f"{run_dir} has no part {given!r}; name one it recorded: {names} "
-            "(a step also by its number, e.g. 1)"
+            Problem(
+                what=f"{run_dir} has no part {given!r}",
+                where=given,
+                fix=f"name one it recorded: {names} (a step also by its number, e.g. 1)",
+            )
         )
     end = found[-1]
     # a step starts after the snapshot before it; a phase after the previous phase's
@@ -463,7 +473,7 @@ def replay_part(
         for i, e in marks
         if i < end and (label.startswith("step-") or not e.label.startswith("step-"))
     ]
-    loaded: Result[Context, str]
+    loaded: Result[Context, Problem]
     if before:
         previous: str | None = before[-1][1].label
         loaded = load_saved(run_dir, session, before[-1][1])

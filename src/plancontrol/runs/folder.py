@@ -11,6 +11,7 @@ import msgspec
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
+from plancontrol.core.problem import Problem
 from plancontrol.core.settings import Settings
 from plancontrol.handlers.files import write_atomic
 from plancontrol.handlers.routes import Route
@@ -23,6 +24,7 @@ __all__ = [
     "Session",
     "SessionStatus",
     "claim",
+    "damaged",
     "manifest_reads",
     "read_manifest",
     "read_session",
@@ -212,30 +214,46 @@ def save_manifest(
     write_atomic(folder / "manifest.json", scrub(data))
 
 
-def read_manifest(folder: Path) -> Result[Manifest, str]:
-    """The folder's manifest, or a one-line reason it cannot be used."""
+def damaged(path: Path, how: object) -> Problem:
+    """A record of the run that does not read as written (``how``: what is wrong with it)."""
+    return Problem(
+        what=f"{path} is damaged ({how})",
+        where=str(path),
+        fix="restore it from a copy of the run folder",
+    )
+
+
+def _not_a_run(folder: Path, what: str) -> Problem:
+    return Problem(what=what, where=str(folder), fix="pass the folder that `plancontrol run` wrote")
+
+
+def read_manifest(folder: Path) -> Result[Manifest, Problem]:
+    """The folder's manifest, or the reason it cannot be used."""
     path = folder / "manifest.json"
     if not folder.is_dir():
-        return Failure(f"{folder} is not a folder; pass the folder that `plancontrol run` wrote")
+        return Failure(_not_a_run(folder, f"{folder} is not a folder"))
     if not path.is_file():
         return Failure(
-            f"{folder} is not a plancontrol run folder (no manifest.json); pass the "
-            "folder that `plancontrol run` wrote"
+            _not_a_run(folder, f"{folder} is not a plancontrol run folder (no manifest.json)")
         )
     try:
         raw = msgspec.json.decode(path.read_bytes())
     except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
-        return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+        return Failure(damaged(path, exc))
     found = raw.get("format") if isinstance(raw, dict) else None
     if found != FORMAT:
         return Failure(
-            f"{path} has format {found!r}; this plancontrol reads format {FORMAT}: use the "
-            f"plancontrol version that wrote it ({_writer(raw)}) or record the run again"
+            Problem(
+                what=f"{path} has format {found!r}",
+                where=str(path),
+                fix=f"this plancontrol reads format {FORMAT}: use the plancontrol version that "
+                f"wrote it ({_writer(raw)}) or record the run again",
+            )
         )
     try:
         return Success(msgspec.convert(raw, Manifest))
     except msgspec.ValidationError as exc:
-        return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+        return Failure(damaged(path, exc))
 
 
 def manifest_reads(data: bytes) -> Manifest:
@@ -253,17 +271,23 @@ def write_session(folder: Path, session: Session) -> None:
     write_atomic(session_dir(folder, session.number) / "session.json", data)
 
 
-def read_session(path: Path) -> Result[Session, str]:
+def read_session(path: Path) -> Result[Session, Problem]:
     """The session described by the ``session.json`` at ``path``."""
     try:
         return Success(msgspec.json.decode(path.read_bytes(), type=Session))
     except OSError as exc:
-        return Failure(f"cannot read {path}: {exc.strerror}; restore it from a copy")
+        return Failure(
+            Problem(
+                what=f"cannot read {path}: {exc.strerror}",
+                where=str(path),
+                fix="restore it from a copy",
+            )
+        )
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError, RecursionError) as exc:
-        return Failure(f"{path} is damaged ({exc}); restore it from a copy of the run folder")
+        return Failure(damaged(path, exc))
 
 
-def read_sessions(folder: Path) -> Result[tuple[Session, ...], str]:
+def read_sessions(folder: Path) -> Result[tuple[Session, ...], Problem]:
     """The sessions of the run in ``folder``, oldest first, numbered 1, 2, … without gaps."""
     sessions: list[Session] = []
     root = folder / "sessions"
@@ -275,11 +299,20 @@ def read_sessions(folder: Path) -> Result[tuple[Session, ...], str]:
             ):
                 sessions.append(session)
             case Success(_):
-                return Failure(f"{path} is out of sequence: expected session {number}")
+                return Failure(
+                    Problem(
+                        what=f"{path} is out of sequence: expected session {number}",
+                        where=str(path),
+                    )
+                )
             case Failure(problem):
                 return Failure(problem)
     if not sessions:
         return Failure(
-            f"{root} holds no session: the run folder is incomplete; record the run again"
+            Problem(
+                what=f"{root} holds no session: the run folder is incomplete",
+                where=str(root),
+                fix="record the run again",
+            )
         )
     return Success(tuple(sessions))

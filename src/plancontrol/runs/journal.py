@@ -22,7 +22,8 @@ from plancontrol.core.ports import (
     Script,
     Signals,
 )
-from plancontrol.runs.folder import Session, session_dir
+from plancontrol.core.problem import Problem
+from plancontrol.runs.folder import Session, damaged, session_dir
 from plancontrol.runs.snapshots import digest
 
 __all__ = [
@@ -119,14 +120,14 @@ class Journal:
         self._file.close()
 
 
-def read_journal(path: Path) -> Result[tuple[Entry, ...], str]:
+def read_journal(path: Path) -> Result[tuple[Entry, ...], Problem]:
     """The entries of a journal file; a bad line is named with its number."""
     decoder = msgspec.json.Decoder(Entry)
     entries: list[Entry] = []
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return Failure(f"cannot read the journal {path}: {exc.strerror}; restore it from a copy")
+        return Failure(_unreadable(path, exc))
     lines = data.split(b"\n")
     for number, line in enumerate(lines, start=1):
         if not line and number == len(lines):
@@ -137,9 +138,21 @@ def read_journal(path: Path) -> Result[tuple[Entry, ...], str]:
             if number == len(lines):  # a last line cut short when the process was killed
                 break
             return Failure(
-                f"{path}:{number}: not a journal entry ({exc}); restore the journal from a copy"
+                Problem(
+                    what=f"{path}:{number}: not a journal entry ({exc})",
+                    where=f"{path}:{number}",
+                    fix="restore the journal from a copy",
+                )
             )
     return Success(tuple(entries))
+
+
+def _unreadable(path: Path, exc: OSError) -> Problem:
+    return Problem(
+        what=f"cannot read the journal {path}: {exc.strerror}",
+        where=str(path),
+        fix="restore it from a copy",
+    )
 
 
 def seal(path: Path) -> tuple[int, str]:
@@ -148,7 +161,7 @@ def seal(path: Path) -> tuple[int, str]:
     return len(data), digest(data)
 
 
-def read_session_journal(folder: Path, session: Session) -> Result[tuple[Entry, ...], str]:
+def read_session_journal(folder: Path, session: Session) -> Result[tuple[Entry, ...], Problem]:
     """The journal of ``session`` in the run ``folder``, checked against what the session
     says it recorded: a session that ended sealed its journal's size and sha256; every
     snapshot a session wrote was journaled first. Only a journal whose process was killed
@@ -165,7 +178,7 @@ def read_session_journal(folder: Path, session: Session) -> Result[tuple[Entry, 
     >>> read_session_journal(run, ended).unwrap()
     (Ticked(value=1.5),)
     >>> _ = journal.path.write_bytes(b'{"type":"Tic')
-    >>> print(read_session_journal(run, ended).failure())  # doctest: +ELLIPSIS
+    >>> print(read_session_journal(run, ended).failure().message)  # doctest: +ELLIPSIS
     /.../sessions/01/journal.jsonl is damaged (cut short or edited: 12 bytes where its ...
     """
     where = session_dir(folder, session.number)
@@ -174,9 +187,7 @@ def read_session_journal(folder: Path, session: Session) -> Result[tuple[Entry, 
         try:
             data = path.read_bytes()
         except OSError as exc:
-            return Failure(
-                f"cannot read the journal {path}: {exc.strerror}; restore it from a copy"
-            )
+            return Failure(_unreadable(path, exc))
         if len(data) != session.journal_bytes:
             how = f"{len(data)} bytes where its session.json recorded {session.journal_bytes}"
         elif digest(data) != session.journal_sha256:
@@ -184,10 +195,7 @@ def read_session_journal(folder: Path, session: Session) -> Result[tuple[Entry, 
         else:
             how = ""
         if how:
-            return Failure(
-                f"{path} is damaged (cut short or edited: {how}); restore it from a copy of "
-                "the run folder"
-            )
+            return Failure(damaged(path, f"cut short or edited: {how}"))
     match read_journal(path):
         case Failure(problem):
             return Failure(problem)
@@ -197,8 +205,10 @@ def read_session_journal(folder: Path, session: Session) -> Result[tuple[Entry, 
     for snapshot in sorted((where / "snapshots").glob("*.json")):
         if snapshot.stem not in journaled:
             return Failure(
-                f"{path} is damaged (cut short: it does not record the snapshot "
-                f"{snapshot.name} the session wrote); restore it from a copy of the run folder"
+                damaged(
+                    path,
+                    f"cut short: it does not record the snapshot {snapshot.name} the session wrote",
+                )
             )
     return Success(entries)
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from returns.result import Failure, Result, Success
 
+from plancontrol.core.problem import Problem
+
 __all__ = ["LOCK", "FolderLock", "holder", "in_use", "lock", "lock_new"]
 
 LOCK = "lock"
@@ -63,11 +65,12 @@ def holder(folder: Path) -> int | None:
             return None
 
 
-def in_use(folder: Path, pid: int) -> str:
-    """The one-line refusal for a folder another process is writing."""
-    return (
-        f"{folder} is in use by pid {pid} (a plancontrol command still writing it); wait until "
-        f"it ends or stop it (kill {pid}), then try again"
+def in_use(folder: Path, pid: int) -> Problem:
+    """The refusal for a folder another process is writing."""
+    return Problem(
+        what=f"{folder} is in use by pid {pid} (a plancontrol command still writing it)",
+        where=str(folder),
+        fix=f"wait until it ends or stop it (kill {pid}), then try again",
     )
 
 
@@ -96,7 +99,7 @@ class FolderLock:
         self.release()
 
 
-def lock(folder: Path, patience: float = 0.5) -> Result[FolderLock, str]:
+def lock(folder: Path, patience: float = 0.5) -> Result[FolderLock, Problem]:
     """Take ``folder``'s lock, or say which live process holds it. A lock file left by a
     process that died (or whose PID was reused) is taken over; nothing is written when the
     lock is refused."""
@@ -108,7 +111,13 @@ def lock(folder: Path, patience: float = 0.5) -> Result[FolderLock, str]:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            return Failure(f"cannot lock {folder}: {exc.strerror}; check that it is a folder")
+            return Failure(
+                Problem(
+                    what=f"cannot lock {folder}: {exc.strerror}",
+                    where=str(folder),
+                    fix="check that it is a folder",
+                )
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -118,7 +127,11 @@ def lock(folder: Path, patience: float = 0.5) -> Result[FolderLock, str]:
                 return Failure(in_use(folder, pid))
             if time.monotonic() > deadline:  # held, but its holder has not said who it is
                 return Failure(
-                    f"{folder} is in use by another process; wait until it ends, then try again"
+                    Problem(
+                        what=f"{folder} is in use by another process",
+                        where=str(folder),
+                        fix="wait until it ends, then try again",
+                    )
                 )
             time.sleep(0.01)
             continue
@@ -135,7 +148,7 @@ def lock(folder: Path, patience: float = 0.5) -> Result[FolderLock, str]:
         return Success(FolderLock(path, fd))
 
 
-def lock_new(folder: Path, refusal: str) -> Result[FolderLock, str]:
+def lock_new(folder: Path, refusal: Problem) -> Result[FolderLock, Problem]:
     """Make ``folder`` for a new run (created atomically; an empty one is taken too) and
     take its lock; ``refusal`` when it holds files, and the holder's PID when another
     process is writing it. Nothing is changed when it is refused."""

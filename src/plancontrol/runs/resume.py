@@ -15,6 +15,7 @@ from returns.result import Failure, Result, Success
 
 from plancontrol.core.context import Context, StepOutcome, Value, decode_context
 from plancontrol.core.plan import Plan
+from plancontrol.core.problem import Problem
 from plancontrol.core.settings import load_settings
 from plancontrol.runs.folder import (
     Manifest,
@@ -31,12 +32,12 @@ from plancontrol.runs.lock import LOCK
 from plancontrol.runs.snapshots import decode_snapshot, digest
 
 __all__ = [
-    "RunState",
     "StartPoint",
+    "already_there",
     "edit_context",
+    "latest_saved",
     "load_saved",
     "prepare_fork",
-    "run_state",
     "start_point",
     "suggested_call",
 ]
@@ -64,35 +65,55 @@ class StartPoint:
         return self.context.plan
 
 
-def _saved(folder: Path, session: Session) -> Result[list[Saved], str]:
+def _saved(folder: Path, session: Session) -> Result[list[Saved], Problem]:
     entries = read_session_journal(folder, session)
     return entries.map(lambda es: [e for e in es if isinstance(e, Saved)])
 
 
-def load_saved(folder: Path, session: Session, saved: Saved) -> Result[Context, str]:
+def load_saved(folder: Path, session: Session, saved: Saved) -> Result[Context, Problem]:
     """The snapshot ``saved`` refers to, checked against the digest journaled with it."""
     path = session_dir(folder, session.number) / "snapshots" / f"{saved.label}.json"
     try:
         data = path.read_bytes()
     except OSError:
-        return Failure(f"{path} is missing; restore it from a copy of the run folder")
+        return Failure(
+            Problem(
+                what=f"{path} is missing",
+                where=str(path),
+                fix="restore it from a copy of the run folder",
+            )
+        )
     if digest(data) != saved.sha256:
         return Failure(
-            f"{path} is not the snapshot that was recorded (cut short or edited by hand: its "
-            "sha256 differs from the journal's); restore it from a copy (to change a variable "
-            "or a setting, give `sets` to resume or fork rather than editing a snapshot)"
+            Problem(
+                what=(
+                    f"{path} is not the snapshot that was recorded (cut short or edited by "
+                    "hand: its sha256 differs from the journal's)"
+                ),
+                where=str(path),
+                fix=(
+                    "restore it from a copy (to change a variable or a setting, give `sets` to "
+                    "resume or fork rather than editing a snapshot)"
+                ),
+            )
         )
     match decode_snapshot(data):
         case Success((label, ctx)) if label == saved.label:
             return Success(ctx)
         case Success((label, _)):
-            return Failure(f"{path} holds the snapshot {label!r}; restore it from a copy")
+            return Failure(_copy(path, f"{path} holds the snapshot {label!r}"))
         case Failure(problem):
-            return Failure(f"{path}: {problem}; restore it from a copy")
+            return Failure(_copy(path, f"{path}: {problem.message}"))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _latest(folder: Path, sessions: tuple[Session, ...]) -> Result[tuple[int, Saved] | None, str]:
+def _copy(path: Path, what: str) -> Problem:
+    return Problem(what=what, where=str(path), fix="restore it from a copy")
+
+
+def latest_saved(
+    folder: Path, sessions: tuple[Session, ...]
+) -> Result[tuple[int, Saved] | None, Problem]:
     """The last snapshot written, newest session first; a session's last journaled snapshot
     whose file never appeared (killed while writing it) is passed over."""
     for session in reversed(sessions):
@@ -118,7 +139,7 @@ def _latest(folder: Path, sessions: tuple[Session, ...]) -> Result[tuple[int, Sa
 
 def _find(
     folder: Path, sessions: tuple[Session, ...], label: str
-) -> Result[tuple[int, Saved], str]:
+) -> Result[tuple[int, Saved], Problem]:
     """The newest snapshot called ``label``."""
     for session in reversed(sessions):
         match _saved(folder, session):
@@ -128,10 +149,10 @@ def _find(
                 found = [s for s in saved if s.label == label]
                 if found:
                     return Success((session.number, found[-1]))
-    return Failure(f"{folder} has no snapshot {label!r}")
+    return Failure(Problem(what=f"{folder} has no snapshot {label!r}", where=str(folder)))
 
 
-def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint, str]:
+def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint, Problem]:
     """Where ``plancontrol resume`` continues the run in ``folder``: after its last snapshot,
     or (``from_step`` K) after step K-1, so that steps before K are not run again and their
     summaries reach step K. Every problem is a one-line Failure, and nothing is written."""
@@ -144,7 +165,7 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
         journal = read_session_journal(folder, session)
         if isinstance(journal, Failure):
             return Failure(journal.failure())
-    match _latest(folder, sessions):
+    match latest_saved(folder, sessions):
         case Failure(problem):
             return Failure(problem)
         case Success(None):
@@ -162,9 +183,12 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
             last = latest.unwrap().plan
             k = last.n_steps if last is not None else 1
             return Failure(
-                f"{folder} ran to the end; nothing to resume: run step {k} again with "
-                f"{suggested_call('resume', folder, from_step=k)}, or branch it there with "
-                f"{suggested_call('fork', folder, from_step=k, into=_free(folder))}"
+                Problem(
+                    what=f"{folder} ran to the end; nothing to resume: run step {k} again with "
+                    f"{suggested_call('resume', folder, from_step=k)}, or branch it there with "
+                    f"{suggested_call('fork', folder, from_step=k, into=_free(folder))}",
+                    where=str(folder),
+                )
             )
         return Success(StartPoint(manifest, sessions, number, saved.label, latest.unwrap()))
     plan = latest.unwrap().plan
@@ -172,8 +196,12 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
         return Failure(_unplanned(folder))
     if not 1 <= from_step <= plan.n_steps:
         return Failure(
-            f"`from_step={from_step}` is out of range: the plan in {folder} has "
-            f"{plan.n_steps} step(s); pick a step from 1 to {plan.n_steps}"
+            Problem(
+                what=f"`from_step={from_step}` is out of range: the plan in {folder} has "
+                f"{plan.n_steps} step(s)",
+                where="from_step",
+                fix=f"pick a step from 1 to {plan.n_steps}",
+            )
         )
     label = "approve" if from_step == 1 else f"step-{from_step - 1:02d}"
     match _find(folder, sessions, label).bind(
@@ -188,8 +216,11 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
     missing = [n for n in range(1, from_step) if n not in ctx.completed_steps]
     if missing:
         return Failure(
-            f"step {missing[0]} of {folder} did not complete; resume from it: "
-            f"{suggested_call('resume', folder, from_step=missing[0])}"
+            Problem(
+                what=f"step {missing[0]} of {folder} did not complete",
+                where="from_step",
+                fix=f"resume from it: {suggested_call('resume', folder, from_step=missing[0])}",
+            )
         )
     return Success(StartPoint(manifest, sessions, number, label, ctx))
 
@@ -208,9 +239,13 @@ def suggested_call(command: str, folder: Path, **arguments: object) -> str:
     return f"`{command}({', '.join(given)})`"
 
 
-def _unplanned(folder: Path) -> str:
+def _unplanned(folder: Path) -> Problem:
     again = suggested_call("resume", folder)
-    return f"{folder} has no approved plan yet; resume it without `from_step`: {again}"
+    return Problem(
+        what=f"{folder} has no approved plan yet",
+        where="from_step",
+        fix=f"resume it without `from_step`: {again}",
+    )
 
 
 def _free(folder: Path) -> str:
@@ -238,7 +273,7 @@ def edit_context(
     sets: tuple[str, ...],
     instructions: str | None,
     settings: Mapping[str, Any] | None = None,
-) -> Result[Context, str]:
+) -> Result[Context, Problem]:
     """``ctx`` with ``settings`` (by name) changed, then ``--set KEY=VALUE`` applied
     (``settings.NAME=…`` changes a setting, any other key a shared variable), and
     ``instructions`` added to step ``step``'s bullet points."""
@@ -247,14 +282,14 @@ def edit_context(
     for item in sets:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            return Failure(f"`sets` expects KEY=VALUE, got {item!r}")
+            return Failure(Problem(what=f"`sets` expects KEY=VALUE, got {item!r}", where="sets"))
         if key.startswith("settings."):
             knobs[key.removeprefix("settings.")] = _value(text)
         else:
             variables[key.strip()] = _value(text)
     loaded = load_settings(knobs)
     if isinstance(loaded, Failure):
-        return Failure(loaded.failure().message)
+        return Failure(Problem(what=loaded.failure().message, where="settings"))
     ctx = replace(ctx, settings=loaded.unwrap(), variables=pmap(variables))
     if instructions and ctx.plan is not None:
         steps = list(ctx.plan.steps)
@@ -265,17 +300,29 @@ def edit_context(
                 type(old),
             )
         except msgspec.ValidationError as exc:
-            return Failure(f"`instructions` cannot be added to step {step}: {exc}")
+            return Failure(
+                Problem(
+                    what=f"`instructions` cannot be added to step {step}: {exc}",
+                    where="instructions",
+                )
+            )
         ctx = replace(ctx, plan=Plan(tuple(steps)))
     return Success(ctx)
 
 
-def prepare_fork(point: StartPoint, folder: Path, into: Path, step: int) -> Result[None, str]:
+def already_there(into: Path) -> Problem:
+    """The refusal of a fork into a folder that holds files."""
+    return Problem(
+        what=f"{into} already exists and is not empty", where=str(into), fix="choose another `into`"
+    )
+
+
+def prepare_fork(point: StartPoint, folder: Path, into: Path, step: int) -> Result[None, Problem]:
     """Make ``into`` a copy of the run in ``folder`` up to ``point``: its manifest (marked as
     a fork), the sessions that lead to the point (the last one ending there) and the work
     files of the steps before ``step``. The fork's own session is recorded afterwards."""
     if not claim(into):
-        return Failure(f"{into} already exists and is not empty; choose another `into`")
+        return Failure(already_there(into))
     latest = _latest_outcomes(folder)
     later = {f for o in latest if o.step >= step for f in o.files}
     later |= {f"codebase/step_{o.step}.py" for o in latest if o.step >= step}
@@ -316,60 +363,3 @@ def _latest_outcomes(folder: Path) -> tuple[StepOutcome, ...]:
     except OSError:
         return ()
     return tuple(decode_context(data).map(lambda c: c.outcomes).value_or(()))
-
-
-@dataclass(frozen=True)
-class RunState:
-    """How a run stands, for ``plancontrol show``: its last context and how it got there."""
-
-    manifest: Manifest
-    sessions: tuple[Session, ...]
-    context: Context
-    status: str
-
-
-def run_state(folder: Path) -> Result[RunState, str]:
-    """The run's last context (a finished session's, else its last snapshot) and a line
-    saying whether it finished, failed, was cancelled or was cut short, and where; or
-    ``running (pid N)`` while a process writes it."""
-    from dataclasses import replace as with_status
-
-    from plancontrol.runs.lock import holder
-
-    pid = holder(folder)
-    state = _state(folder)
-    if pid is None:
-        return state
-    return state.map(lambda s: with_status(s, status=f"running (pid {pid})"))
-
-
-def _state(folder: Path) -> Result[RunState, str]:
-    match read_manifest(folder).bind(lambda m: read_sessions(folder).map(lambda s: (m, s))):
-        case Success((manifest, sessions)):
-            pass
-        case Failure(problem):
-            return Failure(problem)
-    last = sessions[-1]
-    ended = session_dir(folder, last.number) / "context.json"
-    if last.status in ("completed", "failed", "cancelled") and ended.is_file():
-        decoded = decode_context(ended.read_bytes())
-        if isinstance(decoded, Failure):
-            return Failure(f"{ended}: {decoded.failure()}; restore it from a copy")
-        status = {
-            "completed": "finished",
-            "failed": f"failed: {last.message}",
-            "cancelled": f"cancelled: {last.message}",
-        }[last.status]
-        return Success(RunState(manifest, sessions, decoded.unwrap(), status))
-    match _latest(folder, sessions):
-        case Failure(problem):
-            return Failure(problem)
-        case Success(None):
-            fresh = Context(task=manifest.task, settings=manifest.settings)
-            return Success(RunState(manifest, sessions, fresh, "stopped before planning ended"))
-        case Success((number, saved)):
-            pass
-    how = "interrupted" if last.status == "interrupted" else "stopped without finishing"
-    return load_saved(folder, sessions[number - 1], saved).map(
-        lambda ctx: RunState(manifest, sessions, ctx, f"{how}; resumable after {saved.label}")
-    )

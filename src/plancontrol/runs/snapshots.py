@@ -11,6 +11,7 @@ import msgspec
 from returns.result import Failure, Result
 
 from plancontrol.core.context import Context, decode_context, encode_context
+from plancontrol.core.problem import Problem
 
 __all__ = [
     "SNAPSHOT_SCHEMA",
@@ -50,17 +51,24 @@ def encode_snapshot(label: str, ctx: Context) -> bytes:
     return head[:-1] + b',"context":' + encode_context(ctx) + b"}"
 
 
-def decode_snapshot(data: bytes) -> Result[tuple[str, Context], str]:
+def decode_snapshot(data: bytes) -> Result[tuple[str, Context], Problem]:
     """The label and context of a snapshot file's bytes, or what is wrong with them."""
     try:
         envelope = msgspec.json.decode(data, type=_Envelope)
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError, RecursionError) as exc:
-        return Failure(f"not a plancontrol snapshot: {exc or type(exc).__name__}")
+        return Failure(Problem(what=f"not a plancontrol snapshot: {exc or type(exc).__name__}"))
     if envelope.schema != SNAPSHOT_SCHEMA:
         return Failure(
-            f"snapshot schema {envelope.schema}; this plancontrol reads schema {SNAPSHOT_SCHEMA}"
+            Problem(
+                what=f"snapshot schema {envelope.schema}",
+                fix=f"this plancontrol reads schema {SNAPSHOT_SCHEMA}",
+            )
         )
-    return decode_context(bytes(envelope.context)).map(lambda ctx: (envelope.label, ctx))
+    return (
+        decode_context(bytes(envelope.context))
+        .map(lambda ctx: (envelope.label, ctx))
+        .alt(lambda detail: Problem(what=detail))
+    )
 
 
 def first_difference(recorded: Any, replayed: Any, path: str = "$") -> str | None:
@@ -149,12 +157,20 @@ class ComparingCheckpoints:
         self.compared.append((label, compare_snapshot(path.read_bytes(), label, ctx).difference))
 
 
-def recorded_context(path: Path) -> Result[bytes, str]:
+def recorded_context(path: Path) -> Result[bytes, Problem]:
     """The bytes of a context a session ended with (``context.json``), checked to decode."""
     try:
         data = path.read_bytes()
     except OSError:
         return Failure(
-            f"{path} is missing: the recorded session did not finish writing; record it again"
+            Problem(
+                what=f"{path} is missing: the recorded session did not finish writing",
+                where=str(path),
+                fix="record it again",
+            )
         )
-    return decode_context(data).map(lambda _: data).alt(lambda e: f"{path}: {e}")
+    return (
+        decode_context(data)
+        .map(lambda _: data)
+        .alt(lambda e: Problem(what=f"{path}: {e}", where=str(path)))
+    )

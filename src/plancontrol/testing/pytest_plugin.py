@@ -33,7 +33,7 @@ def replay_recorded() -> Callable[..., ReplayOutcome]:
     def replay(path: str | Path, part: str | None = None) -> ReplayOutcome:
         result = replay_run(Path(path)) if part is None else replay_part(Path(path), part)
         if isinstance(result, Failure):
-            pytest.fail(result.failure(), pytrace=False)
+            pytest.fail(result.failure().message, pytrace=False)
         outcome = result.unwrap()
         if outcome.unplayed_requests or outcome.unplayed_journal:
             pytest.fail(

@@ -10,6 +10,7 @@ import typer
 from returns.result import Failure, Result, Success
 
 from plancontrol.app.cli.exits import fail
+from plancontrol.core.problem import Problem
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,12 +41,12 @@ def run_folder(run_dir: Path | None, prefix: str) -> Path:
     return folder
 
 
-def asked_at_terminal(settings: Settings | None, fix: str) -> Result[None, str]:
+def asked_at_terminal(settings: Settings | None, fix: str) -> Result[None, Problem]:
     """Refused before anything is paid for: approvals asked at a terminal that is not one."""
     from plancontrol.handlers.terminal import no_terminal
 
     problem = no_terminal(settings, fix)
-    return Failure(problem) if problem else Success(None)
+    return Failure(Problem(what=problem, where="approval")) if problem else Success(None)
 
 
 def _handlers(
@@ -103,8 +104,8 @@ def _ended(result: Result[Context, Stopped]) -> tuple[Context, Halt | None]:
     if isinstance(result, Success):
         return result.unwrap(), None
     stopped = result.failure()
-    if isinstance(stopped, str):
-        raise fail(stopped)
+    if isinstance(stopped, Problem):
+        raise fail(stopped.message)
     return stopped.context, stopped
 
 

@@ -8,6 +8,8 @@ from typing import TypeVar, cast
 import typer
 from returns.result import Result, Success
 
+from plancontrol.core.problem import Problem
+
 __all__ = ["fail", "or_fail"]
 
 T = TypeVar("T")
@@ -25,10 +27,10 @@ def fail(message: str, code: int = 2, kind: str = "input") -> typer.Exit:
     return typer.Exit(code)
 
 
-def or_fail(result: Result[T, str]) -> T:
-    """The value, or exit 2 with the one-line reason."""
+def or_fail(result: Result[T, Problem]) -> T:
+    """The value, or exit 2 with the problem's one line."""
     match result:
         case Success(value):
             return cast("T", value)
         case _:
-            raise fail(result.failure())
+            raise fail(result.failure().message)

@@ -18,7 +18,7 @@ import msgspec
 
 if TYPE_CHECKING:
     from plancontrol.recording.replay import ReplayOutcome
-    from plancontrol.runs.resume import RunState
+    from plancontrol.runs.state import RunState
 
 __all__ = [
     "JSON_FLAG",

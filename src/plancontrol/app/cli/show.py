@@ -11,7 +11,7 @@ from plancontrol.app.cli.exits import or_fail
 from plancontrol.app.cli.options import JsonSummary
 
 if TYPE_CHECKING:
-    from plancontrol.runs.resume import RunState
+    from plancontrol.runs.state import RunState
 
 __all__ = ["show"]
 
@@ -28,7 +28,7 @@ def show(
     the cost and timing tables; with --step K, each attempt at step K. Reads the folder only."""
     from plancontrol.app.cli.output import emit, show_document
     from plancontrol.core.ledger import summarize
-    from plancontrol.runs.resume import run_state
+    from plancontrol.runs.state import run_state
 
     if step is not None:
         _show_step(run_dir, step, json_summary)

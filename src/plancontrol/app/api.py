@@ -132,6 +132,7 @@ def _prepare(
     """The models, settings, handlers and scripts' interpreter of a new run, every one
     checked: what cannot run is refused here, before any model is asked anything."""
     from plancontrol.app.changes import runnable
+    from plancontrol.app.cmbagent import unreachable_in_new_run
     from plancontrol.app.routing import budget_problem, plan_models
     from plancontrol.core.settings import load_settings
     from plancontrol.handlers.interpreter import describe_python, python_path
@@ -152,7 +153,11 @@ def _prepare(
             return Failure(Problem(what=invalid.message, where="settings"))
         case Success(loaded):
             pass
-    unasked = no_approver(loaded, handlers) or budget_problem(loaded, models)
+    unasked = (
+        no_approver(loaded, handlers)
+        or budget_problem(loaded, models)
+        or unreachable_in_new_run(loaded)
+    )
     if unasked:
         return Failure(unasked)
     chosen = handlers or unattended()

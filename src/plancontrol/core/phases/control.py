@@ -11,7 +11,6 @@ from plancontrol.core.errors import (
     Error,
     InvalidPlan,
     PlanRejected,
-    RestartOutOfRange,
 )
 from plancontrol.core.phase import Again, Go, Halt, Phase, PhaseResult, StepResult, halt
 from plancontrol.core.phases.steps import STEP_RUNNERS, StepEnd
@@ -28,6 +27,7 @@ from plancontrol.core.ports import (
     World,
     check_decision,
 )
+from plancontrol.core.restart import unreachable_restart
 from plancontrol.core.runner import run_phase
 from plancontrol.core.settings import ASKED_IN_MODE
 
@@ -58,23 +58,9 @@ def first_step(ctx: Context, plan: Plan) -> Result[int, Error]:
         return Success(
             next((n for n in range(1, plan.n_steps + 1) if n not in done), plan.n_steps + 1)
         )
-    if k > plan.n_steps:
-        return Failure(
-            RestartOutOfRange(
-                step=k,
-                n_steps=plan.n_steps,
-                detail=f"the plan has {plan.n_steps} step(s); pick a step from 1 to {plan.n_steps}",
-            )
-        )
-    missing = [n for n in range(1, k) if n not in done]
-    if missing:
-        return Failure(
-            RestartOutOfRange(
-                step=k,
-                n_steps=plan.n_steps,
-                detail=f"step {missing[0]} has not completed; restart at step {missing[0]}",
-            )
-        )
+    unreachable = unreachable_restart(ctx.settings, plan, done)
+    if unreachable is not None:
+        return Failure(unreachable)
     return Success(k)
 
 

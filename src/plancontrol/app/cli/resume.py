@@ -29,6 +29,12 @@ from plancontrol.app.cli.options import (
     Structured,
     Timeout,
 )
+from plancontrol.app.cli.workflow import (
+    CONTINUED,
+    EngineerInstructions,
+    MaxRoundsControl,
+    ResearcherInstructions,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,6 +65,9 @@ def resume(  # one parameter per option: typer makes the options from them (henc
     pass_env: PassEnv = None,
     max_n_attempts: MaxNAttempts = None,
     max_cost_usd: MaxCostUsd = None,
+    max_rounds_control: MaxRoundsControl = None,
+    engineer_instructions: EngineerInstructions = None,
+    researcher_instructions: ResearcherInstructions = None,
     set_: Sets = None,
     instructions: Annotated[
         str | None, typer.Option(help="Added to the instructions of the step it goes on with.")
@@ -110,6 +119,9 @@ def fork(  # one parameter per option: typer makes the options from them (hence 
     pass_env: PassEnv = None,
     max_n_attempts: MaxNAttempts = None,
     max_cost_usd: MaxCostUsd = None,
+    max_rounds_control: MaxRoundsControl = None,
+    engineer_instructions: EngineerInstructions = None,
+    researcher_instructions: ResearcherInstructions = None,
     json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:
@@ -153,7 +165,7 @@ def _changes(given: dict[str, Any]) -> dict[str, Any]:
         raise fail(f"--max-tokens must be a whole number above 0, got {given['max_tokens']}")
     same = ("model", "base_url", "timeout", "max_retries", "reasoning_effort", "max_tokens")
     scripts = ("code_timeout", "allow_install", "python", "pass_env")
-    knobs = ("max_n_attempts", "max_cost_usd")
+    knobs = ("max_n_attempts", "max_cost_usd", *CONTINUED)
     return {
         **{name: given[name] for name in (*same, *scripts)},
         "structured": structured,

@@ -18,6 +18,16 @@ from plancontrol.app.cli.options import (
     RunDir,
     Structured,
 )
+from plancontrol.app.cli.workflow import (
+    EngineerInstructions,
+    HardwareConstraints,
+    MaxRoundsControl,
+    MaxRoundsPlanning,
+    PlanInstructions,
+    ResearcherFilename,
+    ResearcherInstructions,
+    workflow_flags,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,9 +56,16 @@ Model = Annotated[
 BaseUrl = Annotated[
     str | None, typer.Option(help="An OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")
 ]
-MaxSteps = Annotated[int | None, typer.Option(help="Most steps a plan may have.")]
-Reviews = Annotated[int | None, typer.Option(help="Plan review rounds.")]
-Attempts = Annotated[int | None, typer.Option(help="Failed runs allowed per code step.")]
+MaxSteps = Annotated[
+    int | None, typer.Option("--max-steps", "--max-plan-steps", help="Most steps a plan may have.")
+]
+Reviews = Annotated[
+    int | None, typer.Option("--reviews", "--n-plan-reviews", help="Plan review rounds.")
+]
+Attempts = Annotated[
+    int | None,
+    typer.Option("--attempts", "--max-n-attempts", help="Failed runs allowed per code step."),
+]
 Timeout = Annotated[float | None, typer.Option(help="Seconds per model call [120].")]
 MaxRetries = Annotated[
     int | None, typer.Option(help="Retries of a failed model call: 429, 5xx, timeout [2].")
@@ -120,6 +137,13 @@ def run(  # one parameter per option: typer makes the options from them (hence t
     approval: Approval = None,
     approval_timeout: ApprovalTimeout = None,
     approval_default: ApprovalDefault = None,
+    max_rounds_planning: MaxRoundsPlanning = None,
+    max_rounds_control: MaxRoundsControl = None,
+    plan_instructions: PlanInstructions = None,
+    engineer_instructions: EngineerInstructions = None,
+    researcher_instructions: ResearcherInstructions = None,
+    hardware_constraints: HardwareConstraints = None,
+    researcher_filename: ResearcherFilename = None,
     config: ConfigFile = None,
     show_config: ShowConfig = False,
     json_summary: JsonSummary = False,
@@ -174,6 +198,7 @@ def _flags(given: dict[str, Any]) -> dict[str, Any]:
         "approval": given["approval"],
         "approval_timeout": given["approval_timeout"],
         "approval_default": given["approval_default"],
+        **workflow_flags(given),
     }
 
 

@@ -27,6 +27,7 @@ from plancontrol.app.session import (
 )
 from plancontrol.core.context import Context
 from plancontrol.core.problem import Problem
+from plancontrol.handlers.defaults import MODEL_TIMEOUT
 from plancontrol.handlers.policy import Override, ReasoningEffort
 from plancontrol.handlers.routes import Route, StructuredMode
 from plancontrol.handlers.secrets import Scrubber
@@ -53,7 +54,7 @@ def run(
     role_models: Sequence[tuple[str, str]] = (),
     base_url: str | None = None,
     structured: StructuredMode | None = None,
-    timeout: float = 120.0,
+    timeout: float = MODEL_TIMEOUT,
     max_retries: int = 2,
     settings: Mapping[str, Any] | None = None,
     handlers: Handlers | None = None,

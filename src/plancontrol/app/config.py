@@ -15,6 +15,7 @@ from returns.result import Failure, Result, Success
 from plancontrol.app.routing import SERVER_MAX_TOKENS
 from plancontrol.core.problem import Problem
 from plancontrol.core.settings import DEFAULT_ROLES, SUPPORT_ROLES, Settings
+from plancontrol.handlers.defaults import CODE_TIMEOUT, MODEL_TIMEOUT
 from plancontrol.handlers.policy import Override, ReasoningEffort, load_overrides
 from plancontrol.handlers.prices import load_prices
 
@@ -38,9 +39,9 @@ OPTIONS: dict[str, Any] = {
     "model": None,
     "base_url": None,
     "structured": None,
-    "timeout": 120.0,
+    "timeout": MODEL_TIMEOUT,
     "max_retries": 2,
-    "code_timeout": 600.0,
+    "code_timeout": CODE_TIMEOUT,
     "allow_install": False,
     "reasoning_effort": None,
     "max_tokens": None,
@@ -334,10 +335,10 @@ def example_config() -> str:
 # model = "local"
 # base_url = "http://127.0.0.1:8080/v1"
 # structured = "json_object"   # json_schema, json_object or prompt
-# timeout = 120                # seconds per model call
+# timeout = {MODEL_TIMEOUT:<19g}# seconds per model call
 # max_retries = 2              # retries of a failed model call (429, 5xx, timeout)
 # max_tokens = 2000            # most tokens per reply [{SERVER_MAX_TOKENS} for base_url and local]
-# code_timeout = 600           # seconds per script run
+# code_timeout = {CODE_TIMEOUT:<14g}# seconds per script run
 # allow_install = false        # let the installer run pip
 # python = "/usr/bin/python3"  # the Python that runs the scripts and pip
 # pass_env = ["HF_TOKEN"]      # variables holding keys or tokens that scripts may read

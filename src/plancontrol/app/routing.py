@@ -10,6 +10,7 @@ from returns.result import Failure, Result, Success
 
 from plancontrol.core.problem import Problem
 from plancontrol.core.settings import SUPPORT_ROLES, Settings
+from plancontrol.handlers.defaults import MODEL_TIMEOUT
 from plancontrol.handlers.policy import Override, ReasoningEffort
 from plancontrol.handlers.prices import price_of
 from plancontrol.handlers.routes import (
@@ -50,7 +51,7 @@ class ModelChoice(msgspec.Struct, frozen=True, kw_only=True):
     role_models: tuple[tuple[str, str], ...] = ()
     base_url: str | None = None
     structured: StructuredMode | None = None
-    timeout: float = 120.0
+    timeout: float = MODEL_TIMEOUT
     max_retries: int = 2
     reasoning_effort: ReasoningEffort | None = None
     max_tokens: int | None = None

@@ -19,6 +19,7 @@ from plancontrol.core.errors import ExecutionFailure
 from plancontrol.core.ports import Execution, Script
 from plancontrol.handlers import sandbox
 from plancontrol.handlers.capture import Ran, collect, kill_group, size_text
+from plancontrol.handlers.defaults import CODE_TIMEOUT
 from plancontrol.handlers.files import write_atomic
 from plancontrol.handlers.keeper import HIDDEN, Keeper, put_back, snapshot
 from plancontrol.handlers.secrets import without_secrets
@@ -146,7 +147,7 @@ class SubprocessExecutor:
         self,
         work_dir: Path | str,
         *,
-        timeout: float = 600.0,
+        timeout: float = CODE_TIMEOUT,
         output_limit: int = 20_000,
         output_cap: int | None = 64 * _MiB,
         memory_limit: int | None = 4 * _GiB,

@@ -7,6 +7,7 @@ from typing import Literal
 
 import msgspec
 
+from plancontrol.handlers.defaults import MODEL_TIMEOUT
 from plancontrol.handlers.policy import Override, ReasoningEffort
 
 __all__ = [
@@ -55,7 +56,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     base_url: str | None = None
     api_key: str | None = None
     structured: StructuredMode = "json_schema"
-    timeout: float = 120.0
+    timeout: float = MODEL_TIMEOUT
     max_retries: int = 2
     temperature: float | None = 0.0
     seed: int | None = None

@@ -21,6 +21,7 @@ from plancontrol.core.ports import (
     Workspace,
 )
 from plancontrol.handlers.callbacks import FanOut
+from plancontrol.handlers.defaults import CODE_TIMEOUT
 from plancontrol.handlers.executor import SubprocessExecutor
 from plancontrol.handlers.local import DiscardEvents, SystemClock
 from plancontrol.handlers.secrets import Scrubber
@@ -40,10 +41,7 @@ if TYPE_CHECKING:
     from plancontrol.handlers.ag2_agents import Ag2Agents, Settle
     from plancontrol.handlers.routes import Route, StructuredMode
 
-__all__ = ["DEFAULT_CODE_TIMEOUT", "Handlers", "assemble", "model_agents", "recorded", "replayed"]
-
-DEFAULT_CODE_TIMEOUT = 600.0
-"""Seconds a script may run before it is stopped, unless the run says otherwise."""
+__all__ = ["Handlers", "assemble", "model_agents", "recorded", "replayed"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class Handlers:
     events: EventSink
     approver: Approver
     signals: Signals
-    code_timeout: float = DEFAULT_CODE_TIMEOUT
+    code_timeout: float = CODE_TIMEOUT
     allow_install: bool = False
     python: str = ""
     """The interpreter that runs the scripts and pip ("": the one plancontrol runs under)."""

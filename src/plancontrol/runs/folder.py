@@ -13,6 +13,7 @@ from returns.result import Failure, Result, Success
 
 from plancontrol.core.problem import Problem
 from plancontrol.core.settings import Settings
+from plancontrol.handlers.defaults import CODE_TIMEOUT
 from plancontrol.handlers.files import write_atomic
 from plancontrol.handlers.routes import Route
 from plancontrol.runs.lock import LOCK
@@ -47,7 +48,7 @@ class RunOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     default_route: Route
     routes: tuple[tuple[str, Route], ...] = ()
-    code_timeout: float = 600.0
+    code_timeout: float = CODE_TIMEOUT
     allow_install: bool = False
     python: str = ""
     """The interpreter that runs the scripts and pip ("": the one plancontrol runs under)."""
@@ -69,7 +70,7 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     routes: tuple[tuple[str, Route], ...] = ()
     forked_from: str | None = None
     fork_step: int = 0
-    code_timeout: float = 600.0
+    code_timeout: float = CODE_TIMEOUT
     allow_install: bool = False
     python: str = ""
     pass_env: tuple[str, ...] = ()
@@ -176,7 +177,7 @@ def write_manifest(
     routes: tuple[tuple[str, Route], ...],
     scrub: Callable[[bytes], bytes] = bytes,
     *,
-    code_timeout: float = 600.0,
+    code_timeout: float = CODE_TIMEOUT,
     allow_install: bool = False,
     python: str = "",
     pass_env: tuple[str, ...] = (),

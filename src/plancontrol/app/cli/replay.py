@@ -10,6 +10,7 @@ from returns.result import Failure
 
 from plancontrol.app.cli.exits import fail, or_fail
 from plancontrol.app.cli.options import CodeTimeout, JsonSummary, Quiet
+from plancontrol.handlers.defaults import CODE_TIMEOUT
 
 if TYPE_CHECKING:
     from plancontrol.recording.replay import ReplayOutcome
@@ -30,7 +31,7 @@ def replay(
             help="Also run every recorded script again, in a scratch folder, and compare.",
         ),
     ] = False,
-    code_timeout: CodeTimeout = 600.0,
+    code_timeout: CodeTimeout = CODE_TIMEOUT,
     json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:

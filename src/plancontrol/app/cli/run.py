@@ -28,6 +28,7 @@ from plancontrol.app.cli.workflow import (
     ResearcherInstructions,
     workflow_flags,
 )
+from plancontrol.handlers.defaults import CODE_TIMEOUT, MODEL_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,11 +67,13 @@ Attempts = Annotated[
     int | None,
     typer.Option("--attempts", "--max-n-attempts", help="Failed runs allowed per code step."),
 ]
-Timeout = Annotated[float | None, typer.Option(help="Seconds per model call [120].")]
+Timeout = Annotated[float | None, typer.Option(help=f"Seconds per model call [{MODEL_TIMEOUT:g}].")]
 MaxRetries = Annotated[
     int | None, typer.Option(help="Retries of a failed model call: 429, 5xx, timeout [2].")
 ]
-CodeTimeout = Annotated[float | None, typer.Option(help="Seconds per script run [600].")]
+CodeTimeout = Annotated[
+    float | None, typer.Option(help=f"Seconds per script run [{CODE_TIMEOUT:g}].")
+]
 AllowInstall = Annotated[
     bool | None,
     typer.Option("--allow-install/--no-allow-install", help="Let the installer run pip."),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Unpack
 
 from msgspec.structs import replace
+from pyrsistent import pmap
 from returns.result import Failure, Result, Success
 
 from plancontrol.app.going import going_on, no_approver
@@ -25,19 +26,24 @@ from plancontrol.app.session import (
     start_agents,
     unattended,
 )
-from plancontrol.core.context import Context
+from plancontrol.core.context import Context, Value
+from plancontrol.core.pipeline import CONTROL, PLANNING_AND_CONTROL, Pipeline
 from plancontrol.core.problem import Problem
+from plancontrol.core.variables import check_variables
 from plancontrol.handlers.defaults import MODEL_TIMEOUT
 from plancontrol.handlers.policy import Override, ReasoningEffort
 from plancontrol.handlers.routes import Route, StructuredMode
 from plancontrol.handlers.secrets import Scrubber
+from plancontrol.recording.pipelines import describe
 from plancontrol.recording.replay import ReplayOutcome
 from plancontrol.recording.wiring import Handlers, model_agents
 
 if TYPE_CHECKING:
     from plancontrol.app.changes import ChangeArgs
     from plancontrol.app.routing import ModelChoice, ModelPlan
+    from plancontrol.core.plan import Plan
     from plancontrol.core.settings import Settings
+    from plancontrol.runs.folder import PhaseRecord
 
 __all__ = ["Stopped", "demo", "fork", "replay", "resume", "run"]
 
@@ -64,9 +70,23 @@ def run(
     params: Sequence[Override] = (),
     prices: Sequence[tuple[str, float, float]] = (),
     max_tokens: int | None = None,
+    variables: Mapping[str, Value] | None = None,
+    pipeline: Pipeline | None = None,
+    plan: Plan | None = None,
 ) -> Result[Context, Stopped]:
     """Plan ``task``, review the plan and carry it out with real models, recording it all
     in the new folder ``run_dir`` (refused when it holds files).
+
+    ``pipeline`` runs a pipeline of your own (composed with ``insert_after``, or written
+    out) in place of planning and control; each of its phases' functions must be importable
+    (defined at module level), and the manifest records them so that replay, resume and fork
+    rebuild it. ``plan`` carries out a plan you give (``plancontrol.core.plan_files`` reads
+    plan.json and CMBAgent's final_plan.json) with no planner call: the pipeline is then
+    ``CONTROL`` unless you give one; a given plan is not held to ``max_plan_steps``.
+
+    ``variables`` are shared with the agents: an instruction that names one as ``{name}``
+    (``settings`` ``engineer_instructions="Explain it to {audience}."``) is told with its
+    value; a placeholder no variable fills is refused before any model is asked.
 
     ``max_tokens`` caps every reply (by default the embedded model and a ``base_url``
     server get ``plancontrol.app.routing.SERVER_MAX_TOKENS``, a hosted model none).
@@ -106,12 +126,21 @@ def run(
         overrides=tuple(params),
         prices=tuple(prices),
     )
-    match _prepare(choice, settings or {}, handlers, env):
+    work = _Work(pipeline or (CONTROL if plan else PLANNING_AND_CONTROL), plan, variables or {})
+    match _prepare(choice, settings or {}, handlers, env, work):
         case Failure(problem):
             return Failure(problem)
         case Success(prepared):
             return _record_new(Path(run_dir), task, prepared, env, say)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Work(NamedTuple):
+    """What a new run carries out: its pipeline, the plan it was given, its variables."""
+
+    pipeline: Pipeline
+    plan: Plan | None
+    variables: Mapping[str, Value]
 
 
 class _Prepared(NamedTuple):
@@ -122,6 +151,9 @@ class _Prepared(NamedTuple):
     handlers: Handlers
     interpreter: str
     """What runs the scripts, as the code roles are told."""
+    work: _Work
+    records: tuple[PhaseRecord, ...]
+    """The pipeline as the manifest records it."""
 
 
 def _prepare(
@@ -129,14 +161,38 @@ def _prepare(
     settings: Mapping[str, Any],
     handlers: Handlers | None,
     env: Mapping[str, str],
+    work: _Work,
 ) -> Result[_Prepared, Problem]:
     """The models, settings, handlers and scripts' interpreter of a new run, every one
     checked: what cannot run is refused here, before any model is asked anything."""
-    from plancontrol.app.changes import runnable
-    from plancontrol.app.cmbagent import unreachable_in_new_run
-    from plancontrol.app.routing import budget_problem, plan_models
-    from plancontrol.core.settings import load_settings
     from plancontrol.handlers.interpreter import describe_python, python_path
+
+    match _models_and_settings(choice, settings, env):
+        case Failure(problem):
+            return Failure(problem)
+        case Success((models, loaded)):
+            pass
+    refused = _refused(loaded, models, handlers, work)
+    if refused is not None:
+        return Failure(refused)
+    match describe(work.pipeline):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(records):
+            pass
+    chosen = handlers or unattended()
+    chosen = dataclasses.replace(chosen, python=python_path(chosen.python))
+    told = describe_python(chosen.python or sys.executable, env)
+    return told.map(lambda said: _Prepared(models, loaded, chosen, said, work, records))
+
+
+def _models_and_settings(
+    choice: ModelChoice, settings: Mapping[str, Any], env: Mapping[str, str]
+) -> Result[tuple[ModelPlan, Settings], Problem]:
+    """The models the run can reach, and its settings with them, validated."""
+    from plancontrol.app.changes import runnable
+    from plancontrol.app.routing import plan_models
+    from plancontrol.core.settings import load_settings
     from plancontrol.servers.embedded import LOCAL_INSTALL_HINT, local_model_available
 
     match runnable(plan_models(choice, env, local_model_available(), LOCAL_INSTALL_HINT)):
@@ -149,22 +205,31 @@ def _prepare(
         "default_model": models.default_model,
         "role_models": [{"role": r, "model": m} for r, m in models.role_models],
     }
-    match load_settings(knobs):
-        case Failure(invalid):
-            return Failure(Problem(what=invalid.message, where="settings"))
-        case Success(loaded):
-            pass
+    loaded = load_settings(knobs).alt(lambda e: Problem(what=e.message, where="settings"))
+    return loaded.map(lambda ok: (models, ok))
+
+
+def _refused(
+    loaded: Settings, models: ModelPlan, handlers: Handlers | None, work: _Work
+) -> Problem | None:
+    """Why the run cannot start: approvals with nobody to ask, a budget it cannot count, a
+    restart step it cannot reach, a plan that cannot run, a variable no one set."""
+    from plancontrol.app.cmbagent import unreachable_in_new_run
+    from plancontrol.app.routing import budget_problem
+    from plancontrol.core.plan import check_plan
+
     unasked = (
         no_approver(loaded, handlers)
         or budget_problem(loaded, models)
-        or unreachable_in_new_run(loaded)
+        or unreachable_in_new_run(loaded, work.plan)
     )
     if unasked:
-        return Failure(unasked)
-    chosen = handlers or unattended()
-    chosen = dataclasses.replace(chosen, python=python_path(chosen.python))
-    told = describe_python(chosen.python or sys.executable, env)
-    return told.map(lambda interpreter: _Prepared(models, loaded, chosen, interpreter))
+        return unasked
+    if work.plan is not None and isinstance(bad := check_plan(work.plan, loaded), Failure):
+        return Problem(what=bad.failure().message, where="plan")
+    if isinstance(unfilled := check_variables(work.variables, loaded, work.plan), Failure):
+        return Problem(what=unfilled.failure().message, where="variables")
+    return None
 
 
 def _record_new(
@@ -201,9 +266,14 @@ def _record_new(
             python=chosen.python,
             pass_env=chosen.pass_env,
             interpreter=prepared.interpreter,
+            pipeline=prepared.records,
         )
-        start = Context(task=task, settings=loaded)
-        return record(folder, None, start, agents, chosen, scrub_keys, "run", manifest.options)
+        work = prepared.work
+        start = Context(task=task, settings=loaded, plan=work.plan, variables=pmap(work.variables))
+        options = manifest.options
+        return record(
+            folder, None, start, agents, chosen, scrub_keys, "run", options, work.pipeline
+        )
 
 
 def demo(
@@ -338,12 +408,15 @@ def replay(
     rerun_code: float | None = None,
     lenient: bool = False,
     events: Any = None,
+    pipeline: str | None = None,
 ) -> Result[ReplayOutcome, Problem]:
-    """Replay the run in ``run_dir`` offline (see ``plancontrol.recording.replay``): the whole run,
-    or one ``part`` (a phase such as ``"review"`` or a step such as ``"step-02"``);
-    ``rerun_code`` (a timeout in seconds) runs the recorded scripts again and compares."""
+    """Replay the run in ``run_dir`` offline (see ``plancontrol.recording.replay``): the whole
+    run, or one ``part`` (a phase such as ``"review"`` or a step such as ``"step-02"``);
+    ``rerun_code`` (a timeout in seconds) runs the recorded scripts again and compares. The
+    pipeline is rebuilt from the manifest; ``pipeline`` (``MODULE:NAME``) names where it
+    lives now when its module moved."""
     from plancontrol.recording.replay import replay_part, replay_run
 
     if part is not None:
-        return replay_part(Path(run_dir), part, events)
-    return replay_run(Path(run_dir), events, lenient, rerun_code)
+        return replay_part(Path(run_dir), part, events, pipeline=pipeline)
+    return replay_run(Path(run_dir), events, lenient, rerun_code, pipeline)

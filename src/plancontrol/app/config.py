@@ -13,8 +13,10 @@ import msgspec
 from returns.result import Failure, Result, Success
 
 from plancontrol.app.routing import SERVER_MAX_TOKENS
+from plancontrol.core.context import Value
 from plancontrol.core.problem import Problem
 from plancontrol.core.settings import DEFAULT_ROLES, SUPPORT_ROLES, Settings
+from plancontrol.core.variables import parse_sets
 from plancontrol.handlers.defaults import CODE_TIMEOUT, MODEL_TIMEOUT
 from plancontrol.handlers.policy import Override, ReasoningEffort, load_overrides
 from plancontrol.handlers.prices import load_prices
@@ -52,6 +54,9 @@ OPTIONS: dict[str, Any] = {
 other option is a workflow setting (``[settings]``) with ``Settings``' default."""
 
 _SETTINGS = msgspec.structs.asdict(Settings())
+
+_FREE_TABLES = ("roles", "params", "prices", "variables")
+"""Tables whose keys the user names (roles, models, variables), besides [run] and [settings]."""
 _SCALAR_SETTINGS = sorted(
     name
     for name, value in _SETTINGS.items()
@@ -72,6 +77,8 @@ class Config:
     """Per-role parameters overriding the policy (``[params.ROLE]`` tables)."""
     prices: tuple[tuple[str, float, float], ...] = ()
     """Prices of models the price table lacks (the ``[prices]`` table)."""
+    variables: dict[str, Value] = field(default_factory=dict)
+    """Shared variables agents see (the ``[variables]`` table, then ``--set KEY=VALUE``)."""
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(option, value, source) for every option, defaults included, for ``--show-config``."""
@@ -133,6 +140,7 @@ def load_config(
     sources: dict[str, str] = {}
     params: tuple[Override, ...] = ()
     prices: tuple[tuple[str, float, float], ...] = ()
+    variables: dict[str, Value] = {}
     file = path if path is not None else Path(CONFIG_FILE)
     if path is not None or file.is_file():
         match _read(file):
@@ -146,11 +154,13 @@ def load_config(
                 params, problem = load_overrides(values, str(file))
             elif table == "prices":
                 prices, problem = load_prices(values, str(file))
+            elif table == "variables":
+                problem = _variables(values, f"{file} [variables]", variables)
             if problem:
                 return Failure(Problem(what=problem, where=str(file)))
             for name, value in values.items():
                 where = f"{file} [{table}]"
-                if table in ("params", "prices"):
+                if table in ("params", "prices", "variables"):
                     sources[f"{table}.{name}"] = where
                 elif table == "roles":
                     roles[name] = str(value)
@@ -177,9 +187,40 @@ def load_config(
                 roles[role] = model
                 sources[f"roles.{role}"] = "--role-model"
             continue
+        if name == "sets":
+            problem = _sets(value, settings, variables, sources)
+            if problem:
+                return Failure(Problem(what=problem, where="--set"))
+            continue
         (run if name in OPTIONS else settings)[name] = value
         sources[name] = (flag_names or {}).get(name) or f"--{name.replace('_', '-')}"
-    return _checked(Config(run, settings, tuple(roles.items()), sources, params, tuple(prices)))
+    config = Config(run, settings, tuple(roles.items()), sources, params, tuple(prices), variables)
+    return _checked(config)
+
+
+def _variables(values: Any, where: str, into: dict[str, Value]) -> str:
+    """Add the ``[variables]`` table to ``into``; what is wrong with it, if anything."""
+    try:
+        into.update(msgspec.convert(values, dict[str, Value]))
+    except msgspec.ValidationError as exc:
+        return f"{where}: a variable is a string, number, boolean or a list of them ({exc})"
+    return ""
+
+
+def _sets(
+    sets: list[str], settings: dict[str, Any], variables: dict[str, Value], sources: dict[str, str]
+) -> str:
+    """Apply ``--set KEY=VALUE`` items (``settings.NAME=VALUE`` sets a setting)."""
+    match parse_sets(sets):
+        case Failure(invalid):
+            detail: str = invalid.detail
+            return detail.replace("`sets`", "--set")
+        case Success((changed, shared)):
+            settings.update(changed)
+            variables.update(shared)
+            sources.update(dict.fromkeys(changed, "--set"))
+            sources.update({f"variables.{name}": "--set" for name in shared})
+    return ""
 
 
 def _read(file: Path) -> Result[dict[str, dict[str, Any]], Problem]:
@@ -195,12 +236,13 @@ def _read(file: Path) -> Result[dict[str, dict[str, Any]], Problem]:
         return Failure(Problem(what=f"{file} is not valid TOML: {exc}", where=str(file)))
     tables = {"run": set(OPTIONS), "settings": set(_SETTINGS) - {"default_model", "role_models"}}
     for table, values in data.items():
-        if table not in (*tables, "roles", "params", "prices") or not isinstance(values, dict):
+        if table not in (*tables, *_FREE_TABLES) or not isinstance(values, dict):
             return Failure(
                 Problem(
                     what=f"{file}: unknown table [{table}]",
                     where=str(file),
-                    fix="the tables are [run], [settings], [roles], [params.ROLE] and [prices]",
+                    fix="the tables are [run], [settings], [roles], [params.ROLE], [prices] and "
+                    "[variables]",
                 )
             )
         if table == "settings" and "roles" in values:

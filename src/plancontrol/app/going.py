@@ -13,8 +13,11 @@ from returns.result import Failure, Result, Success
 from plancontrol.app.changes import Changes
 from plancontrol.app.routing import ModelPlan
 from plancontrol.core.context import Context
+from plancontrol.core.pipeline import PLANNING_AND_CONTROL, Pipeline
 from plancontrol.core.problem import Problem
 from plancontrol.core.settings import Settings
+from plancontrol.core.variables import check_variables
+from plancontrol.recording.pipelines import recorded_pipeline
 from plancontrol.recording.wiring import Handlers
 from plancontrol.runs.folder import RunOptions
 from plancontrol.runs.resume import StartPoint
@@ -30,6 +33,8 @@ class Going:
     models: ModelPlan
     options: RunOptions
     env: Mapping[str, str]
+    pipeline: Pipeline = PLANNING_AND_CONTROL
+    """The pipeline the run was recorded with, rebuilt from its manifest."""
 
 
 def going_on(
@@ -71,6 +76,8 @@ def going_on(
     unasked = no_approver(start.settings, handlers) or budget_problem(start.settings, models)
     if unasked:
         return Failure(unasked)
+    if isinstance(unfilled := check_variables(start.variables, start.settings), Failure):
+        return Failure(Problem(what=unfilled.failure().message, where="variables"))
     match scripts_python(recorded, changes, env):
         case Failure(problem):
             return Failure(problem)
@@ -87,7 +94,8 @@ def going_on(
         pass_env=recorded.pass_env if changes.pass_env is None else changes.pass_env,
         interpreter=interpreter,
     )
-    return Success(Going(start, models, options, env))
+    pipeline = recorded_pipeline(point.manifest.pipeline)
+    return pipeline.map(lambda phases: Going(start, models, options, env, phases))
 
 
 def scripts_python(

@@ -12,6 +12,7 @@ from returns.result import Failure, Result, Success
 from plancontrol.app.going import Going
 from plancontrol.core.context import Context
 from plancontrol.core.phase import Halt
+from plancontrol.core.pipeline import PLANNING_AND_CONTROL, Pipeline, phases_after
 from plancontrol.core.ports import Agents
 from plancontrol.core.problem import Problem
 from plancontrol.handlers.local import ApproveAll, DiscardEvents, Uninterrupted
@@ -152,6 +153,7 @@ def continue_run(
             scrubber(going.env, keys),
             command,
             going.options,
+            going.pipeline,
         )
 
 
@@ -164,13 +166,15 @@ def record(
     scrubber: Scrubber,
     command: str,
     options: RunOptions | None = None,
+    pipeline: Pipeline = PLANNING_AND_CONTROL,
 ) -> Result[Context, Stopped]:
-    from plancontrol.core.pipeline import PLANNING_AND_CONTROL, phases_after
+    """Record the next session of the run in ``folder``: ``pipeline``'s phases from the
+    snapshot ``starts_after`` on (all of them when None)."""
     from plancontrol.recording.record import record_session
 
     return record_session(
         folder,
-        phases_after(PLANNING_AND_CONTROL, starts_after),
+        phases_after(pipeline, starts_after),
         start,
         agents,
         handlers,

@@ -12,6 +12,7 @@ from plancontrol.core.carryover import carried_summary, clip
 from plancontrol.core.context import Context
 from plancontrol.core.plan import Plan, Review, plan_text
 from plancontrol.core.ports import Execution, Message, Request
+from plancontrol.core.variables import fill
 
 __all__ = [
     "CODE_LIMIT",
@@ -63,8 +64,8 @@ def _planning_rules(ctx: Context) -> str:
     return (
         f"The plan must only involve these agents, one agent per step:\n{_roster(ctx)}\n"
         f"The plan has at most {s.max_plan_steps} step(s)."
-        + _extra("Hardware constraints", s.hardware_constraints)
-        + _extra("Further instructions", s.plan_instructions)
+        + _extra("Hardware constraints", fill(s.hardware_constraints, ctx.variables))
+        + _extra("Further instructions", fill(s.plan_instructions, ctx.variables))
     )
 
 
@@ -102,6 +103,10 @@ def plan_schema(ctx: Context) -> dict[str, Any]:
     return schema
 
 
+def _points(points: tuple[str, ...]) -> str:
+    return "\n".join(f"- {p}" for p in points)
+
+
 def _bullets(review: Review) -> str:
     return "\n".join(f"- {r}" for r in review.recommendations)
 
@@ -124,7 +129,7 @@ def _step_brief(ctx: Context, step: int) -> str:
     brief = (
         f"Overall task:\n{ctx.task}\n\n"
         f"You carry out step {step} of {ctx.plan.n_steps}: {current.sub_task}"
-        + _extra("Instructions for this step", "\n".join(f"- {b}" for b in current.bullet_points))
+        + _extra("Instructions for this step", fill(_points(current.bullet_points), ctx.variables))
     )
     done = carried_summary(
         (o for o in ctx.outcomes if o.step < step),
@@ -153,11 +158,11 @@ def engineer_request(
     Python 3.12.3, with these packages: numpy==2.1.0
     """
     s = ctx.settings
-    instructions = s.instructions_for(role)
+    instructions = fill(s.instructions_for(role), ctx.variables)
     system = (
         f"You are the {role}. Write one self-contained Python script that carries out your "
         "step. Save files in the current folder (plots under data/). Print the results."
-        + _extra("Hardware constraints", s.hardware_constraints)
+        + _extra("Hardware constraints", fill(s.hardware_constraints, ctx.variables))
         + _extra("Further instructions", instructions)
         + _extra("The Python that runs your script, and the packages it has", interpreter)
     )
@@ -206,7 +211,7 @@ def text_step_request(ctx: Context, step: int, role: str, feedback: str = "") ->
     """Ask a text role (researcher, idea maker, …) for its contribution to the step."""
     role_entry = ctx.settings.role(role)
     description = role_entry.description if role_entry else role
-    instructions = ctx.settings.instructions_for(role)
+    instructions = fill(ctx.settings.instructions_for(role), ctx.variables)
     system = f"You are the {role}, the agent who {description}. Reply in Markdown." + _extra(
         "Further instructions", instructions
     )

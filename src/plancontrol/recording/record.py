@@ -72,8 +72,9 @@ def record_session(
 
     ``starts_after`` names the snapshot ``start`` was taken from (None: from scratch); the
     start is kept in ``start.json`` (also by a later session starting from scratch, whose
-    settings may differ from the manifest's) so that a replay begins where this session
-    began; ``options`` (how the models were reached, the scripts' limits) go into
+    settings may differ from the manifest's, and by a first one whose start holds more than
+    the task and settings: shared variables, a given plan) so that a replay begins where this
+    session began; ``options`` (how the models were reached, the scripts' limits) go into
     ``session.json``. On
     return (or Ctrl-C) ``session.json`` tells how it ended, and the last context is written
     to the session and, with the plan, to the top of the run folder.
@@ -81,7 +82,11 @@ def record_session(
 
     number = next_session(folder)
     where = session_dir(folder, number)
-    if starts_after is not None or number > 1:
+    if (
+        starts_after is not None
+        or number > 1
+        or start != Context(task=start.task, settings=start.settings)
+    ):
         label = starts_after or "start"
         snapshot = scrub.checked(decode_snapshot)(encode_snapshot(label, start))
         write_atomic(where / "start.json", snapshot)

@@ -12,10 +12,11 @@ from returns.result import Failure, Result, Success
 from plancontrol.core.context import Context
 from plancontrol.core.errors import ExecutionFailure
 from plancontrol.core.phase import Halt
-from plancontrol.core.pipeline import Pipeline
+from plancontrol.core.pipeline import PLANNING_AND_CONTROL, Pipeline
 from plancontrol.core.ports import EventSink, Execution, Executor, Script, Signals
 from plancontrol.core.problem import Problem
 from plancontrol.handlers.routes import StructuredMode
+from plancontrol.recording.pipelines import recorded_pipeline
 from plancontrol.recording.wiring import model_agents, replayed
 from plancontrol.runs.folder import (
     Manifest,
@@ -165,6 +166,7 @@ class _Tally:
     reruns: int = 0
     code_differences: list[str] = field(default_factory=list)
     on_script: ScriptWatch | None = None
+    pipeline: Pipeline = PLANNING_AND_CONTROL  # as the manifest records it
 
 
 def _named(name: str, session: Session) -> str:
@@ -176,7 +178,7 @@ _FROM_COPY = "restore it from a copy of the run folder"
 
 def _start(folder: Path, manifest: Manifest, session: Session) -> Result[Context, Problem]:
     path = session_dir(folder, session.number) / "start.json"
-    if session.starts_after is None and (session.number == 1 or not path.exists()):
+    if session.starts_after is None and not path.exists():  # begun from the manifest alone
         return Success(Context(task=manifest.task, settings=manifest.settings))
     try:
         data = path.read_bytes()
@@ -203,6 +205,7 @@ def replay_run(
     events: EventSink | None = None,
     lenient: bool = False,
     rerun_code: float | None = None,
+    pipeline: str | None = None,
 ) -> Result[ReplayOutcome, Problem]:
     """Run the recording in ``run_dir`` again with no network and no code execution: model
     replies from its cassettes (fail-closed), scripts' results, clock readings and decisions
@@ -216,20 +219,34 @@ def replay_run(
 
     ``rerun_code`` (a timeout in seconds) runs every recorded script again, in order, in a
     scratch folder, and reports in ``code_differences`` where a result differs from the one
-    recorded.
+    recorded. ``pipeline`` (``MODULE:NAME``) names where the recorded pipeline lives now,
+    when its module moved.
     """
     import tempfile
 
-    match read_manifest(run_dir).bind(lambda m: read_sessions(run_dir).map(lambda s: (m, s))):
-        case Success((manifest, sessions)):
+    match _read(run_dir, pipeline):
+        case Success((manifest, sessions, phases)):
             pass
         case Failure(problem):
             return Failure(problem)
-    tally = _Tally([], [], [], [])
+    tally = _Tally([], [], [], [], pipeline=phases)
     scratch = tempfile.TemporaryDirectory(prefix="plancontrol-rerun-")
     tally.rerun = None if rerun_code is None else (Path(scratch.name), rerun_code)
     with scratch:
         return _replay_sessions(run_dir, manifest, sessions, events, lenient, tally)
+
+
+def _read(
+    run_dir: Path, pipeline: str | None
+) -> Result[tuple[Manifest, tuple[Session, ...], Pipeline], Problem]:
+    """The run's manifest, its sessions and the pipeline it was recorded with, rebuilt."""
+    return read_manifest(run_dir).bind(
+        lambda manifest: read_sessions(run_dir).bind(
+            lambda sessions: recorded_pipeline(manifest.pipeline, pipeline).map(
+                lambda phases: (manifest, sessions, phases)
+            )
+        )
+    )
 
 
 def _scratch_executor(folder: Path, timeout: float, options: RunOptions) -> Executor:
@@ -252,7 +269,7 @@ def _replay_sessions(
     tally: _Tally,
 ) -> Result[ReplayOutcome, Problem]:
     """Replay each session in turn (see ``replay_run``)."""
-    from plancontrol.core.pipeline import PLANNING_AND_CONTROL, phases_after
+    from plancontrol.core.pipeline import phases_after
 
     unplayed_journal: dict[str, int] = {}
     outcome: tuple[Result[Context, Halt], Verdict] | None = None
@@ -271,7 +288,7 @@ def _replay_sessions(
         if unfinished and stop is None:
             continue  # died before its first snapshot: nothing of it to check
         try:
-            pipeline = phases_after(PLANNING_AND_CONTROL, session.starts_after)
+            pipeline = phases_after(tally.pipeline, session.starts_after)
         except ValueError:
             return Failure(Problem(what=f"{where}/session.json starts after an unknown snapshot"))
         played = _replay_session(
@@ -426,6 +443,7 @@ def replay_part(
     *,
     lenient: bool = False,
     on_script: ScriptWatch | None = None,
+    pipeline: str | None = None,
 ) -> Result[ReplayOutcome, Problem]:
     """Replay one phase (``"review"``) or one plan step (``"step-02"``, ``"2"``) of the run in
     ``run_dir`` alone, from the snapshot before it, against its own cassette and its part of
@@ -433,13 +451,13 @@ def replay_part(
     that recorded ``label`` is used. Nothing is written into the folder. ``lenient`` serves
     recorded replies to requests that changed (as ``replay_run``); ``on_script`` is told of
     each script the part runs and the result recorded for it."""
-    from plancontrol.core.pipeline import PLANNING_AND_CONTROL, phases_after
+    from plancontrol.core.pipeline import phases_after
     from plancontrol.recording.negotiation import modes_before, modes_in
     from plancontrol.runs.journal import Ticked
     from plancontrol.runs.resume import load_saved
 
-    match read_manifest(run_dir).bind(lambda m: read_sessions(run_dir).map(lambda s: (m, s))):
-        case Success((manifest, sessions)):
+    match _read(run_dir, pipeline):
+        case Success((manifest, sessions, phases)):
             pass
         case Failure(problem):
             return Failure(problem)
@@ -488,12 +506,12 @@ def replay_part(
     # phase's start when the part begins after a step
     lead = 0 if first == 0 else 1 + bool(previous and previous.startswith("step-"))
     part = (*(Ticked(0.0) for _ in range(lead)), *entries[first : end + 1])
-    tally = _Tally([], [], [], [], on_script=on_script)
+    tally = _Tally([], [], [], [], on_script=on_script, pipeline=phases)
     played = _replay_session(
         run_dir,
         manifest,
         session,
-        phases_after(PLANNING_AND_CONTROL, previous),
+        phases_after(phases, previous),
         loaded.unwrap(),
         part,
         label,

@@ -21,6 +21,7 @@ from plancontrol.runs.lock import LOCK
 __all__ = [
     "FORMAT",
     "Manifest",
+    "PhaseRecord",
     "RunOptions",
     "Session",
     "SessionStatus",
@@ -58,6 +59,16 @@ class RunOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """What the code roles were told of ``python``: its version and packages."""
 
 
+class PhaseRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One phase of the pipeline a run was recorded with: its name and the functions it
+    runs, each as ``module:qualified.name`` so that replay, resume and fork import them."""
+
+    name: str
+    run: str
+    step: str | None = None
+    gate: str | None = None
+
+
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     """What a run folder holds and how it was made (keys never included)."""
 
@@ -75,6 +86,8 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     python: str = ""
     pass_env: tuple[str, ...] = ()
     interpreter: str = ""
+    pipeline: tuple[PhaseRecord, ...] | None = None
+    """The pipeline the run was recorded with (None: the built-in planning and control)."""
 
     @property
     def options(self) -> RunOptions:
@@ -182,9 +195,10 @@ def write_manifest(
     python: str = "",
     pass_env: tuple[str, ...] = (),
     interpreter: str = "",
+    pipeline: tuple[PhaseRecord, ...] | None = None,
 ) -> Manifest:
-    """Write ``manifest.json`` with every route's key removed (and ``scrub`` applied), and
-    the scripts' limits the run started with."""
+    """Write ``manifest.json`` with every route's key removed (and ``scrub`` applied), the
+    scripts' limits the run started with and the pipeline it runs."""
     from importlib.metadata import version
 
     from plancontrol._version import __version__
@@ -202,6 +216,7 @@ def write_manifest(
         python=python,
         pass_env=pass_env,
         interpreter=interpreter,
+        pipeline=pipeline,
     )
     save_manifest(folder, manifest, scrub)
     return manifest

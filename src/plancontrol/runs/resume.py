@@ -13,10 +13,11 @@ from msgspec.structs import replace
 from pyrsistent import pmap
 from returns.result import Failure, Result, Success
 
-from plancontrol.core.context import Context, StepOutcome, Value, decode_context
+from plancontrol.core.context import Context, StepOutcome, decode_context
 from plancontrol.core.plan import Plan
 from plancontrol.core.problem import Problem
 from plancontrol.core.settings import load_settings
+from plancontrol.core.variables import parse_sets
 from plancontrol.runs.folder import (
     Manifest,
     Session,
@@ -258,15 +259,6 @@ def _free(folder: Path) -> str:
     return name
 
 
-def _value(text: str) -> Value:
-    """A --set value: JSON when it parses as a scalar or a list of scalars, else the text."""
-    try:
-        value: Value = msgspec.json.decode(text, type=Value)
-        return value
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return text
-
-
 def edit_context(
     ctx: Context,
     step: int,
@@ -277,16 +269,12 @@ def edit_context(
     """``ctx`` with ``settings`` (by name) changed, then ``--set KEY=VALUE`` applied
     (``settings.NAME=…`` changes a setting, any other key a shared variable), and
     ``instructions`` added to step ``step``'s bullet points."""
-    variables = dict(ctx.variables)
-    knobs = {**msgspec.to_builtins(ctx.settings), **(settings or {})}
-    for item in sets:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            return Failure(Problem(what=f"`sets` expects KEY=VALUE, got {item!r}", where="sets"))
-        if key.startswith("settings."):
-            knobs[key.removeprefix("settings.")] = _value(text)
-        else:
-            variables[key.strip()] = _value(text)
+    match parse_sets(sets):
+        case Failure(invalid):
+            return Failure(Problem(what=invalid.detail, where="sets"))
+        case Success((changed, shared)):
+            variables = {**ctx.variables, **shared}
+            knobs = {**msgspec.to_builtins(ctx.settings), **(settings or {}), **changed}
     loaded = load_settings(knobs)
     if isinstance(loaded, Failure):
         return Failure(Problem(what=loaded.failure().message, where="settings"))

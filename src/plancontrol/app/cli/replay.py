@@ -32,6 +32,10 @@ def replay(
         ),
     ] = False,
     code_timeout: CodeTimeout = CODE_TIMEOUT,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(help="MODULE:NAME: where the recorded pipeline lives now, if it moved."),
+    ] = None,
     json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:
@@ -42,7 +46,9 @@ def replay(
     if rerun_code and part is not None:
         raise fail("--rerun-code replays the whole run; leave out --part")
     rerun = code_timeout if rerun_code else None
-    outcome = replayed(run_dir, quiet, part=part, rerun_code=rerun, tables=not json_summary)
+    outcome = replayed(
+        run_dir, quiet, part=part, rerun_code=rerun, tables=not json_summary, pipeline=pipeline
+    )
     if json_summary:
         emit(replay_document(str(run_dir), part, outcome, rerun_code))
         raise typer.Exit(0 if outcome.identical and not outcome.code_differences else 1)
@@ -58,6 +64,7 @@ def replayed(
     part: str | None = None,
     rerun_code: float | None = None,
     tables: bool = True,
+    pipeline: str | None = None,
 ) -> ReplayOutcome:
     """Replay ``run_dir`` (or one ``part`` of it), showing progress and (with ``tables``)
     the tables unless ``quiet``."""
@@ -70,9 +77,9 @@ def replayed(
     err = Console(stderr=True, quiet=quiet, highlight=False)
     events = None if quiet else ConsoleEvents(err)
     if part is not None:
-        outcome = or_fail(replay_part(run_dir, part, events))
+        outcome = or_fail(replay_part(run_dir, part, events, pipeline=pipeline))
     else:
-        outcome = or_fail(replay_run(run_dir, events, lenient, rerun_code))
+        outcome = or_fail(replay_run(run_dir, events, lenient, rerun_code, pipeline))
     if not quiet:
         if tables:
             print_report(Console(highlight=False), summarize(outcome.context))

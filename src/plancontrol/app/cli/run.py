@@ -8,6 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from plancontrol.app.cli.attempt import asked_at_terminal, finish, run_folder
+from plancontrol.app.cli.choice import (
+    OneShot,
+    PipelineRef,
+    PlanFile,
+    PlanningOnly,
+    Work,
+    chosen_work,
+)
 from plancontrol.app.cli.exits import or_fail
 from plancontrol.app.cli.options import (
     Effort,
@@ -16,6 +24,7 @@ from plancontrol.app.cli.options import (
     Quiet,
     RoleModel,
     RunDir,
+    Sets,
     Structured,
 )
 from plancontrol.app.cli.workflow import (
@@ -140,6 +149,7 @@ def run(  # one parameter per option: typer makes the options from them (hence t
     approval: Approval = None,
     approval_timeout: ApprovalTimeout = None,
     approval_default: ApprovalDefault = None,
+    sets: Sets = None,
     max_rounds_planning: MaxRoundsPlanning = None,
     max_rounds_control: MaxRoundsControl = None,
     plan_instructions: PlanInstructions = None,
@@ -147,6 +157,10 @@ def run(  # one parameter per option: typer makes the options from them (hence t
     researcher_instructions: ResearcherInstructions = None,
     hardware_constraints: HardwareConstraints = None,
     researcher_filename: ResearcherFilename = None,
+    plan_file: PlanFile = None,
+    one_shot: OneShot = None,
+    planning_only: PlanningOnly = False,
+    pipeline: PipelineRef = None,
     config: ConfigFile = None,
     show_config: ShowConfig = False,
     json_summary: JsonSummary = False,
@@ -173,7 +187,8 @@ def run(  # one parameter per option: typer makes the options from them (hence t
     or_fail(asked_at_terminal(settings, "--approval none"))
     folder = run_folder(run_dir, "run")
     err = Console(stderr=True, quiet=quiet, highlight=False)
-    attempt = _attempt(text, folder, options, say_on(err))
+    work = chosen_work(text, plan_file, one_shot, planning_only, pipeline)
+    attempt = _attempt(text, folder, options, say_on(err), work)
     knobs = _script_knobs(options.run)
     finish(folder, attempt, settings, quiet=quiet, err=err, json_summary=json_summary, **knobs)
 
@@ -201,12 +216,13 @@ def _flags(given: dict[str, Any]) -> dict[str, Any]:
         "approval": given["approval"],
         "approval_timeout": given["approval_timeout"],
         "approval_default": given["approval_default"],
+        "sets": given["sets"] or None,
         **workflow_flags(given),
     }
 
 
 def _attempt(
-    task: str, folder: Path, options: Config, say: Callable[[str], None]
+    task: str, folder: Path, options: Config, say: Callable[[str], None], work: Work
 ) -> Callable[[Handlers], Result[Context, Stopped]]:
     """The run ``options`` describe, recorded into ``folder`` once given the CLI's handlers."""
     from plancontrol.app import api
@@ -230,6 +246,9 @@ def _attempt(
             max_tokens=opts["max_tokens"],
             params=options.params,
             prices=options.prices,
+            variables=options.variables,
+            pipeline=work.pipeline,
+            plan=work.plan,
         )
 
     return attempt

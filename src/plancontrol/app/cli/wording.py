@@ -17,6 +17,7 @@ FLAGS: dict[str, str] = {
     "role_models": "--role-model",
     "part": "--part",
     "rerun_code": "--rerun-code",
+    "pipeline": "--pipeline",
 }
 """The flag of each parameter of ``plancontrol.run``, ``resume``, ``fork`` and ``replay``
 that library messages may name."""

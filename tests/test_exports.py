@@ -34,6 +34,7 @@ PUBLIC = [
     "ExecutionFailure",
     "FanOut",
     "Halt",
+    "Handlers",
     "InvalidDecision",
     "InvalidPlan",
     "InvalidReply",
@@ -103,6 +104,7 @@ DOUBLES = [
     "ToolCalls",
     "role_of",
     "scripted_effects",
+    "snapshot",
 ]
 
 

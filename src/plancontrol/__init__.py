@@ -1,5 +1,7 @@
 """plancontrol: plan, review, then carry out the plan step by step, as a functional pipeline."""
 
+from typing import TYPE_CHECKING
+
 from plancontrol._version import __version__
 from plancontrol.core.context import (
     Context,
@@ -60,6 +62,10 @@ from plancontrol.core.problem import Problem
 from plancontrol.core.settings import Role, RoleModel, Settings, load_settings
 from plancontrol.handlers.callbacks import AllSignals, CallbackEvents, CallbackSignals, FanOut
 
+if TYPE_CHECKING:  # what __getattr__ imports on first use, seen by type checkers now
+    from plancontrol.app.api import fork, replay, resume, run
+    from plancontrol.recording.wiring import Handlers
+
 _ENTRY_POINTS = ("fork", "replay", "resume", "run")
 """The library's entry points (``plancontrol.app.api``), imported when first used: they bring in
 ag2, vcrpy and the rest, which ``import plancontrol`` alone does not."""
@@ -70,6 +76,10 @@ def __getattr__(name: str) -> object:
         from plancontrol.app import api
 
         return getattr(api, name)
+    if name == "Handlers":  # the handlers a caller brings to a recorded run
+        from plancontrol.recording.wiring import Handlers
+
+        return Handlers
     raise AttributeError(f"module 'plancontrol' has no attribute {name!r}")
 
 
@@ -97,6 +107,7 @@ __all__ = [
     "ExecutionFailure",
     "FanOut",
     "Halt",
+    "Handlers",
     "InvalidDecision",
     "InvalidPlan",
     "InvalidReply",

@@ -22,6 +22,7 @@ from plancontrol.testing.doubles import (
     role_of,
     scripted_effects,
 )
+from plancontrol.testing.recorded import snapshot
 
 __all__ = [
     "Drop",
@@ -44,4 +45,5 @@ __all__ = [
     "ToolCalls",
     "role_of",
     "scripted_effects",
+    "snapshot",
 ]

@@ -23,6 +23,7 @@ from plancontrol.core.ports import (
     Script,
 )
 from plancontrol.handlers.workspace import MemoryWorkspace
+from plancontrol.recording.wiring import assemble
 from plancontrol.servers.replies import Drop, Empty, Malformed, Slow, Status, ToolCall, ToolCalls
 from plancontrol.servers.scripted import Exchange, OpenAITestServer, role_of
 
@@ -287,4 +288,4 @@ def scripted_effects(
     unknown = set(handlers) - set(defaults)
     if unknown:
         raise TypeError(f"scripted_effects got unknown handler(s): {', '.join(sorted(unknown))}")
-    return Effects(**{**defaults, **handlers})
+    return assemble(**{**defaults, **handlers})

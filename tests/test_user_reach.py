@@ -231,10 +231,13 @@ def test_a_killed_session_shows_as_killed_once_a_later_one_exists(tmp_path: Path
 FLAG = re.compile(r"--[a-z]")
 LIBRARY = (
     "app/api.py",
+    "app/new_run.py",
     "app/session.py",
     "app/going.py",
     "recording/wiring.py",
     "recording/replay.py",
+    "recording/part_replay.py",
+    "recording/session_replay.py",
     "runs/resume.py",
     "core/errors.py",
     "app/routing.py",

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from plancontrol.app.cli.check import check
+from plancontrol.app.cli.diff import diff
 from plancontrol.app.cli.init import init
 from plancontrol.app.cli.options import JsonSummary
 from plancontrol.app.cli.replay import replay
@@ -63,7 +64,7 @@ def version(json_summary: JsonSummary = False) -> None:
         print(__version__)
 
 
-for _command in (run, init, demo, replay, check, resume, fork, show, version):
+for _command in (run, init, demo, replay, check, resume, fork, show, diff, version):
     app.command()(_command)  # in this order in --help and docs/cli.md
 
 

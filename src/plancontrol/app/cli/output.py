@@ -2,7 +2,7 @@
 
 # Every document is an object whose ``"type"`` says what it holds: ``"run"`` (run, demo,
 # resume, fork), ``"replay"``, ``"check"``, ``"secrets"``, ``"show"``, ``"config"``,
-# ``"init"``, ``"version"``, or ``"error"`` (``{"kind": ..., "message": ...}``). Dollar
+# ``"init"``, ``"version"``, ``"diff"``, or ``"error"`` (``{"kind": ..., "message": ...}``). Dollar
 # amounts are rounded to 10 decimal places and other numbers with a fraction (seconds) to 6,
 # so that no float noise (``2.0549999999999998e-05``) reaches a script (docs/cli.md).
 

@@ -13,8 +13,8 @@ _HEAD = """\
 Generated from the commands themselves
 (`python -m plancontrol.app.cli.reference > docs/cli.md`; a test fails when this page and
 the commands disagree). Every command exits with status 0 on success, 1 when the workflow
-stopped (or a replay differs from its recording), and 2 on bad usage or input, having
-changed nothing.
+stopped (or a replay differs from its recording, or the runs given to `diff` differ), and 2
+on bad usage or input, having changed nothing.
 """
 
 
@@ -39,6 +39,10 @@ status is the same as without `--json`). Its `"type"` says what it holds:
 - `secrets`, from `check --secrets`: `path` and `found`, one line per possible secret.
 - `show`: `run_dir`, `task`, `status`, `forked_from`, `fork_step`, `sessions`, `plan` (each
   step's `agent`, `sub_task` and `outcome`, null before it ran) and `report`.
+- `diff`: `same`, `first_changed_step` and `changed_steps` (0 is planning), `run_a`,
+  `run_b`, `task_a`, `task_b`, `plan` (each `{"step", "field", "a", "b"}`) and `steps`,
+  each with `changed` (of `requests`, `code`, `outputs`, `summary`, `files`), the
+  `requests` and `files` that differ, and each run's `tokens`, `cost` and `seconds`.
 - `config`, from `run --show-config`: `settings`, each `{"option", "value", "source"}`.
 - `init`: the `path` written. `version`: the `version`.
 - `error`, from any command that could not do its job: `error`, `{"kind", "message"}`, with

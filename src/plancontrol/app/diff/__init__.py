@@ -1,0 +1,1 @@
+"""``plancontrol diff``: two run folders read (record), compared (compare), shown (render, page)."""

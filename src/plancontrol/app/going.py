@@ -46,15 +46,7 @@ def going_on(
 ) -> Result[Going, Problem]:
     """The models, start and options a resume or fork goes on with: as recorded, changed by
     ``changes``, every one checked before anything is written or asked."""
-    from plancontrol.app.changes import (
-        model_settings,
-        models_after,
-        options_of,
-        recorded_options,
-        runnable,
-    )
-    from plancontrol.app.routing import budget_problem
-    from plancontrol.runs.resume import edit_context
+    from plancontrol.app.changes import models_after, recorded_options, runnable
     from plancontrol.servers.embedded import LOCAL_INSTALL_HINT, local_model_available
 
     env = os.environ if env is None else env
@@ -67,6 +59,26 @@ def going_on(
             return Failure(problem)
         case Success(models):
             pass
+    match _edited(point, changes, step, models, handlers).bind(
+        lambda start: _options(models, recorded, changes, env).map(lambda o: (start, o))
+    ):
+        case Failure(problem):
+            return Failure(problem)
+        case Success((start, options)):
+            pass
+    pipeline = recorded_pipeline(point.manifest.pipeline)
+    return pipeline.map(lambda phases: Going(start, models, options, env, phases))
+
+
+def _edited(
+    point: StartPoint, changes: Changes, step: int, models: ModelPlan, handlers: Handlers | None
+) -> Result[Context, Problem]:
+    """The context a resume or fork starts from, as ``changes`` edit it, checked: approvals
+    with nobody to ask, a budget it cannot count, a variable no one set."""
+    from plancontrol.app.changes import model_settings
+    from plancontrol.app.routing import budget_problem
+    from plancontrol.runs.resume import edit_context
+
     knobs = {**model_settings(models), **changes.settings}
     match edit_context(point.context, step, changes.sets, changes.instructions, knobs):
         case Failure(problem):
@@ -78,6 +90,16 @@ def going_on(
         return Failure(unasked)
     if isinstance(unfilled := check_variables(start.variables, start.settings), Failure):
         return Failure(Problem(what=unfilled.failure().message, where="variables"))
+    return Success(start)
+
+
+def _options(
+    models: ModelPlan, recorded: RunOptions, changes: Changes, env: Mapping[str, str]
+) -> Result[RunOptions, Problem]:
+    """What the session records it runs with: the models, the scripts' limits, interpreter
+    and environment, as recorded or changed."""
+    from plancontrol.app.changes import options_of
+
     match scripts_python(recorded, changes, env):
         case Failure(problem):
             return Failure(problem)
@@ -88,14 +110,14 @@ def going_on(
         recorded.code_timeout if changes.code_timeout is None else changes.code_timeout,
         recorded.allow_install if changes.allow_install is None else changes.allow_install,
     )
-    options = replace(  # the scripts' interpreter and environment: as recorded, or changed
-        options,
-        python=python,
-        pass_env=recorded.pass_env if changes.pass_env is None else changes.pass_env,
-        interpreter=interpreter,
+    return Success(
+        replace(  # the scripts' interpreter and environment: as recorded, or changed
+            options,
+            python=python,
+            pass_env=recorded.pass_env if changes.pass_env is None else changes.pass_env,
+            interpreter=interpreter,
+        )
     )
-    pipeline = recorded_pipeline(point.manifest.pipeline)
-    return pipeline.map(lambda phases: Going(start, models, options, env, phases))
 
 
 def scripts_python(

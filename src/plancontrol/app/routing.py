@@ -175,32 +175,7 @@ def plan_models(
             return Failure(Problem(what=local_hint))
         return Success(_local(choice, "using the embedded local model"))
     if choice.base_url is not None:
-        if choice.model is None:
-            return Failure(
-                Problem(
-                    what="`base_url` needs `model`: the name of a model that server serves",
-                    where="model",
-                )
-            )
-        route = Route(
-            base_url=choice.base_url,
-            api_key=env.get("OPENAI_API_KEY") or None,
-            structured=choice.structured or "json_schema",
-            negotiate=choice.structured is None,
-            timeout=choice.timeout,
-            max_retries=choice.max_retries,
-            max_tokens=SERVER_MAX_TOKENS,
-        )
-        route = _policy(route, choice)
-        return Success(
-            ModelPlan(
-                default_model=choice.model,
-                role_models=choice.role_models,
-                default=route,
-                routes=(),
-                local=False,
-            )
-        )
+        return _served(choice, choice.base_url, env)
     model = choice.model
     notice = ""
     if model is None:
@@ -217,6 +192,45 @@ def plan_models(
             )
         else:
             return Failure(Problem(what=f"no model configured. {local_hint}"))
+    return _providers(choice, model, notice, env)
+
+
+def _served(
+    choice: ModelChoice, base_url: str, env: Mapping[str, str]
+) -> Result[ModelPlan, Problem]:
+    """Every role on the OpenAI-compatible server at ``base_url``."""
+    if choice.model is None:
+        return Failure(
+            Problem(
+                what="`base_url` needs `model`: the name of a model that server serves",
+                where="model",
+            )
+        )
+    route = Route(
+        base_url=base_url,
+        api_key=env.get("OPENAI_API_KEY") or None,
+        structured=choice.structured or "json_schema",
+        negotiate=choice.structured is None,
+        timeout=choice.timeout,
+        max_retries=choice.max_retries,
+        max_tokens=SERVER_MAX_TOKENS,
+    )
+    route = _policy(route, choice)
+    return Success(
+        ModelPlan(
+            default_model=choice.model,
+            role_models=choice.role_models,
+            default=route,
+            routes=(),
+            local=False,
+        )
+    )
+
+
+def _providers(
+    choice: ModelChoice, model: str, notice: str, env: Mapping[str, str]
+) -> Result[ModelPlan, Problem]:
+    """``model`` and each role's own model from their hosted providers, each with its key."""
     routes: dict[str, Route] = {}
     for name in dict.fromkeys((model, *(m for _, m in choice.role_models))):
         match _hosted(name, choice, env):

@@ -332,6 +332,7 @@ RECORDED: dict[str, Any] = {
     "timeout": lambda m: m.default_route.timeout,
     "max_retries": lambda m: m.default_route.max_retries,
     "reasoning_effort": lambda m: m.default_route.reasoning_effort,
+    "max_tokens": lambda m: m.default_route.max_tokens,
     "code_timeout": lambda m: m.code_timeout,
     "allow_install": lambda m: m.allow_install,
     "python": lambda m: m.python,
@@ -358,7 +359,8 @@ def test_every_run_option_is_recorded_and_a_resume_goes_on_with_it(tmp_path: Pat
         first = plancontrol(
             "run", "Compute primes", "--base-url", url, "--model", "m", "--reviews", "0",
             "--structured", "json_object", "--timeout", "33", "--max-retries", "1",
-            "--code-timeout", "7", "--allow-install", "--run-dir", "run", "-q", cwd=tmp_path,
+            "--code-timeout", "7", "--allow-install", "--max-tokens", "300", "--run-dir", "run",
+            "-q", cwd=tmp_path,
         )  # fmt: skip
         assert first.returncode == 0, first.stderr
         again = plancontrol(
@@ -380,6 +382,7 @@ def test_every_run_option_is_recorded_and_a_resume_goes_on_with_it(tmp_path: Pat
         "structured": "json_object",
         "timeout": 33.0,
         "max_retries": 1,
+        "max_tokens": 300,
         "code_timeout": 7.0,
         "allow_install": True,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ from plancontrol.handlers.policy import Override, ReasoningEffort
 from plancontrol.handlers.routes import Route, StructuredMode
 from plancontrol.handlers.secrets import Scrubber
 from plancontrol.recording.replay import ReplayOutcome
-from plancontrol.recording.wiring import Handlers, model_agents
+from plancontrol.recording.wiring import Handlers, Tools, model_agents
 
 if TYPE_CHECKING:
     from plancontrol.app.changes import ChangeArgs
@@ -40,6 +41,13 @@ __all__ = ["Stopped", "demo", "fork", "replay", "resume", "run"]
 
 def _quiet(_: str) -> None:
     return None
+
+
+def _tooled(handlers: Handlers | None, tools: Tools | None) -> Handlers | None:
+    """``handlers`` with ``tools`` for the roles' models (when given)."""
+    if tools is None:
+        return handlers
+    return dataclasses.replace(handlers or unattended(), tools=tools)
 
 
 def run(
@@ -54,6 +62,7 @@ def run(
     max_retries: int = 2,
     settings: Mapping[str, Any] | None = None,
     handlers: Handlers | None = None,
+    tools: Tools | None = None,
     env: Mapping[str, str] | None = None,
     say: Say = _quiet,
     reasoning_effort: ReasoningEffort | None = None,
@@ -93,6 +102,9 @@ def run(
     ``say`` receives one-line notices (which model is used, the embedded server starting).
     ``handlers`` (watching, approving, the scripts' timeout and installs) are recorded in
     the manifest; a setting that asks for approvals needs one with an approver.
+    ``tools`` gives roles Python functions their models may call (ag2 tools, by role name,
+    as ``Handlers.tools``). An executor, approver or tools of your own are recorded through
+    the journal: a replay serves what they returned without calling them.
 
     What cannot run is refused before any model is asked anything: an empty task, models
     that cannot be reached, approvals with nobody to ask.
@@ -121,7 +133,8 @@ def run(
         case Failure(problem):
             return Failure(problem)
         case Success(prepared):
-            return record_new(Path(run_dir), task, prepared, env, say)
+            chosen = _tooled(prepared.handlers, tools) or prepared.handlers
+            return record_new(Path(run_dir), task, prepared._replace(handlers=chosen), env, say)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -158,6 +171,7 @@ def resume(
     *,
     from_step: int | None = None,
     handlers: Handlers | None = None,
+    tools: Tools | None = None,
     env: Mapping[str, str] | None = None,
     say: Say = _quiet,
     **changes: Unpack[ChangeArgs],
@@ -176,7 +190,8 @@ def resume(
     ``base_url=""`` drops a recorded server; ``settings`` by name
     (``{"max_n_attempts": 5}``), then ``sets`` (``KEY=VALUE``: a shared variable, or
     ``settings.NAME=VALUE``); ``instructions`` are added to the step it starts with. What
-    it goes on with is recorded in the new session, and replays."""
+    it goes on with is recorded in the new session, and replays. ``handlers`` and ``tools``
+    are taken as ``run`` takes them (give them again: they are not in the run folder)."""
     from plancontrol.app.changes import Changes, next_step
     from plancontrol.runs.resume import start_point
 
@@ -202,7 +217,8 @@ def resume(
             case Failure(problem):
                 return Failure(problem)
             case Success(going):
-                return continue_run(folder, point, going, "resume", handlers, say)
+                chosen = _tooled(handlers, tools)
+                return continue_run(folder, point, going, "resume", chosen, say)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -212,6 +228,7 @@ def fork(
     *,
     from_step: int,
     handlers: Handlers | None = None,
+    tools: Tools | None = None,
     env: Mapping[str, str] | None = None,
     say: Say = _quiet,
     **changes: Unpack[ChangeArgs],
@@ -220,8 +237,8 @@ def fork(
     the steps before it are the original's, with their recording; the rest runs live on the
     context edited by ``settings`` and ``sets`` (``KEY=VALUE`` for a shared variable,
     ``settings.NAME=VALUE`` for a setting) and ``instructions`` (added to the step's own),
-    with the models and limits changed as ``resume`` changes them. The original is not
-    changed."""
+    with the models and limits changed as ``resume`` changes them, ``handlers`` and
+    ``tools`` as ``resume`` takes them. The original is not changed."""
     from plancontrol.app.changes import Changes
     from plancontrol.runs.lock import holder, in_use
     from plancontrol.runs.resume import already_there, prepare_fork, start_point
@@ -247,7 +264,7 @@ def fork(
         match prepare_fork(point, folder, target, from_step):
             case Failure(problem):
                 return Failure(problem)
-        return continue_run(target, point, going, "fork", handlers, say)
+        return continue_run(target, point, going, "fork", _tooled(handlers, tools), say)
 
 
 def replay(
@@ -258,14 +275,16 @@ def replay(
     lenient: bool = False,
     events: Any = None,
     pipeline: str | None = None,
+    tools: Tools | None = None,
 ) -> Result[ReplayOutcome, Problem]:
     """Replay the run in ``run_dir`` offline (see ``plancontrol.recording.replay``): the whole
     run, or one ``part`` (a phase such as ``"review"`` or a step such as ``"step-02"``);
     ``rerun_code`` (a timeout in seconds) runs the recorded scripts again and compares. The
     pipeline is rebuilt from the manifest; ``pipeline`` (``MODULE:NAME``) names where it
-    lives now when its module moved."""
+    lives now when its module moved. ``tools`` are the roles' tools the run was given: their
+    calls are answered from the journal, never made."""
     from plancontrol.recording.replay import replay_part, replay_run
 
     if part is not None:
-        return replay_part(Path(run_dir), part, events, pipeline=pipeline)
-    return replay_run(Path(run_dir), events, lenient, rerun_code, pipeline)
+        return replay_part(Path(run_dir), part, events, pipeline=pipeline, tools=tools)
+    return replay_run(Path(run_dir), events, lenient, rerun_code, pipeline, tools)

@@ -143,7 +143,9 @@ def record_new(
             say(models.notice)
         keys = (models.default.api_key, *(route.api_key for _, route in models.routes))
         scrub_keys = scrubber(env, keys)
-        started = start_agents(stack, models.default, models.routes, say, folder)
+        started = start_agents(
+            stack, models.default, models.routes, say, folder, chosen.tools, scrub_keys.data
+        )
         if isinstance(started, Problem):
             return Failure(started)
         agents, default, local_name = started

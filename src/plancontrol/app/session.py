@@ -18,7 +18,7 @@ from plancontrol.core.problem import Problem
 from plancontrol.handlers.local import ApproveAll, DiscardEvents, Uninterrupted
 from plancontrol.handlers.routes import Route
 from plancontrol.handlers.secrets import Scrubber
-from plancontrol.recording.wiring import Handlers, model_agents
+from plancontrol.recording.wiring import Handlers, Tools, journaled_tools, model_agents
 from plancontrol.runs.folder import RunOptions
 from plancontrol.runs.resume import StartPoint
 
@@ -87,12 +87,15 @@ def start_agents(
     routes: Sequence[tuple[str, Route]],
     say: Say,
     folder: Path,
+    tools: Tools | None = None,
+    scrub: Callable[[bytes], bytes] = bytes,
 ) -> tuple[Agents, Route, str | None] | Problem:
     """The real agents for these routes, on the embedded model (started here, stopped with
     ``stack``) when the default route is it; also the route used and the local model's
     name. A server that cannot start is a Problem. The structured-output modes
     earlier sessions of the run in ``folder`` settled on are kept; one settled now is said
-    and journaled in the session about to be recorded."""
+    and journaled in the session about to be recorded, as is each call of ``tools`` (its
+    result scrubbed by ``scrub``)."""
     from plancontrol.recording.negotiation import JournalSettle, modes_before
     from plancontrol.recording.record import next_session
     from plancontrol.servers.embedded import LocalModelServer
@@ -108,7 +111,8 @@ def start_agents(
         local_name = server.model_name
     number = next_session(folder)
     settle = JournalSettle(folder, number, say)
-    agents = model_agents(default, dict(routes), modes_before(folder, number), settle)
+    wrap = journaled_tools(folder, number, scrub) if tools else None
+    agents = model_agents(default, dict(routes), modes_before(folder, number), settle, tools, wrap)
     return stack.enter_context(agents), default, local_name
 
 
@@ -131,7 +135,9 @@ def continue_run(
     with contextlib.ExitStack() as stack:
         if start.settings.default_model == DEMO_MODEL and not default.embedded:
             default = replace(default, base_url=stack.enter_context(demo_server()).base_url)
-        started = start_agents(stack, default, routes, say, folder)
+        scrub = scrubber(going.env, keys)
+        tools = handlers.tools if handlers else None
+        started = start_agents(stack, default, routes, say, folder, tools, scrub.data)
         if isinstance(started, Problem):
             return Failure(started)
         agents, _, local_name = started
@@ -150,7 +156,7 @@ def continue_run(
             start,
             agents,
             chosen,
-            scrubber(going.env, keys),
+            scrub,
             command,
             going.options,
             going.pipeline,

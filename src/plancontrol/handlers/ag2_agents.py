@@ -24,7 +24,7 @@ from plancontrol.handlers.refusals import (
 from plancontrol.handlers.routes import Route, StructuredMode, next_mode
 from plancontrol.handlers.structured import response_format, system_prompt
 
-__all__ = ["Ag2Agents", "Settle"]
+__all__ = ["Ag2Agents", "Settle", "ToolWrap"]
 
 T = TypeVar("T")
 
@@ -32,15 +32,20 @@ Settle = Callable[[str, StructuredMode, tuple[str, ...]], None]
 """Told when a negotiation settles: the model, the mode it settled on, and the provider's
 message for each mode refused on the way."""
 
+ToolWrap = Callable[[str, int, Callable[..., Any]], Callable[..., Any]]
+"""Given a role, its plan step and one of its tools, the function ag2 is to call in its
+place for that turn (it keeps the tool's name and signature: ag2 reads the schema from it)."""
+
 
 class Ag2Agents:
     """Asks each request's model through ag2, routed by model name (else ``default``).
 
     ``tools`` gives roles Python functions the model may call (ag2 runs them and asks again;
-    the reply's usage then sums every model call of the turn). Owns one event loop for the
-    whole run (ag2 is async; the core is not), running in a thread of its own: ag2's tool
-    machinery resolves names from the frames above it, which must not be the caller's. Use it
-    as a context manager, or ``close()``.
+    the reply's usage then sums every model call of the turn); ``wrap_tools``, when given,
+    wraps each of them for each turn (to journal their calls, or serve recorded results).
+    Owns one event loop for the whole run (ag2 is async; the core is not), running in a
+    thread of its own: ag2's tool machinery resolves names from the frames above it, which
+    must not be the caller's. Use it as a context manager, or ``close()``.
     """
 
     def __init__(
@@ -51,6 +56,7 @@ class Ag2Agents:
         *,
         modes: Mapping[str, StructuredMode] | None = None,
         on_settle: Settle | None = None,
+        wrap_tools: ToolWrap | None = None,
     ) -> None:
         self.default = default
         self.routes = dict(routes or {})
@@ -59,6 +65,7 @@ class Ag2Agents:
         adapter's negotiation (``on_settle`` is told)."""
         self.on_settle = on_settle
         self.tools = {role: tuple(fns) for role, fns in (tools or {}).items()}
+        self.wrap_tools = wrap_tools
         self._loop = asyncio.new_event_loop()
         self._closing: asyncio.Future[None] = self._loop.create_future()
         self._root: asyncio.Task[None] | None = None
@@ -181,6 +188,9 @@ class Ag2Agents:
             self._http = httpx2.AsyncClient()
         config = _config(request, route, self._http)
         tools = self.tools.get(request.role, ())
+        if self.wrap_tools is not None:
+            wrap = self.wrap_tools
+            tools = tuple(wrap(request.role, request.step, fn) for fn in tools)
         agent = ag2.Agent(
             request.role, prompt=system_prompt(request, route), config=config, tools=tools
         )

@@ -18,6 +18,7 @@ from plancontrol.recording.session_replay import (
     replay_session,
     start_of,
 )
+from plancontrol.recording.wiring import Tools
 from plancontrol.runs.folder import Manifest, Session, session_dir
 from plancontrol.runs.journal import Entry, Saved, read_session_journal
 from plancontrol.runs.snapshots import compare_snapshot
@@ -46,13 +47,15 @@ def replay_part(
     lenient: bool = False,
     on_script: ScriptWatch | None = None,
     pipeline: str | None = None,
+    tools: Tools | None = None,
 ) -> Result[ReplayOutcome, Problem]:
     """Replay one phase (``"review"``) or one plan step (``"step-02"``, ``"2"``) of the run in
     ``run_dir`` alone, from the snapshot before it, against its own cassette and its part of
     the journal, and compare the snapshot after it with the recorded one. The newest session
     that recorded ``label`` is used. Nothing is written into the folder. ``lenient`` serves
     recorded replies to requests that changed (as ``replay_run``); ``on_script`` is told of
-    each script the part runs and the result recorded for it."""
+    each script the part runs and the result recorded for it; ``tools`` as ``replay_run``
+    takes them."""
     from plancontrol.core.pipeline import phases_after
     from plancontrol.recording.negotiation import modes_before, modes_in
     from plancontrol.runs.journal import Ticked
@@ -78,7 +81,7 @@ def replay_part(
     # phase's start when the part begins after a step
     lead = 0 if first == 0 else 1 + bool(previous and previous.startswith("step-"))
     part = (*(Ticked(0.0) for _ in range(lead)), *entries[first : end + 1])
-    tally = Tally([], [], [], [], on_script=on_script, pipeline=phases)
+    tally = Tally([], [], [], [], on_script=on_script, pipeline=phases, tools=tools)
     played = replay_session(
         run_dir,
         manifest,

@@ -19,6 +19,7 @@ from plancontrol.recording.session_replay import (
     replay_session,
     start_of,
 )
+from plancontrol.recording.wiring import Tools
 from plancontrol.runs.folder import Manifest, Session, session_dir
 from plancontrol.runs.journal import Entry, Saved, read_session_journal
 from plancontrol.runs.snapshots import Verdict, compare, compare_snapshot, recorded_context
@@ -32,6 +33,7 @@ def replay_run(
     lenient: bool = False,
     rerun_code: float | None = None,
     pipeline: str | None = None,
+    tools: Tools | None = None,
 ) -> Result[ReplayOutcome, Problem]:
     """Run the recording in ``run_dir`` again with no network and no code execution: model
     replies from its cassettes (fail-closed), scripts' results, clock readings and decisions
@@ -46,7 +48,8 @@ def replay_run(
     ``rerun_code`` (a timeout in seconds) runs every recorded script again, in order, in a
     scratch folder, and reports in ``code_differences`` where a result differs from the one
     recorded. ``pipeline`` (``MODULE:NAME``) names where the recorded pipeline lives now,
-    when its module moved.
+    when its module moved. ``tools`` are the roles' tools the run was given: their calls are
+    answered from the journal, never made (a run whose tools were called needs them).
     """
     import tempfile
 
@@ -55,7 +58,7 @@ def replay_run(
             pass
         case Failure(problem):
             return Failure(problem)
-    tally = Tally([], [], [], [], pipeline=phases)
+    tally = Tally([], [], [], [], pipeline=phases, tools=tools)
     scratch = tempfile.TemporaryDirectory(prefix="plancontrol-rerun-")
     tally.rerun = None if rerun_code is None else (Path(scratch.name), rerun_code)
     with scratch:

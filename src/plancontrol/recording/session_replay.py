@@ -17,7 +17,7 @@ from plancontrol.core.problem import Problem
 from plancontrol.handlers.routes import StructuredMode
 from plancontrol.recording.pipelines import recorded_pipeline
 from plancontrol.recording.rerun import Rerun, ScriptWatch, Watched, scratch_executor
-from plancontrol.recording.wiring import model_agents, replayed
+from plancontrol.recording.wiring import Tools, model_agents, replayed, served_tools
 from plancontrol.runs.folder import (
     Manifest,
     RunOptions,
@@ -26,7 +26,7 @@ from plancontrol.runs.folder import (
     read_sessions,
     session_dir,
 )
-from plancontrol.runs.journal import Entry, JournalReplay
+from plancontrol.runs.journal import Entry, JournalReplay, Tooled
 from plancontrol.runs.snapshots import ComparingCheckpoints, Verdict, decode_snapshot
 
 if TYPE_CHECKING:
@@ -107,6 +107,7 @@ class Tally:
     code_differences: list[str] = field(default_factory=list)
     on_script: ScriptWatch | None = None
     pipeline: Pipeline = PLANNING_AND_CONTROL  # as the manifest records it
+    tools: Tools | None = None  # the roles' tools, their calls served from the journal
 
 
 def named(name: str, session: Session) -> str:
@@ -167,6 +168,9 @@ def replay_session(
     from plancontrol.recording.negotiation import modes_before
 
     where = session_dir(run_dir, session.number)
+    untooled = _untooled(where, entries, tally.tools)
+    if untooled is not None:
+        return Failure(untooled)
     journal = JournalReplay(entries)
     options = session.options or manifest.options  # a resume may have changed the models
     executor = _executor(journal, options, tally)
@@ -174,7 +178,10 @@ def replay_session(
     scrub = Scrubber(secret_values(os.environ)).data
     if modes is None:  # settled by earlier sessions; this one's negotiation replays
         modes = modes_before(run_dir, session.number)
-    with model_agents(options.default_route, dict(options.routes), modes) as live:
+    served = served_tools(journal)  # the roles' tool calls answered, never made
+    with model_agents(
+        options.default_route, dict(options.routes), modes, None, tally.tools, served
+    ) as live:
         agents = CassetteAgents(live, where / "cassettes", "replay", scrub, lenient)
         stopping = _StopAfter(snapshots, stop, journal)
         fx = replayed(
@@ -234,3 +241,17 @@ def _ended(
         stopped = result.failure().context if isinstance(result, Failure) else result.unwrap()
         return Failure(Halt(journal.diverged, stopped))
     return result
+
+
+def _untooled(where: Path, entries: tuple[Entry, ...], tools: Tools | None) -> Problem | None:
+    """Why the session cannot be replayed without more tools: its journal records calls of a
+    role's tools that the replay was not given (the requests would lack them)."""
+    missing = sorted({e.role for e in entries if isinstance(e, Tooled)} - set(tools or {}))
+    if not missing:
+        return None
+    return Problem(
+        what=f"{where / 'journal.jsonl'} records calls of the tools of {', '.join(missing)}, "
+        "which this replay was not given",
+        where=str(where / "journal.jsonl"),
+        fix="replay it from Python with the same tools: plancontrol.replay(run_dir, tools={...})",
+    )

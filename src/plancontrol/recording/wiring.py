@@ -26,7 +26,7 @@ from plancontrol.handlers.executor import SubprocessExecutor
 from plancontrol.handlers.local import DiscardEvents, SystemClock
 from plancontrol.handlers.secrets import Scrubber
 from plancontrol.handlers.workspace import FolderWorkspace, MemoryWorkspace
-from plancontrol.runs.folder import RunOptions
+from plancontrol.runs.folder import RunOptions, session_dir
 from plancontrol.runs.journal import (
     Journal,
     JournalReplay,
@@ -36,19 +36,34 @@ from plancontrol.runs.journal import (
     RecordingSignals,
 )
 from plancontrol.runs.resume import WORK
+from plancontrol.runs.tools import JournalTools, RecordingTools, ServedTools
 
 if TYPE_CHECKING:
-    from plancontrol.handlers.ag2_agents import Ag2Agents, Settle
+    from plancontrol.handlers.ag2_agents import Ag2Agents, Settle, ToolWrap
     from plancontrol.handlers.routes import Route, StructuredMode
 
-__all__ = ["Handlers", "assemble", "model_agents", "recorded", "replayed"]
+__all__ = [
+    "Handlers",
+    "Tools",
+    "assemble",
+    "journaled_tools",
+    "model_agents",
+    "recorded",
+    "replayed",
+    "served_tools",
+]
+
+Tools = Mapping[str, Sequence[Callable[..., Any]]]
+"""Python functions a role's model may call (ag2 tools), per role name."""
 
 
 @dataclass(frozen=True)
 class Handlers:
     """What a caller brings to a recorded run besides the models: how it is watched,
-    approved and stopped, and how scripts run (``executor``: their own, say one that runs
-    code in a container; None: subprocesses in the run folder, with the limits below)."""
+    approved and stopped, how scripts run (``executor``: their own, say one that runs
+    code in a container; None: subprocesses in the run folder, with the limits below), and
+    the ``tools`` each role's model may call. The executor's results, the approver's
+    decisions and the tools' results are journaled; a replay serves them without asking."""
 
     events: EventSink
     approver: Approver
@@ -60,6 +75,7 @@ class Handlers:
     pass_env: tuple[str, ...] = ()
     """Variables the scripts get although their names say they hold a credential."""
     executor: Executor | None = None
+    tools: Tools | None = None
 
 
 def assemble(
@@ -158,10 +174,27 @@ def model_agents(
     routes: Mapping[str, Route],
     modes: Mapping[str, StructuredMode],
     on_settle: Settle | None = None,
-    tools: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+    tools: Tools | None = None,
+    wrap_tools: ToolWrap | None = None,
 ) -> Ag2Agents:
-    """The real agents (ag2) for these routes: ``tools`` per role, the structured-output
+    """The real agents (ag2) for these routes: ``tools`` per role (each wrapped for each turn
+    by ``wrap_tools``: ``journaled_tools`` or ``served_tools``), the structured-output
     modes already settled, ``on_settle`` told of a mode settled now."""
     from plancontrol.handlers.ag2_agents import Ag2Agents
 
-    return Ag2Agents(default, dict(routes), tools, modes=modes, on_settle=on_settle)
+    return Ag2Agents(
+        default, dict(routes), tools, modes=modes, on_settle=on_settle, wrap_tools=wrap_tools
+    )
+
+
+def journaled_tools(
+    folder: Path, number: int, scrub: Callable[[bytes], bytes] = bytes
+) -> RecordingTools:
+    """Tools that run, each call's result journaled in session ``number`` of the run in
+    ``folder`` (scrubbed by ``scrub``)."""
+    return RecordingTools(JournalTools(session_dir(folder, number) / "journal.jsonl", scrub))
+
+
+def served_tools(journal: JournalReplay) -> ServedTools:
+    """Tools that are never called: each call answered by ``journal``."""
+    return ServedTools(journal)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from returns.result import Failure, Result, Success
@@ -23,83 +25,40 @@ from plancontrol.core.ports import (
     Signals,
 )
 from plancontrol.core.problem import Problem
+from plancontrol.runs.entries import (
+    Checked,
+    Decided,
+    Entry,
+    Installed,
+    Negotiated,
+    Ran,
+    Saved,
+    Ticked,
+    Tooled,
+)
 from plancontrol.runs.folder import Session, damaged, session_dir
 from plancontrol.runs.snapshots import digest
 
-__all__ = [
+__all__ = [  # the entries (plancontrol.runs.entries) as well, where they were first defined
     "Checked",
+    "Decided",
     "Entry",
+    "Installed",
     "Journal",
     "JournalReplay",
     "Negotiated",
+    "Ran",
     "RecordingApprover",
     "RecordingClock",
     "RecordingExecutor",
     "RecordingSignals",
     "Saved",
+    "Ticked",
+    "Tooled",
     "read_journal",
     "read_session_journal",
     "seal",
 ]
-
-
-class Ran(msgspec.Struct, frozen=True, tag=True):
-    """A script run: what was run, and how it ended (or why it could not run)."""
-
-    step: int
-    attempt: int
-    filename: str
-    result: Execution | None
-    failure: str = ""
-
-
-class Installed(msgspec.Struct, frozen=True, tag=True):
-    """A package installation and how it ended."""
-
-    step: int
-    packages: tuple[str, ...]
-    result: Execution | None
-    failure: str = ""
-
-
-class Ticked(msgspec.Struct, frozen=True, tag=True):
-    """A clock reading."""
-
-    value: float
-
-
-class Decided(msgspec.Struct, frozen=True, tag=True):
-    """An approval decision."""
-
-    kind: str
-    step: int
-    decision: Decision
-
-
-class Checked(msgspec.Struct, frozen=True, tag=True):
-    """Whether the run was let go on at a safe point (False: cancelled there)."""
-
-    step: int
-    proceed: bool
-
-
-class Saved(msgspec.Struct, frozen=True, tag=True):
-    """A snapshot written: its label and the sha256 of its bytes, to catch later edits."""
-
-    label: str
-    sha256: str
-
-
-class Negotiated(msgspec.Struct, frozen=True, tag=True):
-    """The structured-output mode a server was found to accept for ``model``, by the
-    session's first structured call (``plancontrol.recording.negotiation``); later sessions
-    use it."""
-
-    model: str
-    mode: Literal["json_schema", "json_object", "prompt"]
-
-
-Entry = Ran | Installed | Ticked | Decided | Checked | Saved | Negotiated
 
 
 class Journal:
@@ -296,14 +255,27 @@ def _entry_text(index: int, entry: Entry | None) -> str:
             held = f"a decision on the {kind} at step {step}"
         case Checked(step=step):
             held = f"a go-on check before step {step}"
+        case Tooled():
+            held = _tool_text(entry)
         case _:
             held = type(entry).__name__
     return f"#{index + 1}, {held}"
 
 
+def _tool_text(call: Tooled) -> str:
+    """A tool call as a replay's error names it.
+
+    >>> _tool_text(Tooled("counter", 1, "count_primes", {"limit": 20}))
+    "the counter's call count_primes(limit=20) at step 1"
+    """
+    given = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+    return f"the {call.role}'s call {call.name}({given}) at step {call.step}"
+
+
 class JournalReplay:
-    """Serves journaled results in order, as the executor, the clock, the approver and the
-    signals; nothing runs: a script is answered with what it printed when recorded.
+    """Serves journaled results in order, as the executor, the clock, the approver, the
+    signals and the agents' tools; nothing runs: a script is answered with what it printed
+    when recorded, a tool call with what the tool returned.
 
     A request the journal does not hold next (another script, a decision on another step,
     nothing left) is never answered live: it is kept in ``diverged`` (naming the entry and
@@ -315,10 +287,11 @@ class JournalReplay:
     def __init__(self, entries: tuple[Entry, ...]) -> None:
         self._queues: dict[type[Any], deque[tuple[int, Any]]] = {
             kind: deque((i, e) for i, e in enumerate(entries) if isinstance(e, kind))
-            for kind in (Ran, Installed, Ticked, Decided, Checked)
+            for kind in (Ran, Installed, Ticked, Decided, Checked, Tooled)
         }
         self.diverged: ReplayDiverged | None = None
         self._last_tick = 0.0
+        self._tool_lock = threading.Lock()  # ag2 runs synchronous tools in worker threads
 
     def _serve(self, kind: type[Any], fits: Callable[[Any], bool], request: str) -> Any:
         """The next entry of ``kind`` when it answers ``request``; else None, noted."""
@@ -371,6 +344,24 @@ class JournalReplay:
             Decided, lambda e: (e.kind, e.step) == (request.kind, request.step), asked
         )
         return Abort(reason=self._why()) if entry is None else entry.decision
+
+    def tool(self, role: str, step: int, name: str, arguments: dict[str, Any]) -> Tooled | None:
+        """The recorded result of ``role``'s call ``name(**arguments)`` at ``step`` (None:
+        diverged). The calls of one turn may be recorded in any order (ag2 runs them side by
+        side), so any call of the turn at the head of the journal answers it."""
+        asked = _tool_text(Tooled(role, step, name, arguments))
+        with self._tool_lock:
+            queue = self._queues[Tooled]
+            turn = itertools.takewhile(lambda q: (q[1].role, q[1].step) == (role, step), queue)
+            found = next(
+                (q for q in turn if (q[1].name, q[1].arguments) == (name, arguments)), None
+            )
+            if found is not None and self.diverged is None:
+                queue.remove(found)
+                entry: Tooled = found[1]
+                return entry
+            self._serve(Tooled, lambda e: False, asked)  # noted, naming the entry held next
+            return None
 
     def _why(self) -> str:
         assert self.diverged is not None

@@ -94,67 +94,106 @@ def run_code_step(ctx: Context, fx: World, step: int, role: str, feedback: str) 
     the judge's fix suggestion reach the next attempt; stop after max_n_attempts. A script
     that timed out or exited non-zero is never the step's success, whatever the judge says."""
     budget = _Budget(step, len(ctx.usage), ctx.settings.max_rounds_control)
-    filename = f"codebase/step_{step}.py"
     previous = f"Feedback from the approver: {feedback}" if feedback else ""
+    so_far = _SoFar(step, role)
+    problem = ""
+    attempts = ctx.settings.max_n_attempts
+    for attempt in range(1, attempts + 1):
+        match _write_and_run(ctx, fx, budget, attempt, previous, role):
+            case Failure(h):
+                return so_far.ended(h.context, attempt, h.error)
+            case Success((ctx, code, run)):
+                pass
+        so_far = so_far.ran(run)
+        match _typed(ctx, fx, budget, judge_request(ctx, step, attempt, code.code, run), Verdict):
+            case Failure(h):
+                return so_far.ended(h.context, attempt, h.error)
+            case Success((ctx, judged)):
+                verdict = _overruled(run, judged)
+        if verdict.decision == "success":
+            return so_far.ended(ctx, attempt, None, summary_for(code.code, run, verdict))
+        problem = verdict.reason
+        previous = retry_note(code.code, run, verdict)
+        if verdict.decision == "install":
+            match _install(ctx, fx, budget, attempt, verdict):
+                case Failure(h):
+                    return so_far.ended(h.context, attempt, h.error)
+                case Success((ctx, note)):
+                    previous += note
+    return so_far.ended(
+        ctx, attempts, AttemptsExhausted(step=step, attempts=attempts, last_problem=problem)
+    )
+
+
+def _script_name(step: int) -> str:
+    return f"codebase/step_{step}.py"
+
+
+class _SoFar(NamedTuple):
+    """What a code step's attempts have come to: how its last script ran, the files made."""
+
+    step: int
+    role: str
     code_status: CodeStatus = "not_run"
     files: tuple[str, ...] = ()
-    problem = ""
 
-    def ended(ctx: Context, attempts: int, error: Error | None, summary: str = "") -> StepEnd:
+    def ran(self, run: Execution) -> _SoFar:
+        """With the script of another attempt run."""
+        files = tuple(dict.fromkeys((*self.files, _script_name(self.step), *run.files)))
+        return self._replace(code_status=_code_status(run), files=files)
+
+    def ended(self, ctx: Context, attempts: int, error: Error | None, summary: str = "") -> StepEnd:
+        """The step ended after ``attempts``, failed with ``error`` or done."""
         status: StepStatus = "failed" if error else "completed"
         outcome = StepOutcome(
-            step=step,
-            agent=role,
+            step=self.step,
+            agent=self.role,
             status=status,
-            code_status=code_status,
+            code_status=self.code_status,
             attempts=attempts,
             summary=summary,
-            files=files,
+            files=self.files,
             error=error.message if error else "",
         )
         return StepEnd(ctx, outcome, error)
 
-    attempts = ctx.settings.max_n_attempts
-    for attempt in range(1, attempts + 1):
-        request = engineer_request(ctx, step, attempt, previous, role, fx.interpreter)
-        match _typed(ctx, fx, budget, request, Code):
-            case Failure(h):
-                return ended(h.context, attempt, h.error)
-            case Success((ctx, code)):
-                pass
-        script = Script(step=step, attempt=attempt, filename=filename, code=code.code)
-        match fx.executor.run(script):
-            case Failure(exec_error):
-                return ended(ctx, attempt, exec_error)
-            case Success(run):
-                pass
-        code_status = _code_status(run)
-        files = tuple(dict.fromkeys((*files, filename, *run.files)))
-        match _typed(ctx, fx, budget, judge_request(ctx, step, attempt, code.code, run), Verdict):
-            case Failure(h):
-                return ended(h.context, attempt, h.error)
-            case Success((ctx, judged)):
-                verdict = _overruled(run, judged)
-        if verdict.decision == "success":
-            return ended(ctx, attempt, None, summary_for(code.code, run, verdict))
-        problem = verdict.reason
-        previous = retry_note(code.code, run, verdict)
-        if verdict.decision == "install":
-            request = installer_request(ctx, step, attempt, verdict)
-            match _typed(ctx, fx, budget, request, Install):
-                case Failure(h):
-                    return ended(h.context, attempt, h.error)
-                case Success((ctx, install)):
-                    pass
-            match fx.executor.install(step, install.packages):
-                case Failure(exec_error):
-                    return ended(ctx, attempt, exec_error)
-                case Success(done):
-                    outcome = "installed" if done.exit_code == 0 else "could not install"
-                    previous += f"\n\n{outcome} {', '.join(install.packages)}: {done.stderr[-500:]}"
-    return ended(
-        ctx, attempts, AttemptsExhausted(step=step, attempts=attempts, last_problem=problem)
-    )
+
+def _write_and_run(
+    ctx: Context, fx: World, budget: _Budget, attempt: int, previous: str, role: str
+) -> Result[tuple[Context, Code, Execution], Halt]:
+    """The engineer's script for ``attempt``, and how it ran."""
+    step = budget.step
+    request = engineer_request(ctx, step, attempt, previous, role, fx.interpreter)
+    match _typed(ctx, fx, budget, request, Code):
+        case Failure(h):
+            return Failure(h)
+        case Success((asked, code)):
+            pass
+    script = Script(step=step, attempt=attempt, filename=_script_name(step), code=code.code)
+    ran = fx.executor.run(script)
+    return ran.map(lambda run: (asked, code, run)).alt(lambda error: Halt(error, asked))
+
+
+def _install(
+    ctx: Context, fx: World, budget: _Budget, attempt: int, verdict: Verdict
+) -> Result[tuple[Context, str], Halt]:
+    """The packages the installer picks for ``verdict``, installed; the note the next
+    attempt is told of how that went."""
+    request = installer_request(ctx, budget.step, attempt, verdict)
+    match _typed(ctx, fx, budget, request, Install):
+        case Failure(h):
+            return Failure(h)
+        case Success((asked, install)):
+            pass
+    match fx.executor.install(budget.step, install.packages):
+        case Failure(error):
+            return Failure(Halt(error, asked))
+        case Success(done):
+            outcome = "installed" if done.exit_code == 0 else "could not install"
+            return Success(
+                (asked, f"\n\n{outcome} {', '.join(install.packages)}: {done.stderr[-500:]}")
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def run_text_step(ctx: Context, fx: World, step: int, role: str, feedback: str) -> StepEnd:

@@ -178,9 +178,20 @@ def _first_problem(s: Settings) -> str | None:
             f"settings.max_cost_usd must be a positive number, got {s.max_cost_usd}; "
             "or leave it unset"
         )
-    approval = _approval_problem(s)
-    if approval:
-        return approval
+    problem = _approval_problem(s) or _roster_problem(s)
+    if problem:
+        return problem
+    if not s.researcher_filename or "/" in s.researcher_filename:
+        return (
+            f"settings.researcher_filename must be a plain file name, got "
+            f"{s.researcher_filename!r}; use something like 'report.md'"
+        )
+    return None
+
+
+def _roster_problem(s: Settings) -> str | None:
+    """What is wrong with the roles: none, one twice, one plancontrol runs itself, a model
+    for a role nobody has, a reply schema that is not one."""
     if not s.roles:
         return "settings.roles is empty; list at least one role a plan may use"
     names = s.role_names
@@ -204,11 +215,6 @@ def _first_problem(s: Settings) -> str | None:
         problem = _schema_problem(role)
         if problem:
             return problem
-    if not s.researcher_filename or "/" in s.researcher_filename:
-        return (
-            f"settings.researcher_filename must be a plain file name, got "
-            f"{s.researcher_filename!r}; use something like 'report.md'"
-        )
     return None
 
 

@@ -164,6 +164,12 @@ def test_a_roles_tools_are_journaled_and_replay_serves_them_uncalled(tmp_path: P
     assert replayed.identical
     assert replayed.unplayed_journal == {}
     assert counted.calls == [20]  # served from the journal: not called again
+    untooled = plancontrol.replay(run).failure()  # as `plancontrol replay` has it: no tools
+    journal = run / "sessions" / "01" / "journal.jsonl"
+    assert untooled.message == (
+        f"{journal} records calls of the tools of counter, which this replay was not given; "
+        "replay it from Python with the same tools: plancontrol.replay(run_dir, tools={...})"
+    )
     part = plancontrol.replay(run, part="step-01", tools={"counter": [later.tool]}).unwrap()
     assert part.identical
     assert later.calls == [20]

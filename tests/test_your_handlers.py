@@ -4,6 +4,7 @@ sink of the caller's own go through the journal; replay serves what they gave, u
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from returns.result import Failure, Result, Success
@@ -122,7 +123,7 @@ COUNTER = {"name": "counter", "description": "counts things exactly, with its to
 COUNT_PLAN = Plan((Step("Count the primes below 20", "counter"),))
 
 
-def _tool_replies() -> dict[str, list[object]]:
+def _tool_replies() -> dict[str, list[Any]]:
     call = ToolCalls((ToolCall("count_primes", {"limit": 20}),))
     planned = happy_replies(COUNT_PLAN)
     return {

@@ -108,44 +108,64 @@ def lock(folder: Path, patience: float = 0.5) -> Result[FolderLock, Problem]:
     path = folder / LOCK
     deadline = time.monotonic() + patience
     while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            return Failure(
-                Problem(
-                    what=f"cannot lock {folder}: {exc.strerror}",
-                    where=str(folder),
-                    fix="check that it is a folder",
-                )
-            )
+        match _open(folder, path):
+            case Failure(problem):
+                return Failure(problem)
+            case Success(fd):
+                pass
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            pid = holder(folder)
-            if pid is not None:
-                return Failure(in_use(folder, pid))
-            if time.monotonic() > deadline:  # held, but its holder has not said who it is
-                return Failure(
-                    Problem(
-                        what=f"{folder} is in use by another process",
-                        where=str(folder),
-                        fix="wait until it ends, then try again",
-                    )
-                )
+            held = _held(folder, deadline)
+            if held is not None:
+                return Failure(held)
             time.sleep(0.01)
             continue
-        try:
-            same = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if not same:  # its holder removed it as we opened it: take the new one
+        if not _still_there(path, fd):  # its holder removed it as we opened it: take the new one
             os.close(fd)
             continue
         me = os.getpid()
         os.ftruncate(fd, 0)
         os.write(fd, f"{me} {_started(me) or ''}\n".encode("ascii"))
         return Success(FolderLock(path, fd))
+
+
+def _open(folder: Path, path: Path) -> Result[int, Problem]:
+    """The lock file at ``path``, opened (made when missing)."""
+    try:
+        return Success(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    except OSError as exc:
+        return Failure(
+            Problem(
+                what=f"cannot lock {folder}: {exc.strerror}",
+                where=str(folder),
+                fix="check that it is a folder",
+            )
+        )
+
+
+def _held(folder: Path, deadline: float) -> Problem | None:
+    """Why ``folder``, whose lock another process holds, cannot be taken: the live process
+    that said it holds it, or the wait past ``deadline``; None: try again."""
+    pid = holder(folder)
+    if pid is not None:
+        return in_use(folder, pid)
+    if time.monotonic() > deadline:  # held, but its holder has not said who it is
+        return Problem(
+            what=f"{folder} is in use by another process",
+            where=str(folder),
+            fix="wait until it ends, then try again",
+        )
+    return None
+
+
+def _still_there(path: Path, fd: int) -> bool:
+    """Whether the lock file opened as ``fd`` is still the one at ``path``."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def lock_new(folder: Path, refusal: Problem) -> Result[FolderLock, Problem]:

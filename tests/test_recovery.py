@@ -15,7 +15,7 @@ from returns.result import Failure, Success
 from scripts import OK, PRIMES, fix, plancontrol, review
 
 import plancontrol as library
-from plancontrol import decode_context
+from plancontrol import Problem, decode_context
 from plancontrol.core.answers import Code
 from plancontrol.servers.replies import Usage
 from plancontrol.testing import OpenAITestServer
@@ -433,8 +433,10 @@ def test_resume_and_fork_refuse_a_budget_on_an_unpriced_model_before_any_call(
             tmp_path / "budget" / "run", tmp_path / "fork", from_step=1, model="my-llama", env={}
         )
         assert len(server.log) == before
-    assert refused == Failure(unknown("m").removeprefix("plancontrol: ").rstrip("\n"))
-    assert refused_fork == Failure(unknown("my-llama").removeprefix("plancontrol: ").rstrip())
+    said = unknown("m").removeprefix("plancontrol: ").rstrip("\n")
+    assert refused == Failure(Problem(what=said, where="max_cost_usd"))
+    said = unknown("my-llama").removeprefix("plancontrol: ").rstrip()
+    assert refused_fork == Failure(Problem(what=said, where="max_cost_usd"))
     for run in (tmp_path / "run", tmp_path / "budget" / "run"):
         assert sorted(p.name for p in (run / "sessions").iterdir()) == ["01"]
     assert not (tmp_path / "fork").exists()

@@ -157,15 +157,11 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
     """Where ``plancontrol resume`` continues the run in ``folder``: after its last snapshot,
     or (``from_step`` K) after step K-1, so that steps before K are not run again and their
     summaries reach step K. Every problem is a one-line Failure, and nothing is written."""
-    match read_manifest(folder).bind(lambda m: read_sessions(folder).map(lambda s: (m, s))):
+    match _run_read(folder):
         case Success((manifest, sessions)):
             pass
         case Failure(problem):
             return Failure(problem)
-    for session in sessions:  # a damaged journal is refused, even one no longer needed
-        journal = read_session_journal(folder, session)
-        if isinstance(journal, Failure):
-            return Failure(journal.failure())
     match latest_saved(folder, sessions):
         case Failure(problem):
             return Failure(problem)
@@ -179,20 +175,50 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
     latest = load_saved(folder, sessions[number - 1], saved)
     if isinstance(latest, Failure):
         return Failure(latest.failure())
-    if from_step is None:
-        if saved.label == "finalize":
-            last = latest.unwrap().plan
-            k = last.n_steps if last is not None else 1
-            return Failure(
-                Problem(
-                    what=f"{folder} ran to the end; nothing to resume: run step {k} again with "
-                    f"{suggested_call('resume', folder, from_step=k)}, or branch it there with "
-                    f"{suggested_call('fork', folder, from_step=k, into=_free(folder))}",
-                    where=str(folder),
-                )
-            )
-        return Success(StartPoint(manifest, sessions, number, saved.label, latest.unwrap()))
-    plan = latest.unwrap().plan
+    if from_step is not None:
+        return _before_step(folder, manifest, sessions, saved, latest.unwrap(), from_step)
+    if saved.label == "finalize":
+        return Failure(_ran_to_the_end(folder, latest.unwrap()))
+    return Success(StartPoint(manifest, sessions, number, saved.label, latest.unwrap()))
+
+
+def _run_read(folder: Path) -> Result[tuple[Manifest, tuple[Session, ...]], Problem]:
+    """The run's manifest and sessions; a damaged journal is refused, even one no longer
+    needed."""
+    match read_manifest(folder).bind(lambda m: read_sessions(folder).map(lambda s: (m, s))):
+        case Success((manifest, sessions)):
+            pass
+        case Failure(problem):
+            return Failure(problem)
+    for session in sessions:
+        journal = read_session_journal(folder, session)
+        if isinstance(journal, Failure):
+            return Failure(journal.failure())
+    return Success((manifest, sessions))
+
+
+def _ran_to_the_end(folder: Path, last: Context) -> Problem:
+    """Why a run that ran to the end has nothing to resume, and what to do instead."""
+    k = last.plan.n_steps if last.plan is not None else 1
+    return Problem(
+        what=f"{folder} ran to the end; nothing to resume: run step {k} again with "
+        f"{suggested_call('resume', folder, from_step=k)}, or branch it there with "
+        f"{suggested_call('fork', folder, from_step=k, into=_free(folder))}",
+        where=str(folder),
+    )
+
+
+def _before_step(
+    folder: Path,
+    manifest: Manifest,
+    sessions: tuple[Session, ...],
+    saved: Saved,
+    latest: Context,
+    from_step: int,
+) -> Result[StartPoint, Problem]:
+    """Where a resume ``from_step`` K continues: after step K-1 (after approval for K = 1),
+    refused when the plan has no step K or a step before it did not complete."""
+    plan = latest.plan
     if plan is None or saved.label in ("plan", "review"):
         return Failure(_unplanned(folder))
     if not 1 <= from_step <= plan.n_steps:

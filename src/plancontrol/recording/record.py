@@ -82,14 +82,7 @@ def record_session(
 
     number = next_session(folder)
     where = session_dir(folder, number)
-    if (
-        starts_after is not None
-        or number > 1
-        or start != Context(task=start.task, settings=start.settings)
-    ):
-        label = starts_after or "start"
-        snapshot = scrub.checked(decode_snapshot)(encode_snapshot(label, start))
-        write_atomic(where / "start.json", snapshot)
+    _write_start(where, number, starts_after, start, scrub)
     session = Session(number=number, command=command, starts_after=starts_after, options=options)  # type: ignore[arg-type]
     write_session(folder, session)
     journal = Journal(where / "journal.jsonl", scrub=scrub.checked(_ENTRY.decode))
@@ -112,20 +105,42 @@ def record_session(
     finally:
         cassettes.close()
         journal.close()
-        size, sha = seal(journal.path)
-        write_session(
-            folder,
-            Session(
-                number=number,
-                command=session.command,
-                starts_after=starts_after,
-                status=status,
-                message=scrub.text(message),
-                journal_bytes=size,
-                journal_sha256=sha,
-                options=options,
-            ),
-        )
+        _write_ended(folder, session, journal, status, scrub.text(message))
+
+
+def _write_start(
+    where: Path, number: int, starts_after: str | None, start: Context, scrub: Scrubber
+) -> None:
+    """Keep the session's start in ``start.json`` unless it begins from the manifest alone
+    (the first session, from scratch, with only the task and settings)."""
+    if (
+        starts_after is not None
+        or number > 1
+        or start != Context(task=start.task, settings=start.settings)
+    ):
+        label = starts_after or "start"
+        snapshot = scrub.checked(decode_snapshot)(encode_snapshot(label, start))
+        write_atomic(where / "start.json", snapshot)
+
+
+def _write_ended(
+    folder: Path, session: Session, journal: Journal, status: SessionStatus, message: str
+) -> None:
+    """Say in ``session.json`` how the session ended, with its journal sealed."""
+    size, sha = seal(journal.path)
+    write_session(
+        folder,
+        Session(
+            number=session.number,
+            command=session.command,
+            starts_after=session.starts_after,
+            status=status,
+            message=message,
+            journal_bytes=size,
+            journal_sha256=sha,
+            options=session.options,
+        ),
+    )
 
 
 def _write_last(folder: Path, where: Path, ctx: Context, scrub: Scrubber) -> None:

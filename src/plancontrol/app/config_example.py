@@ -13,7 +13,7 @@ from plancontrol.handlers.defaults import CODE_TIMEOUT, MODEL_TIMEOUT
 __all__ = ["example_config"]
 
 
-def example_config() -> str:
+def example_config() -> str:  # one template: the file as plancontrol init writes it
     """The commented config file ``plancontrol init`` writes."""
     settings = "\n".join(_commented(name, SETTINGS[name]) for name in SCALAR_SETTINGS)
     return f"""\

@@ -197,11 +197,7 @@ def replay_session(
         agents.close()
     if agents.problem is not None:
         return Failure(Problem(what=agents.problem))
-    if isinstance(executor, Rerun):
-        tally.reruns += executor.runs
-        tally.code_differences.extend(executor.differences)
-    tally.snapshots.extend((named(label, session), diff) for label, diff in snapshots.compared)
-    _tally_cassettes(tally, session, agents, count_unplayed=count_unplayed)
+    _tally_up(tally, session, executor, snapshots, agents, count_unplayed=count_unplayed)
     return Success((result, journal.unplayed))
 
 
@@ -216,10 +212,21 @@ def _executor(journal: JournalReplay, options: RunOptions, tally: Tally) -> Exec
     return executor
 
 
-def _tally_cassettes(
-    tally: Tally, session: Session, agents: CassetteAgents, *, count_unplayed: bool
+def _tally_up(
+    tally: Tally,
+    session: Session,
+    executor: Executor | None,
+    snapshots: ComparingCheckpoints,
+    agents: CassetteAgents,
+    *,
+    count_unplayed: bool,
 ) -> None:
-    """Add to ``tally`` what a replayed session did with its cassettes."""
+    """Add to ``tally`` what a replayed session found: its scripts run again, its snapshots
+    compared, what it did with its cassettes."""
+    if isinstance(executor, Rerun):
+        tally.reruns += executor.runs
+        tally.code_differences.extend(executor.differences)
+    tally.snapshots.extend((named(label, session), diff) for label, diff in snapshots.compared)
     tally.drift.extend((named(name, session), diff) for name, diff in agents.drift)
     tally.cassettes.extend(named(name, session) for name in agents.opened)
     on_disk = sorted(p.name for p in agents.folder.glob("*.json"))

@@ -17,17 +17,19 @@ from plancontrol.core.context import Context
 from plancontrol.core.events import (
     AgentReplied,
     CodeExecuted,
-    CostUpdate,
     Event,
     PhaseChange,
     PlanningComplete,
     StepComplete,
     StepFailed,
     StepStart,
+    WorkflowComplete,
+    WorkflowFailed,
 )
 from plancontrol.core.ledger import Report, Totals
 from plancontrol.core.plan import Step
 from plancontrol.core.report import dollars
+from plancontrol.handlers.progress import LiveStatus, StatusLine
 
 __all__ = [
     "ConsoleEvents",
@@ -98,24 +100,35 @@ def plan_table(steps: tuple[Step, ...]) -> Table:
 class ConsoleEvents:
     """Prints the run as it goes: each phase, the plan, each step (i of N, its agent, each
     attempt), and the tokens and dollars spent so far. A failure is not repeated here: the
-    caller says it once, at the end (``stopped_line``)."""
+    caller says it once, at the end (``stopped_line``). With ``live`` (for a terminal), a
+    status line under those lines is redrawn in place until the workflow ends or ``close``."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, live: bool = False) -> None:
         self.console = console
-        self.tokens = 0
-        self.cost: float | None = 0.0
+        self.status = StatusLine()
+        self.live = LiveStatus(console, self.status) if live else None
         self.judged: AgentReplied | None = None  # the judge's last reply, said on a retry
 
     def _spent(self) -> str:
-        return f"{self.tokens:,} tokens, {dollars(self.cost)} so far"
+        return f"{self.status.tokens:,} tokens, {dollars(self.status.cost)} so far"
+
+    def close(self) -> None:
+        """Take the status line away (the lines printed stay)."""
+        if self.live is not None:
+            self.live.stop()
 
     def emit(self, event: Event) -> None:
+        self.status.tell(event)
+        if isinstance(event, WorkflowComplete | WorkflowFailed):
+            self.close()
+        elif self.live is not None:
+            self.live.start()
+        self._print(event)
+
+    def _print(self, event: Event) -> None:
         match event:
             case PhaseChange(phase=phase):
                 self.console.print(Text.assemble(("phase", "dim"), " ", (phase, "bold")))
-            case CostUpdate(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost):
-                self.tokens += prompt + completion
-                self.cost = None if self.cost is None or cost is None else self.cost + cost
             case PlanningComplete(steps=steps, seconds=seconds):
                 self.console.print(plan_table(steps))
                 self.console.print(Text(f"planned in {seconds:.2f} s ({self._spent()})"))

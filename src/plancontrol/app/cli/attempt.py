@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from plancontrol.core.phase import Halt
     from plancontrol.core.ports import Signals
     from plancontrol.core.settings import Settings
+    from plancontrol.handlers.console import ConsoleEvents
     from plancontrol.recording.record import Handlers
 
 __all__ = ["asked_at_terminal", "finish", "run_folder"]
@@ -49,19 +50,33 @@ def asked_at_terminal(settings: Settings | None, fix: str) -> Result[None, Probl
     return Failure(Problem(what=problem, where="approval")) if problem else Success(None)
 
 
-def _handlers(
-    watch: Signals, settings: Settings | None, *, quiet: bool, err: Console, **knobs: Any
-) -> Handlers:
-    """The CLI's handlers: progress on ``err`` unless ``quiet``, approvals at the terminal
-    when the run's settings ask for them, Ctrl-C and SIGTERM through ``watch``."""
+def _asks(settings: Settings | None) -> bool:
+    """Whether the run asks a person to approve, at the terminal."""
+    return settings is not None and settings.approval != "none"
+
+
+def _events(settings: Settings | None, *, quiet: bool, err: Console) -> ConsoleEvents | None:
+    """Progress on ``err``: none with ``quiet``; at a terminal that no approval prompt shares,
+    lines with a status line redrawn in place under them; else plain lines."""
     from plancontrol.handlers.console import ConsoleEvents
+
+    if quiet:
+        return None
+    return ConsoleEvents(err, live=err.is_terminal and not _asks(settings))
+
+
+def _handlers(
+    watch: Signals, settings: Settings | None, events: ConsoleEvents | None, **knobs: Any
+) -> Handlers:
+    """The CLI's handlers: progress to ``events`` (none: discarded), approvals at the
+    terminal when the run's settings ask for them, Ctrl-C and SIGTERM through ``watch``."""
     from plancontrol.handlers.local import ApproveAll, DiscardEvents
     from plancontrol.handlers.terminal import TerminalApprover
     from plancontrol.recording.record import Handlers
 
-    asks = settings is not None and settings.approval != "none"
+    asks = _asks(settings)
     return Handlers(
-        events=DiscardEvents() if quiet else ConsoleEvents(err),
+        events=DiscardEvents() if events is None else events,
         approver=TerminalApprover.from_settings(settings) if asks and settings else ApproveAll(),
         signals=watch,
         **knobs,
@@ -79,23 +94,31 @@ def finish(
     **knobs: Any,
 ) -> None:
     """Run ``attempt`` with the CLI's handlers, Ctrl-C and SIGTERM caught; print the tables
-    (or, with ``json_summary``, one JSON document) to stdout and the outcome to stderr, and
-    exit 0, 1 (the workflow stopped) or 2 (bad input, nothing written)."""
+    (with ``json_summary``, one JSON document; with ``quiet``, the run folder alone) to
+    stdout and the outcome to stderr, and exit 0, 1 (the workflow stopped) or 2 (bad input,
+    nothing written)."""
     from plancontrol.handlers.terminal import SignalWatch
 
+    events = _events(settings, quiet=quiet, err=err)
     try:
         with SignalWatch() as watch:
-            result = attempt(_handlers(watch, settings, quiet=quiet, err=err, **knobs))
+            result = attempt(_handlers(watch, settings, events, **knobs))
     except KeyboardInterrupt:
         raise fail(
             f"interrupted; what finished is in {folder} (continue: plancontrol resume {folder})",
             code=130,
             kind="interrupted",
         ) from None
+    finally:
+        if events is not None:  # the status line goes before anything else is printed
+            events.close()
     last, stopped = _ended(result)
     if stopped is not None:  # said once, even with --quiet: it is the outcome, not progress
         _say_stopped(folder, last, stopped)
-    _print_outcome(folder, last, stopped, json_summary)
+    if quiet and not json_summary:
+        print(folder)
+    else:
+        _print_outcome(folder, last, stopped, json_summary)
     raise typer.Exit(0 if stopped is None else 1)
 
 

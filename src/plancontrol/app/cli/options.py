@@ -43,7 +43,14 @@ JsonSummary = Annotated[
         help="Print one JSON document on stdout, errors included (see below).",
     ),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Print only errors and, at the end, the run folder (replay: its verdict).",
+    ),
+]
 
 # run and demo, replay
 

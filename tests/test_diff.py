@@ -139,3 +139,30 @@ def _check_records_and_page(tmp_path: Path) -> None:
     assert "Explain it to teachers." in page
     assert "Explain it to students." in page
     assert [tag for tag in ("src=", "href=", "<link", "<script", "@import") if tag in page] == []
+
+
+@pytest.mark.slow
+def test_diff_refuses_bad_input_in_one_line_and_overwrites_nothing(tmp_path: Path) -> None:
+    done = plancontrol("demo", "--run-dir", "run", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "notes.txt").write_text("kept")
+    refused = {
+        "not a run": plancontrol("diff", "run", "elsewhere", cwd=tmp_path),
+        "not a page": plancontrol("diff", "run", "run", "--html", "notes.txt", cwd=tmp_path),
+    }
+    assert {k: (d.returncode, d.stdout, d.stderr) for k, d in refused.items()} == {
+        "not a run": (
+            2,
+            "",
+            "plancontrol: elsewhere is not a folder; pass the folder that `plancontrol run` "
+            "wrote\n",
+        ),
+        "not a page": (
+            2,
+            "",
+            "plancontrol: --html notes.txt: it exists and is not an .html page; give a new "
+            "file name\n",
+        ),
+    }
+    assert (tmp_path / "notes.txt").read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "run"]

@@ -79,6 +79,7 @@ PUBLIC = [
     "summarize",
     "fork",
     "replay",
+    "report",
     "resume",
     "run",
 ]
@@ -144,6 +145,7 @@ def test_the_library_entry_points_mirror_the_commands_and_load_on_first_use() ->
         api.resume,
         api.fork,
     )
+    assert plancontrol.report is api.report
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, plancontrol; print('vcr' in sys.modules)"],
         capture_output=True,

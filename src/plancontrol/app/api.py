@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from plancontrol.app.changes import ChangeArgs
     from plancontrol.core.plan import Plan
 
-__all__ = ["Stopped", "demo", "fork", "replay", "resume", "run"]
+__all__ = ["Stopped", "demo", "fork", "replay", "report", "resume", "run"]
 
 
 def _quiet(_: str) -> None:
@@ -288,3 +288,12 @@ def replay(
     if part is not None:
         return replay_part(Path(run_dir), part, events, pipeline=pipeline, tools=tools)
     return replay_run(Path(run_dir), events, lenient, rerun_code, pipeline, tools)
+
+
+def report(run_dir: Path | str, html: Path | str | None = None) -> Result[Path, Problem]:
+    """Write the run in ``run_dir`` as one self-contained HTML page (``plancontrol report``):
+    to ``html``, by default ``run_dir/report.html``; the file written, or the Problem (not a
+    run folder, a file not ending in .html, a place that cannot be written)."""
+    from plancontrol.app.report import write_report
+
+    return write_report(Path(run_dir), None if html is None else Path(html))

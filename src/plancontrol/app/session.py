@@ -175,20 +175,25 @@ def record(
     pipeline: Pipeline = PLANNING_AND_CONTROL,
 ) -> Result[Context, Stopped]:
     """Record the next session of the run in ``folder``: ``pipeline``'s phases from the
-    snapshot ``starts_after`` on (all of them when None)."""
+    snapshot ``starts_after`` on (all of them when None). However it ends (Ctrl-C too),
+    the run's report.html is written after it (``plancontrol.app.report``)."""
+    from plancontrol.app.report.render import export_report
     from plancontrol.recording.record import record_session
 
-    return record_session(
-        folder,
-        phases_after(pipeline, starts_after),
-        start,
-        agents,
-        handlers,
-        scrubber,
-        command=command,
-        starts_after=starts_after,
-        options=options,
-    )
+    try:
+        return record_session(
+            folder,
+            phases_after(pipeline, starts_after),
+            start,
+            agents,
+            handlers,
+            scrubber,
+            command=command,
+            starts_after=starts_after,
+            options=options,
+        )
+    finally:
+        export_report(folder)
 
 
 def unattended() -> Handlers:

@@ -43,7 +43,7 @@ __all__ = [
     "suggested_call",
 ]
 
-RECORDS = ("manifest.json", "sessions", "context.json", "plan.json", "report.md")
+RECORDS = ("manifest.json", "sessions", "context.json", "plan.json", "report.md", "report.html")
 """What in a run folder is the record of the run rather than the work of its steps."""
 
 WORK = "work"

@@ -12,7 +12,7 @@ from plancontrol.core.problem import Problem
 from plancontrol.runs.folder import Manifest, Session, read_manifest, read_sessions, session_dir
 from plancontrol.runs.resume import latest_saved, load_saved
 
-__all__ = ["RunState", "run_state"]
+__all__ = ["RunState", "recorded_state", "run_state"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,12 @@ def run_state(folder: Path) -> Result[RunState, Problem]:
     if pid is None:
         return state
     return state.map(lambda s: with_status(s, status=f"running (pid {pid})"))
+
+
+def recorded_state(folder: Path) -> Result[RunState, Problem]:
+    """The run as its records say it stands, whoever holds its lock: for the process that
+    holds it, once its session has ended (``run_state`` would call the run running)."""
+    return _state(folder)
 
 
 def _state(folder: Path) -> Result[RunState, Problem]:

@@ -1,7 +1,7 @@
 """The ``plancontrol`` command: the typer app, its commands in help order; exit 0, 1 or 2."""
 
 # Each command lives in a module of its own (run.py: run and demo; resume.py: resume and
-# fork; replay.py, check.py, show.py, init.py); options more than one takes are in
+# fork; replay.py, check.py, show.py, report.py, init.py); options more than one takes are in
 # options.py. Those modules import only typer at the top, the rest when a command runs, so
 # that `plancontrol --help` starts fast.
 
@@ -17,6 +17,7 @@ from plancontrol.app.cli.diff import diff
 from plancontrol.app.cli.init import init
 from plancontrol.app.cli.options import JsonSummary
 from plancontrol.app.cli.replay import replay
+from plancontrol.app.cli.report import report
 from plancontrol.app.cli.resume import fork, resume
 from plancontrol.app.cli.run import demo, run
 from plancontrol.app.cli.show import show
@@ -64,7 +65,7 @@ def version(json_summary: JsonSummary = False) -> None:
         print(__version__)
 
 
-for _command in (run, init, demo, replay, check, resume, fork, show, diff, version):
+for _command in (run, init, demo, replay, check, resume, fork, show, report, diff, version):
     app.command()(_command)  # in this order in --help and docs/cli.md
 
 

@@ -9,6 +9,7 @@ __all__ = ["FLAGS", "as_flags"]
 FLAGS: dict[str, str] = {
     "run_dir": "--run-dir",
     "into": "--into",
+    "html": "--html",
     "from_step": "--from-step",
     "sets": "--set",
     "instructions": "--instructions",

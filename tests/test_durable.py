@@ -471,6 +471,7 @@ def test_a_lock_naming_a_pid_now_used_by_another_process_is_taken_over(run: Path
         "context.json",
         "manifest.json",
         "plan.json",
+        "report.html",
         "report.md",
         "reports",
         "sessions",

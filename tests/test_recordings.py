@@ -36,12 +36,20 @@ def test_the_committed_test_server_run_replays_identically(
 def test_the_fixture_fails_a_test_whose_recording_is_left_partly_unplayed(
     tmp_path: Path, replay_recorded: Callable[[Path], ReplayOutcome]
 ) -> None:
+    import json
     import shutil
+
+    from plancontrol.runs.journal import seal
 
     copy = tmp_path / "run"
     shutil.copytree(RECORDED, copy)
-    with (copy / "sessions" / "01" / "journal.jsonl").open("a") as journal:
-        journal.write('{"type":"Ticked","value":1.0}\n')
+    journal = copy / "sessions" / "01" / "journal.jsonl"
+    with journal.open("a") as extra:
+        extra.write('{"type":"Ticked","value":1.0}\n')
+    session = copy / "sessions" / "01" / "session.json"  # sealed again: longer, not damaged
+    size, sha = seal(journal)
+    recorded = json.loads(session.read_text())
+    session.write_text(json.dumps({**recorded, "journal_bytes": size, "journal_sha256": sha}))
     with pytest.raises(
         pytest.fail.Exception,
         match="left recorded interactions unplayed: 0 "

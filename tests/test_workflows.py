@@ -140,3 +140,30 @@ def test_your_pipeline_is_recorded_by_reference_and_rebuilt_for_replay(tmp_path:
     )
     assert wrong.returncode == 2
     assert "was recorded with plan, review, count_steps, approve, control, finalize" in wrong.stderr
+
+
+def test_a_run_of_a_given_plan_resumes_and_forks_from_its_first_step(tmp_path: Path) -> None:
+    plan = PLANS[1]  # one engineer step
+    replies = {
+        "engineer": [Code("print(1)"), Code("print(2)"), Code("print(3)")],
+        "judge": [OK] * 3,
+    }
+    with OpenAITestServer(replies) as server:
+        argv = ("--base-url", server.base_url, "--model", "test-model")
+        done = plancontrol(
+            "run", "t", "--plan", str(plan), *argv, "--run-dir", "run", "-q", cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+        again = plancontrol("resume", "run", "--from-step", "1", "-q", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        forked = plancontrol("fork", "run", "--from-step", "1", "--into", "b", "-q", cwd=tmp_path)
+        assert forked.returncode == 0, forked.stderr
+        asked = [exchange.key for exchange in server.log]
+    assert asked == ["engineer", "judge"] * 3  # never a planner
+    for folder in ("run", "b"):
+        ctx = _context(tmp_path / folder)
+        assert ctx.plan == parse_plan_file(plan.read_bytes()).unwrap()
+        assert ctx.completed_steps == (1,)
+        assert plancontrol("replay", folder, "-q", cwd=tmp_path).returncode == 0
+    sessions = json.loads((tmp_path / "run" / "sessions" / "02" / "session.json").read_text())
+    assert (sessions["command"], sessions["starts_after"]) == ("resume", None)

@@ -191,16 +191,19 @@ def _run_until_settled(
 
 
 def _announce_plan(fx: Effects, ctx: Context, began: float | None) -> None:
-    """Tell the plan that will be carried out, when this run made it."""
+    """Tell the plan that will be carried out, when this run made it; timed to the end of
+    the last unit (no clock reading of its own, so that a part replayed alone reads the
+    clock as the run did)."""
     if began is None or ctx.plan is None:
         return
+    ended = ctx.timings[-1].ended if ctx.timings else began
     fx.events.emit(
         PlanningComplete(
             task=ctx.task,
             n_steps=ctx.plan.n_steps,
             steps=ctx.plan.steps,
             plan_text=plan_text(ctx.plan),
-            seconds=fx.clock.now() - began,
+            seconds=ended - began,
         )
     )
 

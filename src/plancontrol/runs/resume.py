@@ -29,6 +29,7 @@ from plancontrol.runs.folder import (
     write_session,
 )
 from plancontrol.runs.journal import Saved, read_session_journal
+from plancontrol.runs.landmarks import first_start, last_phase, phase_before_steps
 from plancontrol.runs.lock import LOCK
 from plancontrol.runs.snapshots import decode_snapshot, digest
 
@@ -166,10 +167,10 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
         case Failure(problem):
             return Failure(problem)
         case Success(None):
-            fresh = Context(task=manifest.task, settings=manifest.settings)
             if from_step is not None:
                 return Failure(_unplanned(folder))
-            return Success(StartPoint(manifest, sessions, len(sessions), None, fresh))
+            fresh = first_start(folder, manifest)
+            return fresh.map(lambda ctx: StartPoint(manifest, sessions, len(sessions), None, ctx))
         case Success((number, saved)):
             pass
     latest = load_saved(folder, sessions[number - 1], saved)
@@ -177,7 +178,7 @@ def start_point(folder: Path, from_step: int | None = None) -> Result[StartPoint
         return Failure(latest.failure())
     if from_step is not None:
         return _before_step(folder, manifest, sessions, saved, latest.unwrap(), from_step)
-    if saved.label == "finalize":
+    if saved.label == last_phase(manifest):
         return Failure(_ran_to_the_end(folder, latest.unwrap()))
     return Success(StartPoint(manifest, sessions, number, saved.label, latest.unwrap()))
 
@@ -230,7 +231,10 @@ def _before_step(
                 fix=f"pick a step from 1 to {plan.n_steps}",
             )
         )
-    label = "approve" if from_step == 1 else f"step-{from_step - 1:02d}"
+    label = phase_before_steps(manifest) if from_step == 1 else f"step-{from_step - 1:02d}"
+    if label is None:  # the steps phase comes first: step 1 starts where the run began
+        begun = first_start(folder, manifest)
+        return begun.map(lambda ctx: StartPoint(manifest, sessions, 1, None, ctx))
     match _find(folder, sessions, label).bind(
         lambda found: load_saved(folder, sessions[found[0] - 1], found[1]).map(
             lambda ctx: (found[0], ctx)

@@ -118,3 +118,26 @@ def test_a_failed_run_says_why_it_stopped_and_shows_the_failed_attempt(tmp_path:
     assert '<span class="badge failed">exit code 1</span>' in html
     assert "no data" in html
     assert IMAGE.findall(html) == []
+
+
+def test_approval_decisions_are_shown_with_the_plan_and_the_steps(tmp_path: Path) -> None:
+    from plancontrol import Approve, Skip
+    from plancontrol.handlers.local import DiscardEvents
+    from plancontrol.testing import ScriptedApprover
+
+    folder = tmp_path / "run"
+    approver = ScriptedApprover([Approve(), Approve(), Skip("no report needed")])
+    handlers = Handlers(events=DiscardEvents(), approver=approver, signals=Uninterrupted())
+    with OpenAITestServer(PLOT_REPLIES) as server:
+        done = plancontrol.run(
+            "Plot the squares and report on them", folder, model="test-model",
+            base_url=server.base_url, env={}, handlers=handlers,
+            settings={"approval": "before_each_step"},
+        )  # fmt: skip
+    assert isinstance(done, Success)
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    step_2 = html[html.index('<section class="step" id="step-2">') :]
+    decisions = re.findall(r'<p class="decision">Approval: ([^<]*)</p>', html)
+    assert decisions == ["plan: approve", "step: approve", "step: skip (no report needed)"]
+    assert '<p class="decision">Approval: step: skip (no report needed)</p>' in step_2
+    assert '<span class="badge skipped">skipped</span>' in step_2

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from plancontrol.app.routing import ModelChoice, ModelPlan
     from plancontrol.core.plan import Plan
     from plancontrol.core.settings import Settings
-    from plancontrol.runs.folder import PhaseRecord
+    from plancontrol.handlers.routes import Route
+    from plancontrol.handlers.secrets import Scrubber
+    from plancontrol.runs.folder import Manifest, PhaseRecord
 
 __all__ = ["Prepared", "Work", "prepare", "record_new"]
 
@@ -132,8 +134,6 @@ def record_new(
     folder: Path, task: str, prepared: Prepared, env: Mapping[str, str], say: Say
 ) -> Result[Context, Stopped]:
     """Create the run folder, start the models, write the manifest, record the run."""
-    from plancontrol.runs.folder import manifest_reads, write_manifest
-
     models, chosen = prepared.models, prepared.handlers
     with contextlib.ExitStack() as stack:
         refused = fresh(stack, folder)
@@ -152,23 +152,34 @@ def record_new(
         loaded = prepared.settings
         if local_name is not None:
             loaded = replace(loaded, default_model=local_name)
-        manifest = write_manifest(
-            folder,
-            task,
-            loaded,
-            default,
-            models.routes,
-            scrub_keys.checked(manifest_reads),  # the manifest must read back, scrubbed
-            code_timeout=chosen.code_timeout,
-            allow_install=chosen.allow_install,
-            python=chosen.python,
-            pass_env=chosen.pass_env,
-            interpreter=prepared.interpreter,
-            pipeline=prepared.records,
-        )
+        manifest = _write_manifest(folder, task, loaded, default, prepared, scrub_keys)
         work = prepared.work
         start = Context(task=task, settings=loaded, plan=work.plan, variables=pmap(work.variables))
         options = manifest.options
         return record(
             folder, None, start, agents, chosen, scrub_keys, "run", options, work.pipeline
         )
+
+
+def _write_manifest(
+    folder: Path, task: str, loaded: Settings, default: Route, prepared: Prepared, scrub: Scrubber
+) -> Manifest:
+    """Write the new run's manifest: its task, settings, models, the scripts' limits and
+    interpreter, its pipeline; scrubbed of the keys."""
+    from plancontrol.runs.folder import manifest_reads, write_manifest
+
+    chosen = prepared.handlers
+    return write_manifest(
+        folder,
+        task,
+        loaded,
+        default,
+        prepared.models.routes,
+        scrub.checked(manifest_reads),  # the manifest must read back, scrubbed
+        code_timeout=chosen.code_timeout,
+        allow_install=chosen.allow_install,
+        python=chosen.python,
+        pass_env=chosen.pass_env,
+        interpreter=prepared.interpreter,
+        pipeline=prepared.records,
+    )

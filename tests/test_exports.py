@@ -79,6 +79,7 @@ PUBLIC = [
     "summarize",
     "fork",
     "replay",
+    "replay_many",
     "report",
     "resume",
     "run",
@@ -146,6 +147,7 @@ def test_the_library_entry_points_mirror_the_commands_and_load_on_first_use() ->
         api.fork,
     )
     assert plancontrol.report is api.report
+    assert plancontrol.replay_many is api.replay_many
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, plancontrol; print('vcr' in sys.modules)"],
         capture_output=True,

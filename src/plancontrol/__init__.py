@@ -63,10 +63,10 @@ from plancontrol.core.settings import Role, RoleModel, Settings, load_settings
 from plancontrol.handlers.callbacks import AllSignals, CallbackEvents, CallbackSignals, FanOut
 
 if TYPE_CHECKING:  # what __getattr__ imports on first use, seen by type checkers now
-    from plancontrol.app.api import fork, replay, report, resume, run
+    from plancontrol.app.api import fork, replay, replay_many, report, resume, run
     from plancontrol.recording.wiring import Handlers
 
-_ENTRY_POINTS = ("fork", "replay", "report", "resume", "run")
+_ENTRY_POINTS = ("fork", "replay", "replay_many", "report", "resume", "run")
 """The library's entry points (``plancontrol.app.api``), imported when first used: they bring in
 ag2, vcrpy and the rest, which ``import plancontrol`` alone does not."""
 
@@ -150,6 +150,7 @@ __all__ = [
     "one_shot",
     "plan_text",
     "replay",
+    "replay_many",
     "report",
     "resume",
     "run",

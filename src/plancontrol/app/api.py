@@ -29,6 +29,7 @@ from plancontrol.handlers.defaults import MODEL_TIMEOUT
 from plancontrol.handlers.policy import Override, ReasoningEffort
 from plancontrol.handlers.routes import Route, StructuredMode
 from plancontrol.handlers.secrets import Scrubber
+from plancontrol.recording.many import RunReplay
 from plancontrol.recording.replay import ReplayOutcome
 from plancontrol.recording.wiring import Handlers, Tools, model_agents
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from plancontrol.app.changes import ChangeArgs
     from plancontrol.core.plan import Plan
 
-__all__ = ["Stopped", "demo", "fork", "replay", "report", "resume", "run"]
+__all__ = ["Stopped", "demo", "fork", "replay", "replay_many", "report", "resume", "run"]
 
 
 def _quiet(_: str) -> None:
@@ -288,6 +289,19 @@ def replay(
     if part is not None:
         return replay_part(Path(run_dir), part, events, pipeline=pipeline, tools=tools)
     return replay_run(Path(run_dir), events, lenient, rerun_code, pipeline, tools)
+
+
+def replay_many(
+    paths: Sequence[Path | str], *, workers: int | None = None
+) -> Result[tuple[RunReplay, ...], Problem]:
+    """Replay many run folders offline, ``workers`` at a time in processes of their own (one
+    per CPU when not given): each path a run folder or a folder holding runs one level down
+    (a batch); each run's ``RunReplay`` (``status`` ``identical``, ``differs`` or
+    ``cannot_replay``, ``detail`` saying where or why, ``seconds``) in the paths' order.
+    A Failure, with nothing replayed, when a path is no folder or ``workers`` is below 1."""
+    from plancontrol.recording.many import replay_many as replayed
+
+    return replayed(paths, workers if workers is not None else os.cpu_count() or 1)
 
 
 def report(run_dir: Path | str, html: Path | str | None = None) -> Result[Path, Problem]:

@@ -1,7 +1,7 @@
 """What scripts read under ``--json``: one JSON document per command on stdout, with a type."""
 
 # Every document is an object whose ``"type"`` says what it holds: ``"run"`` (run, demo,
-# resume, fork), ``"replay"``, ``"check"``, ``"secrets"``, ``"show"``, ``"config"``,
+# resume, fork), ``"replay"``, ``"replays"``, ``"check"``, ``"secrets"``, ``"show"``, ``"config"``,
 # ``"init"``, ``"version"``, ``"diff"``, or ``"error"`` (``{"kind": ..., "message": ...}``). Dollar
 # amounts are rounded to 10 decimal places and other numbers with a fraction (seconds) to 6,
 # so that no float noise (``2.0549999999999998e-05``) reaches a script (docs/cli.md).

@@ -34,6 +34,10 @@ status is the same as without `--json`). Its `"type"` says what it holds:
 - `replay`: `run_dir`, `part`, `identical`, `sha256`, `snapshots`, `difference` (null, or
   `{"snapshot", "at"}`), `stopped` (how the recorded run stopped, or null) and `code` (with
   `--rerun-code`: `{"rerun", "differences"}`).
+- `replays`, from `replay` with several run folders: `identical` (all of them), `workers`,
+  `seconds`, `counts` (`identical`, `differs`, `cannot_replay`) and `runs`, each with
+  `run_dir`, `status`, `difference` or `problem` (null, or where it first differs or why it
+  cannot be replayed), `sha256`, `snapshots` and `seconds`.
 - `check`: `run_dir`, `ok` and `cassettes`, each `{"name", "status", "change"}` with status
   `match`, `changed` or `not_reached`.
 - `secrets`, from `check --secrets`: `path` and `found`, one line per possible secret.

@@ -10,6 +10,7 @@ from returns.result import Failure
 
 from plancontrol.app.cli.exits import fail, or_fail
 from plancontrol.app.cli.options import CodeTimeout, JsonSummary, Quiet
+from plancontrol.app.cli.replay_many import RunDirs, Workers, the_one
 from plancontrol.handlers.defaults import CODE_TIMEOUT
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ __all__ = ["replay", "replayed"]
 
 
 def replay(
-    run_dir: Annotated[Path, typer.Argument(help="A folder written by `plancontrol run`.")],
+    run_dirs: RunDirs,
     part: Annotated[
         str | None,
         typer.Option(help="Replay one phase or step alone, e.g. review, 2 or step-02."),
@@ -36,6 +37,7 @@ def replay(
         str | None,
         typer.Option(help="MODULE:NAME: where the recorded pipeline lives now, if it moved."),
     ] = None,
+    workers: Workers = None,
     json_summary: JsonSummary = False,
     quiet: Quiet = False,
 ) -> None:
@@ -43,6 +45,7 @@ def replay(
     check that it ends exactly as recorded: exit 0 when identical, 1 when not."""
     from plancontrol.app.cli.output import emit, replay_document
 
+    run_dir = the_one(run_dirs, workers, json_summary, part, rerun_code, pipeline)
     if rerun_code and part is not None:
         raise fail("--rerun-code replays the whole run; leave out --part")
     rerun = code_timeout if rerun_code else None

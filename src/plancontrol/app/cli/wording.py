@@ -19,9 +19,10 @@ FLAGS: dict[str, str] = {
     "part": "--part",
     "rerun_code": "--rerun-code",
     "pipeline": "--pipeline",
+    "workers": "--workers",
 }
-"""The flag of each parameter of ``plancontrol.run``, ``resume``, ``fork`` and ``replay``
-that library messages may name."""
+"""The flag of each parameter of ``plancontrol.run``, ``resume``, ``fork``, ``replay`` and
+``replay_many`` that library messages may name."""
 
 _CALL = re.compile(r"`(run|resume|fork|replay)\(([^`()]*)\)`")
 _PARAMETER = re.compile(r"`(\w+)(?:=([^`]*))?`")

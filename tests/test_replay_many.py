@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -161,3 +162,34 @@ def test_the_fixture_replays_every_run_a_folder_holds(
     assert isinstance(results[0], RunReplay)
     with pytest.raises(pytest.fail.Exception, match="notes is not a plancontrol run folder"):
         replay_recorded.all(c / "demo", c / "notes")
+
+
+def test_the_fixture_fails_when_a_run_of_the_folder_is_left_partly_unplayed(
+    tmp_path: Path, replay_recorded: RecordedReplays
+) -> None:
+    from plancontrol.runs.journal import seal
+
+    c = corpus(tmp_path / "c")
+    journal = c / "primes" / "sessions" / "01" / "journal.jsonl"
+    with journal.open("a") as extra:
+        extra.write('{"type":"Ticked","value":1.0}\n')
+    session = c / "primes" / "sessions" / "01" / "session.json"  # sealed again: not damaged
+    size, sha = seal(journal)
+    recorded = json.loads(session.read_text())
+    session.write_text(json.dumps({**recorded, "journal_bytes": size, "journal_sha256": sha}))
+    with pytest.raises(
+        pytest.fail.Exception,
+        match=r"replay of .*primes left recorded interactions unplayed: 0 model request\(s\), "
+        r"journal \{'Ticked': 1\}",
+    ):
+        replay_recorded.all(c, workers=2)
+
+
+def test_without_workers_there_is_one_per_cpu(tmp_path: Path) -> None:
+    corpus(tmp_path / "c")
+    done = cli("replay", "demo", "primes", cwd=tmp_path / "c")
+    assert done.returncode == 0
+    workers = os.cpu_count()
+    assert lines_of(done.stdout)[-1] == (
+        f"2 runs replayed with {workers} workers in T s: identical 2, differs 0, cannot replay 0"
+    )

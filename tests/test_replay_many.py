@@ -143,6 +143,8 @@ def test_the_library_call_gives_each_runs_result_in_order(tmp_path: Path) -> Non
     ]  # edited, named first, is not replayed twice
     assert results[0].detail.startswith(EDITED)
     assert all(r.seconds > 0 for r in results)
+    alone = plancontrol.replay_many(str(c / "demo"))  # one path, not in a list
+    assert [(r.run_dir, r.status) for r in alone.unwrap()] == [(str(c / "demo"), "identical")]
     failed = plancontrol.replay_many([c / "missing"], workers=2)
     assert failed.failure().message == (
         f"{c / 'missing'} is not a folder; pass run folders, or folders that hold runs"

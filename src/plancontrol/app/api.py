@@ -292,16 +292,18 @@ def replay(
 
 
 def replay_many(
-    paths: Sequence[Path | str], *, workers: int | None = None
+    paths: Sequence[Path | str] | Path | str, *, workers: int | None = None
 ) -> Result[tuple[RunReplay, ...], Problem]:
     """Replay many run folders offline, ``workers`` at a time in processes of their own (one
     per CPU when not given): each path a run folder or a folder holding runs one level down
     (a batch); each run's ``RunReplay`` (``status`` ``identical``, ``differs`` or
     ``cannot_replay``, ``detail`` saying where or why, ``seconds``) in the paths' order.
-    A Failure, with nothing replayed, when a path is no folder or ``workers`` is below 1."""
+    A Failure, with nothing replayed, when a path is no folder or ``workers`` is below 1
+    (one path alone may be given as it is)."""
     from plancontrol.recording.many import replay_many as replayed
 
-    return replayed(paths, workers if workers is not None else os.cpu_count() or 1)
+    named = [paths] if isinstance(paths, str | Path) else paths
+    return replayed(named, workers if workers is not None else os.cpu_count() or 1)
 
 
 def report(run_dir: Path | str, html: Path | str | None = None) -> Result[Path, Problem]:

@@ -210,7 +210,7 @@ def test_the_example_config_is_valid_toml_with_every_setting_line_uncommented(
 ) -> None:
     lines = example_config().splitlines()
     uncommented = [line[2:] if SETTING_LINE.match(line) else line for line in lines]
-    assert sum(a != b for a, b in zip(lines, uncommented, strict=True)) == 37
+    assert sum(a != b for a, b in zip(lines, uncommented, strict=True)) == 38
     data = tomllib.loads("\n".join(uncommented))
     assert data["run"]["model"] == "local"
     assert data["settings"]["approval_timeout"] == 300

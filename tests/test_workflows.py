@@ -167,3 +167,16 @@ def test_a_run_of_a_given_plan_resumes_and_forks_from_its_first_step(tmp_path: P
         assert plancontrol("replay", folder, "-q", cwd=tmp_path).returncode == 0
     sessions = json.loads((tmp_path / "run" / "sessions" / "02" / "session.json").read_text())
     assert (sessions["command"], sessions["starts_after"]) == ("resume", None)
+
+
+def test_runs_dir_in_the_config_is_where_a_run_without_run_dir_goes(tmp_path: Path) -> None:
+    (tmp_path / "plancontrol.toml").write_text('[run]\nruns_dir = "lab/out"\n')
+    replies = {"engineer": [Code("print(1)")], "judge": [OK]}
+    with OpenAITestServer(replies) as server:
+        argv = ("--base-url", server.base_url, "--model", "test-model")
+        done = plancontrol("run", "t", "--one-shot", "engineer", *argv, "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (made,) = (tmp_path / "lab" / "out").iterdir()
+    assert made.name.startswith("run-")
+    assert done.stdout.strip() == str(Path("lab/out") / made.name)
+    assert not (tmp_path / "runs").exists()

@@ -36,6 +36,7 @@ def example_config() -> str:  # one template: the file as plancontrol init write
 # allow_install = false        # let the installer run pip
 # python = "/usr/bin/python3"  # the Python that runs the scripts and pip
 # pass_env = ["HF_TOKEN"]      # variables holding keys or tokens that scripts may read
+# runs_dir = "runs"            # where a run without --run-dir gets a new folder
 
 [roles]
 # A model for one role, overriding [run] model.

@@ -40,6 +40,7 @@ OPTIONS: dict[str, Any] = {
     "max_tokens": None,
     "python": None,
     "pass_env": (),
+    "runs_dir": "runs",
 }
 """How ``run`` reaches models and runs code (the ``[run]`` table), with their defaults; every
 other option is a workflow setting (``[settings]``) with ``Settings``' default."""

@@ -28,16 +28,16 @@ if TYPE_CHECKING:
 __all__ = ["asked_at_terminal", "finish", "run_folder"]
 
 
-def run_folder(run_dir: Path | None, prefix: str) -> Path:
-    """The folder given, or a new one under ``runs/`` named after the time (made here, so
-    that runs started in the same second get their own; removed again if left empty)."""
+def run_folder(run_dir: Path | None, prefix: str, runs_dir: str = "runs") -> Path:
+    """The folder given, or a new one under ``runs_dir`` named after the time (made here,
+    so that runs started in the same second get their own; removed again if left empty)."""
     import atexit
 
     from plancontrol.runs.folder import reserve, unreserve
 
     if run_dir is not None:
         return run_dir
-    folder = reserve(Path("runs"), f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+    folder = reserve(Path(runs_dir), f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
     atexit.register(unreserve, folder)
     return folder
 

@@ -185,7 +185,7 @@ def run(  # one parameter per option: typer makes the options from them (hence t
     text = or_fail(task_text(task, task_file))
     settings = load_settings(options.settings).value_or(None)
     or_fail(asked_at_terminal(settings, "--approval none"))
-    folder = run_folder(run_dir, "run")
+    folder = run_folder(run_dir, "run", str(options.run["runs_dir"]))
     err = Console(stderr=True, quiet=quiet, highlight=False)
     work = chosen_work(text, plan_file, one_shot, planning_only, pipeline)
     attempt = _attempt(text, folder, options, say_on(err), work)

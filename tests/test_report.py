@@ -33,7 +33,7 @@ class Tags(HTMLParser):
         self.text.append(data)
 
     def count(self, tag: str, cls: str = "") -> int:
-        return sum(1 for t, c in self.tags if t == tag and cls in c.split() + [""][: not cls])
+        return sum(1 for t, c in self.tags if t == tag and (not cls or cls in c.split()))
 
 
 def parsed(page: Path) -> Tags:

@@ -161,3 +161,20 @@ def test_api_report_writes_report_html_in_the_run_folder(tmp_path: Path) -> None
     shutil.copytree(PRIMES_RUN, copy)
     assert plancontrol.report(copy) == Success(copy / "report.html")
     assert (copy / "report.html").stat().st_size > 10_000
+
+
+def test_a_report_that_fails_to_render_never_hides_how_the_run_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from plancontrol.app import session
+
+    def broken(folder: Path) -> None:
+        raise RuntimeError("template missing")
+
+    monkeypatch.setattr("plancontrol.app.report.render.export_report", broken)
+    with caplog.at_level("WARNING", logger="plancontrol"):
+        session._export_report(tmp_path)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"report.html was not written: RuntimeError: template missing; "
+        f"`plancontrol report {tmp_path}` tries again"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -177,7 +178,6 @@ def record(
     """Record the next session of the run in ``folder``: ``pipeline``'s phases from the
     snapshot ``starts_after`` on (all of them when None). However it ends (Ctrl-C too),
     the run's report.html is written after it (``plancontrol.app.report``)."""
-    from plancontrol.app.report.render import export_report
     from plancontrol.recording.record import record_session
 
     try:
@@ -193,7 +193,25 @@ def record(
             options=options,
         )
     finally:
-        export_report(folder)
+        _export_report(folder)
+
+
+def _export_report(folder: Path) -> None:
+    """Write report.html after a session; a page that cannot be written is said in one
+    warning and never hides how the run itself ended (the page is a view: ``plancontrol
+    report`` writes it again)."""
+    from plancontrol.app.report.render import export_report
+
+    try:
+        problem = export_report(folder)
+    except Exception as exc:  # a bug in the view must not replace the run's own outcome
+        problem = Problem(what=f"{type(exc).__name__}: {exc}")
+    if problem is not None:
+        logging.getLogger("plancontrol").warning(
+            "report.html was not written: %s; `plancontrol report %s` tries again",
+            problem.message,
+            folder,
+        )
 
 
 def unattended() -> Handlers:

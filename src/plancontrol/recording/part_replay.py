@@ -58,7 +58,6 @@ def replay_part(
     takes them."""
     from plancontrol.core.pipeline import phases_after
     from plancontrol.recording.negotiation import modes_before, modes_in
-    from plancontrol.runs.journal import Ticked
 
     match read_run(run_dir, pipeline):
         case Success((manifest, sessions, phases)):
@@ -76,11 +75,7 @@ def replay_part(
             return Failure(problem)
         case Success((previous, start, first)):
             pass
-    end = max(i for i, e in marks if e.label == label)
-    # the pipeline's own clock readings made before the slice: its start, and the control
-    # phase's start when the part begins after a step
-    lead = 0 if first == 0 else 1 + bool(previous and previous.startswith("step-"))
-    part = (*(Ticked(0.0) for _ in range(lead)), *entries[first : end + 1])
+    part = _part(entries, first, max(i for i, e in marks if e.label == label), previous)
     tally = Tally([], [], [], [], on_script=on_script, pipeline=phases, tools=tools)
     played = replay_session(
         run_dir,
@@ -151,6 +146,18 @@ def _before(
         return load_saved(run_dir, session, saved).map(lambda ctx: (saved.label, ctx, index + 1))
     started = start_of(run_dir, manifest, session)
     return started.map(lambda ctx: (session.starts_after, ctx, 0))
+
+
+def _part(
+    entries: tuple[Entry, ...], first: int, end: int, previous: str | None
+) -> tuple[Entry, ...]:
+    """The journal entries ``first`` to ``end`` of a part that starts after the snapshot
+    ``previous``, led by the pipeline's own clock readings made before the slice: its start,
+    and the control phase's start when the part begins after a step."""
+    from plancontrol.runs.journal import Ticked
+
+    lead = 0 if first == 0 else 1 + bool(previous and previous.startswith("step-"))
+    return (*(Ticked(0.0) for _ in range(lead)), *entries[first : end + 1])
 
 
 def _outcome(

@@ -77,6 +77,7 @@ PUBLIC = [
     "plan_text",
     "run_pipeline",
     "summarize",
+    "batch",
     "fork",
     "replay",
     "replay_many",

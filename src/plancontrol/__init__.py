@@ -64,6 +64,7 @@ from plancontrol.handlers.callbacks import AllSignals, CallbackEvents, CallbackS
 
 if TYPE_CHECKING:  # what __getattr__ imports on first use, seen by type checkers now
     from plancontrol.app.api import fork, replay, replay_many, report, resume, run
+    from plancontrol.app.batch import batch
     from plancontrol.recording.wiring import Handlers
 
 _ENTRY_POINTS = ("fork", "replay", "replay_many", "report", "resume", "run")
@@ -76,6 +77,10 @@ def __getattr__(name: str) -> object:
         from plancontrol.app import api
 
         return getattr(api, name)
+    if name == "batch":  # many tasks, each its own run (plancontrol.app.batch)
+        from plancontrol.app.batch import batch
+
+        return batch
     if name == "Handlers":  # the handlers a caller brings to a recorded run
         from plancontrol.recording.wiring import Handlers
 
@@ -140,6 +145,7 @@ __all__ = [
     "UsageRow",
     "World",
     "__version__",
+    "batch",
     "check_plan",
     "decode_context",
     "encode_context",

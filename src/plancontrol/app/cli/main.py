@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from plancontrol.app.cli.batch import batch
 from plancontrol.app.cli.check import check
 from plancontrol.app.cli.diff import diff
 from plancontrol.app.cli.init import init
@@ -65,7 +66,7 @@ def version(json_summary: JsonSummary = False) -> None:
         print(__version__)
 
 
-for _command in (run, init, demo, replay, check, resume, fork, show, report, diff, version):
+for _command in (run, batch, init, demo, replay, check, resume, fork, show, report, diff, version):
     app.command()(_command)  # in this order in --help and docs/cli.md
 
 

@@ -1,0 +1,268 @@
+"""Many tasks, each its own run in DIR/<id> by its own ``plancontrol`` process; DIR/batch.json."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from plancontrol.app.batch_tasks import BatchTask, read_tasks
+from plancontrol.core.problem import Problem
+
+__all__ = ["BatchRow", "BatchSummary", "ModelOptions", "batch"]
+
+Status = Literal["finished", "failed", "stopped", "running", "error"]
+Action = Literal["run", "resume", "skip"]
+
+
+class ModelOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """How every run of the batch reaches its models (None: the run's own default)."""
+
+    model: str | None = None
+    base_url: str | None = None
+    role_models: tuple[str, ...] = ()
+    structured: str | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+    reasoning_effort: str | None = None
+    max_tokens: int | None = None
+
+    def flags(self) -> list[str]:
+        """These options as the flags ``run`` and ``resume`` both take.
+
+        >>> ModelOptions(model="m", role_models=("judge=j",), timeout=5.0).flags()
+        ['--model', 'm', '--timeout', '5.0', '--role-model', 'judge=j']
+        """
+        named = {
+            "--model": self.model,
+            "--base-url": self.base_url,
+            "--structured": self.structured,
+            "--timeout": self.timeout,
+            "--max-retries": self.max_retries,
+            "--reasoning-effort": self.reasoning_effort,
+            "--max-tokens": self.max_tokens,
+        }
+        given = [[flag, str(value)] for flag, value in named.items() if value is not None]
+        roles = [["--role-model", role] for role in self.role_models]
+        return [item for pair in (*given, *roles) for item in pair]
+
+
+class BatchRow(msgspec.Struct, frozen=True, kw_only=True):
+    """What one task came to: its run's status, what this batch did to it, its figures."""
+
+    id: str
+    task: str
+    run_dir: str
+    action: Action
+    status: Status
+    steps_done: int = 0
+    steps_planned: int = 0
+    cost_usd: float | None = 0.0
+    seconds: float = 0.0
+    exit_code: int | None = None
+    message: str = ""
+
+
+class BatchSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """The batch's manifest (``batch.json``): every task's row and the totals."""
+
+    format: int = 1
+    tasks_file: str
+    workers: int
+    rows: tuple[BatchRow, ...]
+    seconds: float
+
+    def counts(self) -> dict[str, int]:
+        """How many tasks stand in each status."""
+        statuses = ("finished", "failed", "stopped", "running", "error")
+        return {s: sum(row.status == s for row in self.rows) for s in statuses}
+
+    def cost_usd(self) -> float | None:
+        """The runs' summed cost; None when any run's is unknown."""
+        costs = [row.cost_usd for row in self.rows]
+        return None if None in costs else sum(c for c in costs if c is not None)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every task's run finished."""
+        return all(row.status == "finished" for row in self.rows)
+
+
+def batch(
+    tasks_file: str | os.PathLike[str],
+    into: str | os.PathLike[str],
+    *,
+    workers: int = 1,
+    retry_failed: bool = False,
+    options: ModelOptions | None = None,
+    on_done: Callable[[BatchRow], None] | None = None,
+) -> Result[BatchSummary, Problem]:
+    """Run each task of ``tasks_file`` into ``into/<id>``, ``workers`` processes at a time:
+    a task whose run finished is skipped, one that stopped is resumed, one that failed is
+    skipped unless ``retry_failed`` (then resumed). A bad line refuses the whole batch
+    before anything runs. ``on_done`` hears of each task as it ends; ``into/batch.json``
+    is rewritten each time."""
+    if workers < 1:
+        return Failure(Problem(what=f"workers must be at least 1, got {workers}", where="workers"))
+    match read_tasks(Path(tasks_file)):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(tasks):
+            pass
+    folder = Path(into)
+    if folder.exists() and not folder.is_dir():
+        return Failure(Problem(what=f"{folder} is not a folder", where=str(folder)))
+    folder.mkdir(parents=True, exist_ok=True)
+    job = _Job(folder, str(tasks_file), workers, options or ModelOptions(), retry_failed)
+    return Success(job.run(tasks, on_done))
+
+
+class _Job:
+    """One invocation of a batch: its tasks run, their rows gathered, the manifest kept."""
+
+    def __init__(
+        self, into: Path, tasks_file: str, workers: int, options: ModelOptions, retry: bool
+    ) -> None:
+        self.into, self.tasks_file, self.workers = into, tasks_file, workers
+        self.options, self.retry = options, retry
+        self.rows: dict[str, BatchRow] = {}
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+
+    def run(
+        self,
+        tasks: Sequence[tuple[str, BatchTask]],
+        on_done: Callable[[BatchRow], None] | None,
+    ) -> BatchSummary:
+        """Every task through a pool of ``workers`` threads, each waiting on one process."""
+        order = [name for name, _ in tasks]
+
+        def one(named: tuple[str, BatchTask]) -> None:
+            row = self.task(*named)
+            with self.lock:
+                self.rows[row.id] = row
+                self.save(order)
+            if on_done is not None:
+                on_done(row)
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(one, tasks))
+        return self.save(order)
+
+    def task(self, name: str, task: BatchTask) -> BatchRow:
+        """Run, resume or skip one task, as its folder stands; then its row."""
+        folder = self.into / name
+        status, _ = run_status(folder)
+        action = _action(status, self.retry)
+        if action == "skip":
+            return row_of(name, task, folder, action)
+        argv = _argv(action, folder, task, self.options)
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+        )
+        said = [line for line in done.stderr.splitlines() if line.startswith("plancontrol: ")]
+        message = said[-1].removeprefix("plancontrol: ") if said else _last(done.stderr)
+        return row_of(name, task, folder, action, done.returncode, message)
+
+    def save(self, order: Sequence[str]) -> BatchSummary:
+        """The summary so far, written atomically to ``batch.json``."""
+        summary = BatchSummary(
+            tasks_file=self.tasks_file,
+            workers=self.workers,
+            rows=tuple(self.rows[name] for name in order if name in self.rows),
+            seconds=time.monotonic() - self.started,
+        )
+        path = self.into / "batch.json"
+        partial = path.with_name(f".batch.json.{os.getpid()}")
+        partial.write_bytes(msgspec.json.format(msgspec.json.encode(summary)) + b"\n")
+        os.replace(partial, path)
+        return summary
+
+
+def _action(status: Status | None, retry: bool) -> Action:
+    """What to do with a task whose run stands at ``status`` (None: no run yet)."""
+    if status is None:
+        return "run"
+    if status == "stopped" or (status == "failed" and retry):
+        return "resume"
+    return "skip"
+
+
+def _argv(action: Action, folder: Path, task: BatchTask, options: ModelOptions) -> list[str]:
+    """The ``plancontrol`` process that runs (or resumes) ``task`` into ``folder``."""
+    head = [sys.executable, "-m", "plancontrol", action, "--json", *options.flags()]
+    if action == "resume":
+        return [*head, "--", str(folder)]
+    sets = [f"settings.{k}={msgspec.json.encode(v).decode()}" for k, v in task.settings.items()]
+    sets += [f"{k}={msgspec.json.encode(v).decode()}" for k, v in task.variables.items()]
+    extra = [item for value in sets for item in ("--set", value)]
+    if task.plan is not None:
+        extra += ["--plan", task.plan]
+    if task.pipeline is not None:
+        extra += ["--pipeline", task.pipeline]
+    return [*head, "--run-dir", str(folder), *extra, "--", task.task]
+
+
+def run_status(folder: Path) -> tuple[Status | None, Any]:
+    """How the run in ``folder`` stands (None: there is no run there) and its state."""
+    from plancontrol.runs.state import run_state
+
+    if not (folder / "manifest.json").is_file():
+        return None, None
+    match run_state(folder):
+        case Success(state):
+            pass
+        case Failure(problem):
+            return "error", problem
+    said: str = state.status
+    if said == "finished":
+        return "finished", state
+    if said.startswith(("failed", "cancelled")):
+        return "failed", state
+    return ("running" if said.startswith("running") else "stopped"), state
+
+
+def row_of(
+    name: str,
+    task: BatchTask,
+    folder: Path,
+    action: Action,
+    exit_code: int | None = None,
+    message: str = "",
+) -> BatchRow:
+    """The row of a task whose run (if any) is in ``folder``, read from the folder."""
+    from plancontrol.core.ledger import summarize
+
+    status, state = run_status(folder)
+    row = BatchRow(
+        id=name, task=task.task, run_dir=str(folder), action=action, status="error",
+        exit_code=exit_code, message=message,
+    )  # fmt: skip
+    if status is None or status == "error":
+        why = message or (state.message if state is not None else "no run was recorded")
+        return msgspec.structs.replace(row, message=why)
+    report = summarize(state.context)
+    return msgspec.structs.replace(
+        row,
+        status=status,
+        steps_done=sum(o.status == "completed" for o in report.outcomes),
+        steps_planned=report.n_steps,
+        cost_usd=report.total.cost_usd,
+        seconds=report.seconds,
+        message="" if status == "finished" else state.status,
+    )
+
+
+def _last(text: str) -> str:
+    """The last non-empty line of ``text`` (what a crashed process said last)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""

@@ -74,6 +74,7 @@ def test_a_batch_records_each_task_skips_the_finished_and_replays(tmp_path: Path
     assert document["counts"] == {
         "finished": 2, "failed": 1, "stopped": 0, "running": 0, "error": 0
     }  # fmt: skip
+    assert (document["steps_done"], document["steps_planned"], document["cost_usd"]) == (2, 3, None)
     rows = document["tasks"]
     assert [(r["id"], r["action"], r["status"], r["exit_code"]) for r in rows] == [
         ("alpha", "run", "finished", 0),
@@ -170,3 +171,71 @@ def test_the_command_refuses_a_bad_line_in_one_line_with_exit_2(tmp_path: Path) 
         "fix that line of the task list and run the command again\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_resumed_and_a_task_that_cannot_start_is_an_error(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from plancontrol.runs.lock import holder
+    from plancontrol.testing import OpenAITestServer, role_of
+
+    started = tmp_path / "out" / "slow" / "work" / "started"  # scripts write in work/ only
+    slow = {"task": "Task slow: save 1", "id": "slow", "plan": "plan.json"}
+    crash = {"task": "Task crash", "id": "crash", "pipeline": "no_such_module:PIPELINE"}
+    tasks = task_list(tmp_path, [json.dumps(slow), json.dumps(crash), json.dumps(TASKS[0])])
+    calls: list[str] = []
+
+    def answer(body: dict[str, Any]) -> Any:
+        if role_of(body) == "engineer" and "Task slow" in json.dumps(body):
+            calls.append("slow")
+            if len(calls) == 1:  # the first time, it hangs until the test kills the run
+                return Code(
+                    "import os, pathlib, time\n"
+                    "pathlib.Path('started').write_text(str(os.getpid()))\n"
+                    "time.sleep(120)"
+                )
+        return reply(body)
+
+    with OpenAITestServer(answer) as server:
+        flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0"]
+        argv = [sys.executable, "-m", "plancontrol", "batch", str(tasks), "--into", "out"]
+        batch = subprocess.Popen(
+            [*argv, *flags, "--json", "--workers", "2"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        run_pid = holder(tmp_path / "out" / "slow")
+        if run_pid is None:  # never started: leave nothing running, then say so
+            batch.kill()
+        assert run_pid is not None, batch.communicate()
+        os.kill(run_pid, signal.SIGKILL)  # the run's process dies without a word
+        os.kill(int(started.read_text()), signal.SIGKILL)  # and so does its script
+        out, _ = batch.communicate(timeout=120)
+        first = {r["id"]: r for r in json.loads(out)["tasks"]}
+        again = cli("batch", str(tasks), "--into", "out", *flags, "--json", cwd=tmp_path)
+    assert batch.returncode == 1
+    assert (first["slow"]["status"], first["slow"]["exit_code"]) == ("stopped", -9)
+    assert first["crash"]["status"] == "error"
+    assert first["crash"]["exit_code"] == 2
+    assert "no_such_module" in first["crash"]["message"]
+    assert (first["alpha"]["status"], first["alpha"]["exit_code"]) == ("finished", 0)
+    second = {r["id"]: (r["action"], r["status"]) for r in json.loads(again.stdout)["tasks"]}
+    assert second == {
+        "slow": ("resume", "finished"),
+        "crash": ("run", "error"),
+        "alpha": ("skip", "finished"),
+    }
+    assert calls == ["slow", "slow"]
+    assert (tmp_path / "out" / "slow" / "work" / "out.txt").read_text() == "1"

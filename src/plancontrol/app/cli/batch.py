@@ -109,6 +109,8 @@ def _print_summary(summary: BatchSummary, json_summary: bool) -> None:
                 "type": "batch",
                 "ok": summary.ok,
                 "counts": summary.counts(),
+                "steps_done": sum(r.steps_done for r in summary.rows),
+                "steps_planned": sum(r.steps_planned for r in summary.rows),
                 "cost_usd": summary.cost_usd(),
                 "seconds": summary.seconds,
                 "tasks": [msgspec.to_builtins(row) for row in summary.rows],

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +19,7 @@ from scripts import plancontrol as cli
 import plancontrol
 from plancontrol.app.batch_tasks import read_tasks
 from plancontrol.core.answers import Code, Verdict
+from plancontrol.runs.lock import holder
 
 PLAN = {
     "sub_tasks": [
@@ -173,29 +181,17 @@ def test_the_command_refuses_a_bad_line_in_one_line_with_exit_2(tmp_path: Path) 
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
-def test_a_killed_run_is_resumed_and_a_task_that_cannot_start_is_an_error(
-    tmp_path: Path,
-) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
+SLOW = {"task": "Task slow: save 1", "id": "slow", "plan": "plan.json"}
 
-    from plancontrol.runs.lock import holder
-    from plancontrol.testing import OpenAITestServer, role_of
 
-    started = tmp_path / "out" / "slow" / "work" / "started"  # scripts write in work/ only
-    slow = {"task": "Task slow: save 1", "id": "slow", "plan": "plan.json"}
-    crash = {"task": "Task crash", "id": "crash", "pipeline": "no_such_module:PIPELINE"}
-    tasks = task_list(tmp_path, [json.dumps(slow), json.dumps(crash), json.dumps(TASKS[0])])
-    calls: list[str] = []
+def hangs_first(calls: list[str]) -> Callable[[dict[str, Any]], Any]:
+    """``reply``, except that the slow task's first script hangs (its pid in work/started)."""
+    from plancontrol.testing import role_of
 
     def answer(body: dict[str, Any]) -> Any:
         if role_of(body) == "engineer" and "Task slow" in json.dumps(body):
             calls.append("slow")
-            if len(calls) == 1:  # the first time, it hangs until the test kills the run
+            if len(calls) == 1:
                 return Code(
                     "import os, pathlib, time\n"
                     "pathlib.Path('started').write_text(str(os.getpid()))\n"
@@ -203,28 +199,44 @@ def test_a_killed_run_is_resumed_and_a_task_that_cannot_start_is_an_error(
                 )
         return reply(body)
 
-    with OpenAITestServer(answer) as server:
+    return answer
+
+
+def batch_hanging(folder: Path, *args: str) -> tuple[subprocess.Popen[str], int, int]:
+    """``plancontrol batch`` started in ``folder`` with ``args``, once the slow task's script
+    hangs: the batch, its run's process and the script's."""
+    started = folder / "out" / "slow" / "work" / "started"  # scripts write in work/ only
+    argv = [sys.executable, "-m", "plancontrol", "batch", "tasks.jsonl", "--into", "out", *args]
+    batch = subprocess.Popen(
+        argv, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run_pid = holder(folder / "out" / "slow")
+    if run_pid is None:  # never started: leave nothing running, then say so
+        batch.kill()
+    assert run_pid is not None, batch.communicate()
+    return batch, run_pid, int(started.read_text())
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_resumed_and_a_task_that_cannot_start_is_an_error(
+    tmp_path: Path,
+) -> None:
+    from plancontrol.testing import OpenAITestServer
+
+    crash = {"task": "Task crash", "id": "crash", "pipeline": "no_such_module:PIPELINE"}
+    task_list(tmp_path, [json.dumps(SLOW), json.dumps(crash), json.dumps(TASKS[0])])
+    calls: list[str] = []
+    with OpenAITestServer(hangs_first(calls)) as server:
         flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0"]
-        argv = [sys.executable, "-m", "plancontrol", "batch", str(tasks), "--into", "out"]
-        batch = subprocess.Popen(
-            [*argv, *flags, "--json", "--workers", "2"],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 120
-        while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        run_pid = holder(tmp_path / "out" / "slow")
-        if run_pid is None:  # never started: leave nothing running, then say so
-            batch.kill()
-        assert run_pid is not None, batch.communicate()
+        batch, run_pid, script_pid = batch_hanging(tmp_path, *flags, "--json", "--workers", "2")
         os.kill(run_pid, signal.SIGKILL)  # the run's process dies without a word
-        os.kill(int(started.read_text()), signal.SIGKILL)  # and so does its script
+        os.kill(script_pid, signal.SIGKILL)  # and so does its script
         out, _ = batch.communicate(timeout=120)
         first = {r["id"]: r for r in json.loads(out)["tasks"]}
-        again = cli("batch", str(tasks), "--into", "out", *flags, "--json", cwd=tmp_path)
+        again = cli("batch", "tasks.jsonl", "--into", "out", *flags, "--json", cwd=tmp_path)
     assert batch.returncode == 1
     assert (first["slow"]["status"], first["slow"]["exit_code"]) == ("stopped", -9)
     assert first["crash"]["status"] == "error"
@@ -239,3 +251,33 @@ def test_a_killed_run_is_resumed_and_a_task_that_cannot_start_is_an_error(
     }
     assert calls == ["slow", "slow"]
     assert (tmp_path / "out" / "slow" / "work" / "out.txt").read_text() == "1"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_batch_and_its_runs_which_the_next_invocation_resumes(
+    tmp_path: Path,
+) -> None:
+    from plancontrol.testing import OpenAITestServer
+
+    task_list(tmp_path, [json.dumps(SLOW), json.dumps(TASKS[0])])
+    calls: list[str] = []
+    with OpenAITestServer(hangs_first(calls)) as server:
+        flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0"]
+        batch, _, script_pid = batch_hanging(tmp_path, *flags)
+        batch.send_signal(signal.SIGINT)
+        _, err = batch.communicate(timeout=120)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(script_pid, signal.SIGKILL)
+        manifest = json.loads((tmp_path / "out" / "batch.json").read_text())
+        again = cli("batch", "tasks.jsonl", "--into", "out", *flags, "--json", cwd=tmp_path)
+    assert batch.returncode == 130
+    assert err.splitlines()[-1] == (
+        "plancontrol: interrupted; what finished is in out; "
+        "run the same command again to resume the runs that stopped"
+    )
+    rows = manifest["rows"]
+    assert [(r["id"], r["status"]) for r in rows] == [("slow", "stopped")]  # alpha never began
+    assert rows[0]["message"] == "stopped before planning ended"  # no snapshot before step 1
+    second = {r["id"]: (r["action"], r["status"]) for r in json.loads(again.stdout)["tasks"]}
+    assert second == {"slow": ("resume", "finished"), "alpha": ("run", "finished")}
+    assert again.returncode == 0

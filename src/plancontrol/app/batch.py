@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -112,7 +113,8 @@ def batch(
     before anything runs. ``on_done`` hears of each task as it ends; ``into/batch.json``
     is rewritten each time."""
     if workers < 1:
-        return Failure(Problem(what=f"workers must be at least 1, got {workers}", where="workers"))
+        what = f"`workers` must be at least 1, got {workers}"
+        return Failure(Problem(what=what, where="workers", fix="give 1 or more"))
     match read_tasks(Path(tasks_file)):
         case Failure(problem):
             return Failure(problem)
@@ -120,7 +122,8 @@ def batch(
             pass
     folder = Path(into)
     if folder.exists() and not folder.is_dir():
-        return Failure(Problem(what=f"{folder} is not a folder", where=str(folder)))
+        what, fix = f"`into` {folder} is not a folder", "name a folder (made if missing)"
+        return Failure(Problem(what=what, where=str(folder), fix=fix))
     folder.mkdir(parents=True, exist_ok=True)
     job = _Job(folder, str(tasks_file), workers, options or ModelOptions(), retry_failed)
     return Success(job.run(tasks, on_done))
@@ -137,6 +140,8 @@ class _Job:
         self.rows: dict[str, BatchRow] = {}
         self.lock = threading.Lock()
         self.started = time.monotonic()
+        self.children: list[subprocess.Popen[str]] = []
+        self.stopping = False
 
     def run(
         self,
@@ -155,7 +160,14 @@ class _Job:
                 on_done(row)
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(one, tasks))
+            try:
+                list(pool.map(one, tasks))
+            except KeyboardInterrupt:  # the runs going now stop as interrupted, no new one
+                with self.lock:
+                    self.stopping = True
+                pool.shutdown(wait=False, cancel_futures=True)
+                _stop_now(self.children)
+                raise
         return self.save(order)
 
     def task(self, name: str, task: BatchTask) -> BatchRow:
@@ -165,13 +177,21 @@ class _Job:
         action = _action(status, self.retry)
         if action == "skip":
             return row_of(name, task, folder, action)
-        argv = _argv(action, folder, task, self.options)
-        done = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
-        )
-        said = [line for line in done.stderr.splitlines() if line.startswith("plancontrol: ")]
-        message = said[-1].removeprefix("plancontrol: ") if said else _last(done.stderr)
-        return row_of(name, task, folder, action, done.returncode, message)
+        with self.lock:
+            if self.stopping:
+                return row_of(name, task, folder, "skip")
+            child = subprocess.Popen(
+                _argv(action, folder, task, self.options),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            self.children.append(child)
+        _, stderr = child.communicate()
+        said = [line for line in stderr.splitlines() if line.startswith("plancontrol: ")]
+        message = said[-1].removeprefix("plancontrol: ") if said else _last(stderr)
+        return row_of(name, task, folder, action, child.returncode, message)
 
     def save(self, order: Sequence[str]) -> BatchSummary:
         """The summary so far, written atomically to ``batch.json``."""
@@ -186,6 +206,16 @@ class _Job:
         partial.write_bytes(msgspec.json.format(msgspec.json.encode(summary)) + b"\n")
         os.replace(partial, path)
         return summary
+
+
+def _stop_now(children: Sequence[subprocess.Popen[str]]) -> None:
+    """Ctrl-C twice to each run still going, as at a terminal: the first asks it to stop
+    after its step, the second stops it at once (its folder says interrupted, resumable)."""
+    for _ in range(2):
+        alive = [child for child in children if child.poll() is None]
+        for child in alive:
+            child.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # the handler runs once for signals that come faster
 
 
 def _action(status: Status | None, retry: bool) -> Action:

@@ -47,7 +47,9 @@ def read_tasks(path: Path) -> Result[tuple[tuple[str, BatchTask], ...], Problem]
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as problem:
         reason = getattr(problem, "strerror", None) or problem
-        return Failure(Problem(what=f"cannot read {path}: {reason}", where=str(path)))
+        what = f"cannot read {path}: {reason}"
+        fix = "pass the path of the task list (JSON lines, one task a line)"
+        return Failure(Problem(what=what, where=str(path), fix=fix))
     tasks: list[tuple[str, BatchTask]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

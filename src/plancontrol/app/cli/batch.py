@@ -65,7 +65,7 @@ def batch(  # one parameter per option: typer makes the options from them (hence
     import sys
 
     from plancontrol.app import batch as batches
-    from plancontrol.app.cli.exits import or_fail
+    from plancontrol.app.cli.exits import fail, or_fail
 
     options = batches.ModelOptions(
         model=model,
@@ -82,11 +82,18 @@ def batch(  # one parameter per option: typer makes the options from them (hence
         if not quiet:
             sys.stderr.write(f"{row.id}: {_done_line(row)}\n")
 
-    summary = or_fail(
-        batches.batch(
-            tasks, into, workers=workers, retry_failed=retry_failed, options=options, on_done=said
-        )
-    )
+    try:
+        summary = or_fail(
+            batches.batch(
+                tasks, into, workers=workers, retry_failed=retry_failed, options=options,
+                on_done=said,
+            )
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        again = "run the same command again to resume the runs that stopped"
+        raise fail(
+            f"interrupted; what finished is in {into}; {again}", 130, "interrupted"
+        ) from None
     _print_summary(summary, json_summary)
     raise typer.Exit(0 if summary.ok else 1)
 

@@ -281,3 +281,23 @@ def test_ctrl_c_stops_the_batch_and_its_runs_which_the_next_invocation_resumes(
     second = {r["id"]: (r["action"], r["status"]) for r in json.loads(again.stdout)["tasks"]}
     assert second == {"slow": ("resume", "finished"), "alpha": ("run", "finished")}
     assert again.returncode == 0
+
+
+def test_a_batch_that_cannot_start_says_why_and_makes_nothing(tmp_path: Path) -> None:
+    tasks = task_list(tmp_path)
+    (tmp_path / "afile").write_text("")
+    refusals = [
+        plancontrol.batch(tasks, tmp_path / "out", workers=0),
+        plancontrol.batch(tmp_path / "none.jsonl", tmp_path / "out"),
+        plancontrol.batch(tasks, tmp_path / "afile"),
+        plancontrol.batch(task_list(tmp_path, [" "]), tmp_path / "out"),
+    ]
+    assert [r.failure().message for r in refusals] == [
+        "`workers` must be at least 1, got 0; give 1 or more",
+        f"cannot read {tmp_path}/none.jsonl: No such file or directory; "
+        "pass the path of the task list (JSON lines, one task a line)",
+        f"`into` {tmp_path}/afile is not a folder; name a folder (made if missing)",
+        f"{tmp_path}/tasks.jsonl holds no task; write one JSON object a line, e.g. "
+        '{"task": "...", "id": "first"}',
+    ]
+    assert not (tmp_path / "out").exists()

@@ -117,13 +117,7 @@ def replay_one(run_dir: Path) -> RunReplay:
 
 
 def _came_out(name: str, outcome: ReplayOutcome, seconds: float) -> RunReplay:
-    first, verdict = outcome.first_difference, outcome.verdict
-    if outcome.identical:
-        detail = ""
-    elif first is not None:
-        detail = f"first in snapshot {first[0]} at {first[1]}"
-    else:
-        detail = f"at {verdict.difference}"
+    verdict, detail = outcome.verdict, outcome.difference or ""
     return RunReplay(
         run_dir=name,
         status="identical" if outcome.identical else "differs",

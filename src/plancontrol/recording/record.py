@@ -16,6 +16,7 @@ from plancontrol.core.ports import Agents
 from plancontrol.handlers.files import write_atomic
 from plancontrol.handlers.secrets import Scrubber
 from plancontrol.recording.cassettes import CassetteAgents
+from plancontrol.recording.files import written
 from plancontrol.recording.wiring import Handlers, recorded
 from plancontrol.runs.folder import RunOptions, Session, SessionStatus, session_dir, write_session
 from plancontrol.runs.journal import Entry, Journal, Saved, seal
@@ -101,6 +102,8 @@ def record_session(
                 message, last = error.message, ctx
         cassettes.close()
         _write_last(folder, where, last, scrub)
+        for wrote in written(folder, last):  # replay checks these files are left unchanged
+            journal.append(wrote)
         return result
     finally:
         cassettes.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from returns.result import Failure, Result, Success
@@ -10,6 +11,7 @@ from plancontrol.core.context import Context
 from plancontrol.core.phase import Halt
 from plancontrol.core.ports import EventSink
 from plancontrol.core.problem import Problem
+from plancontrol.recording.files import changed_files
 from plancontrol.recording.part_replay import part_label, replay_part
 from plancontrol.recording.rerun import ScriptWatch
 from plancontrol.recording.session_replay import (
@@ -62,7 +64,9 @@ def replay_run(
     scratch = tempfile.TemporaryDirectory(prefix="plancontrol-rerun-")
     tally.rerun = None if rerun_code is None else (Path(scratch.name), rerun_code)
     with scratch:
-        return _replay_sessions(run_dir, manifest, sessions, events, lenient, tally)
+        replayed = _replay_sessions(run_dir, manifest, sessions, events, lenient, tally)
+    files = changed_files(run_dir, sessions)
+    return replayed.map(lambda outcome: dataclasses.replace(outcome, changed_files=files))
 
 
 _Checked = tuple[Result[Context, Halt], Verdict, dict[str, int]]

@@ -53,11 +53,27 @@ class ReplayOutcome:
     cassettes_recorded: tuple[str, ...] = ()
     code_rerun: int = 0
     code_differences: tuple[str, ...] = ()
+    changed_files: tuple[tuple[str, str], ...] = ()
+    """Files the run left whose bytes are no longer the journaled ones: (path, what)."""
 
     @property
     def identical(self) -> bool:
-        """The final context and every snapshot are byte for byte the recorded ones."""
-        return self.verdict.identical and self.first_difference is None
+        """The final context, every snapshot and every file the run left are byte for byte
+        the recorded ones."""
+        return self.verdict.identical and self.first_difference is None and not self.changed_files
+
+    @property
+    def difference(self) -> str | None:
+        """Where the replay first differs, in words (None when identical)."""
+        first = self.first_difference
+        if first is not None:
+            return f"first in snapshot {first[0]} at {first[1]}"
+        if not self.verdict.identical:
+            return f"at {self.verdict.difference}"
+        if self.changed_files:
+            path, what = self.changed_files[0]
+            return f"in the file {path}: {what}"
+        return None
 
     @property
     def first_difference(self) -> tuple[str, str] | None:

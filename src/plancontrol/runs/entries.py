@@ -18,6 +18,7 @@ __all__ = [
     "Saved",
     "Ticked",
     "Tooled",
+    "Wrote",
 ]
 
 
@@ -90,4 +91,12 @@ class Tooled(msgspec.Struct, frozen=True, tag=True):
     failure: str = ""
 
 
-Entry = Ran | Installed | Ticked | Decided | Checked | Saved | Negotiated | Tooled
+class Wrote(msgspec.Struct, frozen=True, tag=True):
+    """A file the session left in the run folder (an export, or a file a step produced),
+    by its path in the folder and the sha256 of its bytes: replay checks it is unchanged."""
+
+    path: str
+    sha256: str
+
+
+Entry = Ran | Installed | Ticked | Decided | Checked | Saved | Negotiated | Tooled | Wrote

@@ -150,6 +150,8 @@ def replay_document(
         difference: dict[str, str | None] | None = {"snapshot": first[0], "at": first[1]}
     elif not verdict.identical:
         difference = {"snapshot": None, "at": verdict.difference}
+    elif outcome.changed_files:
+        difference = {"file": outcome.changed_files[0][0], "at": outcome.changed_files[0][1]}
     else:
         difference = None
     halted = outcome.result.failure() if isinstance(outcome.result, Failure) else None

@@ -106,7 +106,7 @@ def _say_code_rerun(outcome: ReplayOutcome) -> None:
 
 def _say_verdict(outcome: ReplayOutcome, part: str | None) -> None:
     """Identical (exit 0, with the digest) or where the replay first differs (exit 1)."""
-    verdict, first = outcome.verdict, outcome.first_difference
+    verdict = outcome.verdict
     if outcome.identical and part is not None:
         print(f"replay of {part} identical to the recording: sha256 {verdict.digest}")
         raise typer.Exit(0)
@@ -116,9 +116,4 @@ def _say_verdict(outcome: ReplayOutcome, part: str | None) -> None:
             f"final context): sha256 {verdict.digest}"
         )
         raise typer.Exit(0)
-    if first is not None:
-        raise fail(
-            f"replay differs from the recording, first in snapshot {first[0]} at {first[1]}",
-            code=1,
-        )
-    raise fail(f"replay differs from the recording at {verdict.difference}", code=1)
+    raise fail(f"replay differs from the recording, {outcome.difference}", code=1)

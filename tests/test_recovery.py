@@ -337,6 +337,7 @@ RECORDED: dict[str, Any] = {
     "allow_install": lambda m: m.allow_install,
     "python": lambda m: m.python,
     "pass_env": lambda m: m.pass_env,
+    "runs_dir": lambda m: None,  # where a new run folder goes: the folder itself says it
 }
 """Where the manifest keeps each option of ``run`` (the config file's ``[run]`` table)."""
 

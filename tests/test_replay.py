@@ -223,3 +223,18 @@ def test_rerun_code_names_a_script_whose_result_changed(tmp_path: Path) -> None:
     assert again.stderr == (
         "plancontrol: 1 of 1 script run(s) ended differently from the recording\n"
     )
+
+
+def test_rerun_code_names_a_file_the_scripts_make_otherwise(tmp_path: Path) -> None:
+    script = Code("import os\nopen('pid.txt', 'w').write(str(os.getpid()))")
+    answers = {**replies(), "engineer": [script], "judge": [Verdict("success", "written")]}
+    with OpenAITestServer(answers) as server:
+        done = run_against(server.base_url, "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert plancontrol("replay", "run", "-q", cwd=tmp_path).returncode == 0  # as recorded
+    again = plancontrol("replay", "run", "--rerun-code", "-q", cwd=tmp_path)
+    assert again.returncode == 1
+    assert again.stdout.splitlines() == [
+        "code ran differently: work/pid.txt: the scripts run again left other bytes"
+    ]
+    assert again.stderr == "plancontrol: 1 file(s) the scripts made differ from the recording\n"

@@ -11,7 +11,7 @@ from plancontrol.core.context import Context
 from plancontrol.core.phase import Halt
 from plancontrol.core.ports import EventSink
 from plancontrol.core.problem import Problem
-from plancontrol.recording.files import changed_files
+from plancontrol.recording.files import changed_files, rerun_differences
 from plancontrol.recording.part_replay import part_label, replay_part
 from plancontrol.recording.rerun import ScriptWatch
 from plancontrol.recording.session_replay import (
@@ -49,7 +49,8 @@ def replay_run(
 
     ``rerun_code`` (a timeout in seconds) runs every recorded script again, in order, in a
     scratch folder, and reports in ``code_differences`` where a result differs from the one
-    recorded. ``pipeline`` (``MODULE:NAME``) names where the recorded pipeline lives now,
+    recorded, and each file of the work folder the scripts run again left otherwise.
+    ``pipeline`` (``MODULE:NAME``) names where the recorded pipeline lives now,
     when its module moved. ``tools`` are the roles' tools the run was given: their calls are
     answered from the journal, never made (a run whose tools were called needs them).
     """
@@ -65,8 +66,15 @@ def replay_run(
     tally.rerun = None if rerun_code is None else (Path(scratch.name), rerun_code)
     with scratch:
         replayed = _replay_sessions(run_dir, manifest, sessions, events, lenient, tally)
+        made = rerun_differences(Path(scratch.name), run_dir, sessions) if tally.rerun else []
     files = changed_files(run_dir, sessions)
-    return replayed.map(lambda outcome: dataclasses.replace(outcome, changed_files=files))
+    return replayed.map(
+        lambda outcome: dataclasses.replace(
+            outcome,
+            changed_files=files,
+            code_differences=(*outcome.code_differences, *made),
+        )
+    )
 
 
 _Checked = tuple[Result[Context, Halt], Verdict, dict[str, int]]

@@ -43,6 +43,7 @@ def test_the_journal_holds_each_file_the_session_left_with_its_hash(demo: Path) 
         ("plan.json", "garbage", "in the file plan.json: its bytes differ from the ones recorded"),
         ("work/primes.txt", "2\n3\n", "in the file work/primes.txt: its bytes differ"),
         ("report.md", None, "in the file report.md: missing"),
+        ("report.html", "<p>edited</p>", "in the file report.html: its bytes differ from the page"),
     ],
 )
 def test_a_file_changed_after_the_run_is_named_by_replay(

@@ -157,3 +157,31 @@ def test_the_demo_runs_report_renders_offline(tmp_path: Path) -> None:
         assert page.locator("section.step").count() == 2
         assert page.locator("svg.timeline rect").count() > 0
         page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+
+
+def test_a_diff_page_of_a_run_and_its_copy_loads_offline_and_shows_each_step(
+    plot_folder: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from scripts import plancontrol
+
+    copy = tmp_path / "copy"
+    shutil.copytree(plot_folder, copy)
+    page_file = tmp_path / "diff.html"
+    done = plancontrol("diff", str(plot_folder), str(copy), "--html", str(page_file), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr + done.stdout
+    with opened(page_file) as (page, seen):
+        assert seen.errors == []
+        assert seen.requests == [page_file.as_uri()]
+        text = page.inner_text("body")
+        assert str(plot_folder) in text
+        assert str(copy) in text
+        assert "the runs match" in text
+        steps = [line.split("\t")[:4] for line in text.splitlines() if line.startswith("step ")]
+        assert steps == [
+            ["step 1", "engineer", "completed", "completed"],
+            ["step 2", "researcher", "completed", "completed"],
+        ]
+        page.screenshot(path=str(tmp_path / "diff.png"), full_page=True)
+    assert (tmp_path / "diff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

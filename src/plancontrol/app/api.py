@@ -288,7 +288,10 @@ def replay(
 
     if part is not None:
         return replay_part(Path(run_dir), part, events, pipeline=pipeline, tools=tools)
-    return replay_run(Path(run_dir), events, lenient, rerun_code, pipeline, tools)
+    from plancontrol.app.report.render import with_report_checked
+
+    played = replay_run(Path(run_dir), events, lenient, rerun_code, pipeline, tools)
+    return played.map(lambda outcome: with_report_checked(Path(run_dir), outcome))
 
 
 def replay_many(

@@ -73,6 +73,7 @@ def replayed(
     the tables unless ``quiet``."""
     from rich.console import Console
 
+    from plancontrol.app.report.render import with_report_checked
     from plancontrol.core.ledger import summarize
     from plancontrol.handlers.console import ConsoleEvents, print_report, stopped_line
     from plancontrol.recording.replay import replay_part, replay_run
@@ -82,7 +83,8 @@ def replayed(
     if part is not None:
         outcome = or_fail(replay_part(run_dir, part, events, pipeline=pipeline))
     else:
-        outcome = or_fail(replay_run(run_dir, events, lenient, rerun_code, pipeline))
+        played = replay_run(run_dir, events, lenient, rerun_code, pipeline)
+        outcome = with_report_checked(run_dir, or_fail(played))
     if not quiet:
         if tables:
             print_report(Console(highlight=False), summarize(outcome.context))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
     from plancontrol.app.report.gather import RunView
+    from plancontrol.recording.session_replay import ReplayOutcome
 
 __all__ = [
     "FOLD_LINES",
@@ -26,6 +27,7 @@ __all__ = [
     "highlighted",
     "markdown",
     "render_html",
+    "with_report_checked",
     "write_report",
 ]
 
@@ -150,3 +152,21 @@ def export_report(run_dir: Path) -> Problem | None:
     (and still holds its lock); why it could not be written, or None."""
     written = write_report(run_dir, writer=True)
     return written.failure() if isinstance(written, Failure) else None
+
+
+def with_report_checked(run_dir: Path, outcome: ReplayOutcome) -> ReplayOutcome:
+    """``outcome`` with ``report.html`` checked as well: the page the folder gives now must
+    be the one in it (the page is written after its session's journal is sealed, so it is
+    checked by writing it again, in memory, rather than by a journaled hash)."""
+    import dataclasses
+
+    from plancontrol.app.report.gather import gather
+
+    page = run_dir / REPORT
+    if not page.is_file():
+        return outcome
+    view = gather(run_dir)
+    if isinstance(view, Failure) or render_html(view.unwrap()).encode("utf-8") == page.read_bytes():
+        return outcome
+    changed = (*outcome.changed_files, (REPORT, "its bytes differ from the page the run gives"))
+    return dataclasses.replace(outcome, changed_files=changed)

@@ -29,7 +29,7 @@ from plancontrol.core.plan import plan_text
 from plancontrol.core.ports import Effects
 from plancontrol.core.telling import TellingAgents, TellingExecutor
 
-__all__ = ["Unit", "pending_steps", "run_phase", "run_pipeline", "step_label"]
+__all__ = ["Unit", "pending_steps", "run_phase", "run_pipeline", "settled_steps", "step_label"]
 
 
 def step_label(step: int) -> str:
@@ -50,11 +50,17 @@ class Unit:
     step: int = 0
 
 
+def settled_steps(ctx: Context) -> tuple[int, ...]:
+    """Steps whose latest outcome is ``completed`` or ``skipped``: those a resume goes past."""
+    latest = {o.step: o for o in ctx.outcomes}
+    return tuple(sorted(n for n, o in latest.items() if o.status in ("completed", "skipped")))
+
+
 def pending_steps(ctx: Context) -> tuple[int, ...]:
-    """The plan steps whose latest outcome is neither ``completed`` nor ``skipped``."""
-    latest = {o.step: o.status for o in ctx.outcomes}
+    """The plan steps not settled yet: each a unit of the schedule."""
+    settled = set(settled_steps(ctx))
     n = ctx.plan.n_steps if ctx.plan else 0
-    return tuple(k for k in range(1, n + 1) if latest.get(k) not in ("completed", "skipped"))
+    return tuple(k for k in range(1, n + 1) if k not in settled)
 
 
 def _with_span(ctx: Context, unit: Unit, started: float, ended: float) -> Context:

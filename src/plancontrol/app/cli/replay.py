@@ -73,18 +73,16 @@ def replayed(
     the tables unless ``quiet``."""
     from rich.console import Console
 
-    from plancontrol.app.report.render import with_report_checked
+    from plancontrol.app import api
     from plancontrol.core.ledger import summarize
     from plancontrol.handlers.console import ConsoleEvents, print_report, stopped_line
-    from plancontrol.recording.replay import replay_part, replay_run
 
     err = Console(stderr=True, quiet=quiet, highlight=False)
     events = None if quiet else ConsoleEvents(err)
-    if part is not None:
-        outcome = or_fail(replay_part(run_dir, part, events, pipeline=pipeline))
-    else:
-        played = replay_run(run_dir, events, lenient, rerun_code, pipeline)
-        outcome = with_report_checked(run_dir, or_fail(played))
+    played = api.replay(
+        run_dir, part=part, rerun_code=rerun_code, lenient=lenient, events=events, pipeline=pipeline
+    )
+    outcome = or_fail(played)
     if not quiet:
         if tables:
             print_report(Console(highlight=False), summarize(outcome.context))

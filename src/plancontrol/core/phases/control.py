@@ -28,7 +28,7 @@ from plancontrol.core.ports import (
     check_decision,
 )
 from plancontrol.core.restart import unreachable_restart
-from plancontrol.core.runner import run_phase
+from plancontrol.core.runner import run_phase, settled_steps
 from plancontrol.core.settings import ASKED_IN_MODE
 
 __all__ = [
@@ -40,12 +40,6 @@ __all__ = [
     "run_steps",
     "settled_steps",
 ]
-
-
-def settled_steps(ctx: Context) -> tuple[int, ...]:
-    """Steps whose latest outcome is ``completed`` or ``skipped``: those a resume goes past."""
-    latest = {o.step: o for o in ctx.outcomes}
-    return tuple(sorted(n for n, o in latest.items() if o.status in ("completed", "skipped")))
 
 
 def first_step(ctx: Context, plan: Plan) -> Result[int, Error]:

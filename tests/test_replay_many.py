@@ -195,3 +195,28 @@ def test_without_workers_there_is_one_per_cpu(tmp_path: Path) -> None:
     assert lines_of(done.stdout)[-1] == (
         f"2 runs replayed with {workers} workers in T s: identical 2, differs 0, cannot replay 0"
     )
+
+
+def test_an_edited_report_page_is_named_when_many_runs_replay(
+    tmp_path: Path, replay_recorded: RecordedReplays
+) -> None:
+    c = tmp_path / "c"
+    c.mkdir()
+    shutil.copytree(CASSETTES / "demo-local", c / "demo")
+    shutil.copytree(CASSETTES / "primes-test-server", c / "primes")
+    page = c / "primes" / "report.html"
+    page.write_bytes(page.read_bytes().replace(b"</body>", b"<p>edited</p></body>"))
+    said = "in the file report.html: its bytes differ from the page the run gives"
+    done = cli("replay", "c", "--workers", "2", cwd=tmp_path)
+    assert lines_of(done.stdout)[:2] == [
+        "c/demo    identical  (T s)",
+        f"c/primes  differs: {said}  (T s)",
+    ]
+    assert done.returncode == 1
+    results = plancontrol.replay_many([c], workers=1).unwrap()
+    assert [(Path(r.run_dir).name, r.status, r.detail) for r in results] == [
+        ("demo", "identical", ""),
+        ("primes", "differs", said),
+    ]
+    assert [r.identical for r in replay_recorded.all(c, workers=2)] == [True, False]
+    assert not replay_recorded(c / "primes").identical

@@ -300,13 +300,16 @@ def replay_many(
     """Replay many run folders offline, ``workers`` at a time in processes of their own (one
     per CPU when not given): each path a run folder or a folder holding runs one level down
     (a batch); each run's ``RunReplay`` (``status`` ``identical``, ``differs`` or
-    ``cannot_replay``, ``detail`` saying where or why, ``seconds``) in the paths' order.
+    ``cannot_replay``, ``detail`` saying where or why, ``seconds``) in the paths' order;
+    each run's report.html is checked as ``replay`` checks it.
     A Failure, with nothing replayed, when a path is no folder or ``workers`` is below 1
     (one path alone may be given as it is)."""
+    from plancontrol.app.report.render import with_report_checked
     from plancontrol.recording.many import replay_many as replayed
 
     named = [paths] if isinstance(paths, str | Path) else paths
-    return replayed(named, workers if workers is not None else os.cpu_count() or 1)
+    count = workers if workers is not None else os.cpu_count() or 1
+    return replayed(named, count, check=with_report_checked)
 
 
 def report(run_dir: Path | str, html: Path | str | None = None) -> Result[Path, Problem]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -16,9 +17,13 @@ from returns.result import Failure, Result, Success
 from plancontrol.core.problem import Problem
 from plancontrol.recording.replay import ReplayOutcome, replay_run
 
-__all__ = ["RunReplay", "holds_runs", "replay_many", "replay_one", "runs_in"]
+__all__ = ["Check", "RunReplay", "holds_runs", "replay_many", "replay_one", "runs_in"]
 
 Status = Literal["identical", "differs", "cannot_replay"]
+
+Check = Callable[[Path, ReplayOutcome], ReplayOutcome]
+"""A further check of a replayed run (a module-level function, so that it reaches worker
+processes): the outcome again, with what else differs added."""
 
 PRELOAD = (
     "plancontrol.recording.many",
@@ -98,10 +103,13 @@ def _runs_of(folder: Path) -> tuple[Path, ...]:
     return held or (folder,)
 
 
-def replay_one(run_dir: Path) -> RunReplay:
-    """Replay ``run_dir`` offline, quietly, and say how it came out and how long it took."""
+def replay_one(run_dir: Path, check: Check | None = None) -> RunReplay:
+    """Replay ``run_dir`` offline, quietly, ``check`` the outcome when given, and say how it
+    came out and how long it took."""
     start = time.perf_counter()
     replayed = replay_run(run_dir)
+    if check is not None:
+        replayed = replayed.map(functools.partial(check, run_dir))
     seconds = time.perf_counter() - start
     match replayed:
         case Success(outcome):
@@ -131,12 +139,12 @@ def _came_out(name: str, outcome: ReplayOutcome, seconds: float) -> RunReplay:
 
 
 def replay_many(
-    paths: Iterable[Path | str], workers: int = 1
+    paths: Iterable[Path | str], workers: int = 1, check: Check | None = None
 ) -> Result[tuple[RunReplay, ...], Problem]:
     """Replay every run ``paths`` name (see ``runs_in``), ``workers`` at a time, each in a
-    worker process of its own (with one worker, in this process); the results in the
-    order of ``runs_in``. A Failure when a path is no folder or ``workers`` is below 1:
-    nothing is replayed then.
+    worker process of its own (with one worker, in this process), each outcome checked by
+    ``check`` too; the results in the order of ``runs_in``. A Failure when a path is no
+    folder or ``workers`` is below 1: nothing is replayed then.
 
     >>> replay_many(["."], workers=0).failure().message
     '`workers=0` is below 1; give 1 or more'
@@ -145,14 +153,17 @@ def replay_many(
         return Failure(
             Problem(what=f"`workers={workers}` is below 1", where="workers", fix="give 1 or more")
         )
-    return runs_in(Path(p) for p in paths).map(lambda runs: _replayed(runs, workers))
+    one = functools.partial(replay_one, check=check)
+    return runs_in(Path(p) for p in paths).map(lambda runs: _replayed(runs, workers, one))
 
 
-def _replayed(runs: tuple[Path, ...], workers: int) -> tuple[RunReplay, ...]:
+def _replayed(
+    runs: tuple[Path, ...], workers: int, one: Callable[[Path], RunReplay]
+) -> tuple[RunReplay, ...]:
     if workers == 1 or len(runs) < 2:
-        return tuple(replay_one(run) for run in runs)
+        return tuple(one(run) for run in runs)
     with ProcessPoolExecutor(min(workers, len(runs)), mp_context=_context()) as pool:
-        return tuple(pool.map(replay_one, runs))
+        return tuple(pool.map(one, runs))
 
 
 def _context() -> BaseContext:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from returns.result import Failure
 
-from plancontrol.recording.many import RunReplay, replay_many
-from plancontrol.recording.replay import ReplayOutcome, replay_part, replay_run
+from plancontrol.app.api import replay, replay_many
+from plancontrol.recording.many import RunReplay
+from plancontrol.recording.replay import ReplayOutcome
 
 __all__ = ["RecordedReplays", "replay_recorded"]
 
@@ -18,7 +19,7 @@ class RecordedReplays:
     ``all`` replays every run a folder holds."""
 
     def __call__(self, path: str | Path, part: str | None = None) -> ReplayOutcome:
-        result = replay_run(Path(path)) if part is None else replay_part(Path(path), part)
+        result = replay(path, part=part)  # a whole run's report.html is checked too
         if isinstance(result, Failure):
             pytest.fail(result.failure().message, pytrace=False)
         outcome = result.unwrap()
@@ -29,7 +30,7 @@ class RecordedReplays:
         """Every run in ``paths`` (run folders, or folders holding runs one level down),
         replayed ``workers`` at a time in processes of their own; fails the test when a path
         is no folder, when a run cannot be replayed or left recorded interactions unplayed."""
-        found = replay_many(paths, workers)
+        found = replay_many(paths, workers=workers)
         if isinstance(found, Failure):
             pytest.fail(found.failure().message, pytrace=False)
         results: tuple[RunReplay, ...] = found.unwrap()

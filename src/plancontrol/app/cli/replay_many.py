@@ -73,8 +73,8 @@ def replay_folders(
     (or one JSON document); exit with the highest status a replay of each alone would have:
     2 when one cannot be replayed, else 1 when one differs, else 0. ``single``: the options
     that apply to one folder only, refused when given."""
+    from plancontrol.app.api import replay_many
     from plancontrol.app.cli.output import emit
-    from plancontrol.recording.many import replay_many
 
     for name, value in single.items():
         if value:
@@ -82,7 +82,7 @@ def replay_folders(
             raise fail(f"{flag} applies to one run folder; replay them one at a time with it")
     workers = workers if workers is not None else os.cpu_count() or 1
     start = time.perf_counter()
-    replayed = replay_many(dirs, workers)
+    replayed = replay_many(dirs, workers=workers)
     if not isinstance(replayed.value_or(None), tuple):
         raise fail(replayed.failure().message)
     results: tuple[RunReplay, ...] = replayed.unwrap()

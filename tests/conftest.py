@@ -18,6 +18,9 @@ import pytest
 
 STARTED = pytest.StashKey[list[str]]()
 
+collect_ignore = ["fixtures"]
+"""Recorded run folders kept as test data: their scripts are no test modules (nor doctests)."""
+
 SLOW_DOCTESTS = frozenset({"plancontrol.handlers.interpreter.describe_python"})
 """Doctests in src that start a process (a doctest cannot carry a mark itself)."""
 

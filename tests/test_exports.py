@@ -79,6 +79,7 @@ PUBLIC = [
     "summarize",
     "batch",
     "fork",
+    "repeat",
     "replay",
     "replay_many",
     "report",

@@ -65,6 +65,7 @@ from plancontrol.handlers.callbacks import AllSignals, CallbackEvents, CallbackS
 if TYPE_CHECKING:  # what __getattr__ imports on first use, seen by type checkers now
     from plancontrol.app.api import fork, replay, replay_many, report, resume, run
     from plancontrol.app.batch import batch
+    from plancontrol.app.repeat import repeat
     from plancontrol.recording.wiring import Handlers
 
 _ENTRY_POINTS = ("fork", "replay", "replay_many", "report", "resume", "run")
@@ -81,6 +82,10 @@ def __getattr__(name: str) -> object:
         from plancontrol.app.batch import batch
 
         return batch
+    if name == "repeat":  # a step run again, to see how stable it is (plancontrol.app.repeat)
+        from plancontrol.app.repeat import repeat
+
+        return repeat
     if name == "Handlers":  # the handlers a caller brings to a recorded run
         from plancontrol.recording.wiring import Handlers
 
@@ -155,6 +160,7 @@ __all__ = [
     "load_settings",
     "one_shot",
     "plan_text",
+    "repeat",
     "replay",
     "replay_many",
     "report",

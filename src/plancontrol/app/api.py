@@ -51,6 +51,17 @@ def _tooled(handlers: Handlers | None, tools: Tools | None) -> Handlers | None:
     return dataclasses.replace(handlers or unattended(), tools=tools)
 
 
+def _stopping(handlers: Handlers | None, step: int | None) -> Handlers | None:
+    """``handlers`` whose signals also stop the run after plan step ``step`` (when given)."""
+    if step is None:
+        return handlers
+    from plancontrol.handlers.callbacks import AllSignals
+    from plancontrol.handlers.local import StopAfterStep
+
+    chosen = handlers or unattended()
+    return dataclasses.replace(chosen, signals=AllSignals(chosen.signals, StopAfterStep(step)))
+
+
 def run(
     task: str,
     run_dir: Path | str,
@@ -232,6 +243,7 @@ def fork(
     tools: Tools | None = None,
     env: Mapping[str, str] | None = None,
     say: Say = _quiet,
+    stop_after_step: int | None = None,
     **changes: Unpack[ChangeArgs],
 ) -> Result[Context, Stopped]:
     """Branch the run in ``run_dir`` at step ``from_step`` into the new folder ``into``:
@@ -239,12 +251,18 @@ def fork(
     context edited by ``settings`` and ``sets`` (``KEY=VALUE`` for a shared variable,
     ``settings.NAME=VALUE`` for a setting) and ``instructions`` (added to the step's own),
     with the models and limits changed as ``resume`` changes them, ``handlers`` and
-    ``tools`` as ``resume`` takes them. The original is not changed."""
+    ``tools`` as ``resume`` takes them. ``stop_after_step`` K stops the fork once step K
+    is settled (a cancel at the safe point before step K+1, resumable). The original is not
+    changed."""
     from plancontrol.app.changes import Changes
     from plancontrol.runs.lock import holder, in_use
     from plancontrol.runs.resume import already_there, prepare_fork, start_point
 
     folder, target = Path(run_dir), Path(into)
+    if stop_after_step is not None and stop_after_step < from_step:
+        what = f"`stop_after_step={stop_after_step}` comes before `from_step={from_step}`"
+        fix = "stop at the step the fork starts with or a later one"
+        return Failure(Problem(what=what, where="stop_after_step", fix=fix))
     writer = holder(folder)
     if writer is not None:  # its snapshots and work folder are still changing
         return Failure(in_use(folder, writer))
@@ -265,7 +283,8 @@ def fork(
         match prepare_fork(point, folder, target, from_step):
             case Failure(problem):
                 return Failure(problem)
-        return continue_run(target, point, going, "fork", _tooled(handlers, tools), say)
+        chosen = _stopping(_tooled(handlers, tools), stop_after_step)
+        return continue_run(target, point, going, "fork", chosen, say)
 
 
 def replay(

@@ -7,7 +7,7 @@ import time
 from plancontrol.core.events import Event
 from plancontrol.core.ports import ApprovalRequest, Approve, Decision
 
-__all__ = ["ApproveAll", "DiscardEvents", "SystemClock", "Uninterrupted"]
+__all__ = ["ApproveAll", "DiscardEvents", "StopAfterStep", "SystemClock", "Uninterrupted"]
 
 
 class SystemClock:
@@ -29,6 +29,22 @@ class Uninterrupted:
 
     def should_continue(self, step: int) -> bool:
         return True
+
+
+class StopAfterStep:
+    """Signals that stop a run at the safe point after plan step ``step`` (before any later
+    step); the stop is recorded like a cancel, and a resume goes on from there.
+
+    >>> stop = StopAfterStep(2)
+    >>> stop.should_continue(0), stop.should_continue(2), stop.should_continue(3)
+    (True, True, False)
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def should_continue(self, step: int) -> bool:
+        return step <= self.step
 
 
 class DiscardEvents:

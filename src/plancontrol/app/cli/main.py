@@ -17,6 +17,7 @@ from plancontrol.app.cli.check import check
 from plancontrol.app.cli.diff import diff
 from plancontrol.app.cli.init import init
 from plancontrol.app.cli.options import JsonSummary
+from plancontrol.app.cli.repeat import repeat
 from plancontrol.app.cli.replay import replay
 from plancontrol.app.cli.report import report
 from plancontrol.app.cli.resume import fork, resume
@@ -66,7 +67,9 @@ def version(json_summary: JsonSummary = False) -> None:
         print(__version__)
 
 
-for _command in (run, batch, init, demo, replay, check, resume, fork, show, report, diff, version):
+for _command in (
+    run, batch, init, demo, replay, check, resume, fork, repeat, show, report, diff, version
+):  # fmt: skip
     app.command()(_command)  # in this order in --help and docs/cli.md
 
 

@@ -101,6 +101,10 @@ def fork(  # one parameter per option: typer makes the options from them (hence 
         int, typer.Option("--from-step", help="The first step the fork runs itself.")
     ],
     into: Annotated[Path, typer.Option(help="New folder for the fork.")],
+    stop_after_step: Annotated[
+        int | None,
+        typer.Option(help="Stop once this step is settled, before the next (resumable; exit 1)."),
+    ] = None,
     set_: Sets = None,
     instructions: Annotated[
         str | None, typer.Option(help="Added to the instructions of step K.")
@@ -138,7 +142,13 @@ def fork(  # one parameter per option: typer makes the options from them (hence 
         from_step,
         changes,
         lambda handlers, say: api.fork(
-            run_dir, into, from_step=from_step, handlers=handlers, say=say, **changes
+            run_dir,
+            into,
+            from_step=from_step,
+            handlers=handlers,
+            say=say,
+            stop_after_step=stop_after_step,
+            **changes,
         ),
         quiet=quiet,
         json_summary=json_summary,

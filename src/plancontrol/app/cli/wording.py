@@ -20,9 +20,12 @@ FLAGS: dict[str, str] = {
     "rerun_code": "--rerun-code",
     "pipeline": "--pipeline",
     "workers": "--workers",
+    "step": "--step",
+    "times": "--times",
+    "stop_after_step": "--stop-after-step",
 }
-"""The flag of each parameter of ``plancontrol.run``, ``resume``, ``fork``, ``replay`` and
-``replay_many`` that library messages may name."""
+"""The flag of each parameter of ``plancontrol.run``, ``resume``, ``fork``, ``replay``,
+``replay_many`` and ``repeat`` that library messages may name."""
 
 _CALL = re.compile(r"`(run|resume|fork|replay)\(([^`()]*)\)`")
 _PARAMETER = re.compile(r"`(\w+)(?:=([^`]*))?`")

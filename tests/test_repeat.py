@@ -128,6 +128,10 @@ def test_repeat_reports_counts_attempts_files_and_cost(tmp_path: Path) -> None:
                                             "completed", "attempts_exhausted"]  # fmt: skip
     assert [r["attempts"] for r in rows] == [1, 2, 2, 1, 2]
     assert [r["prefix_calls"] for r in rows] == [0] * 5
+    assert [r["exit_code"] for r in rows] == [1] * 5  # stopped after step 2, or failed there
+    fork = json.loads((tmp_path / "run-repeat-step-2/01/sessions/02/session.json").read_text())
+    assert (fork["command"], fork["status"]) == ("fork", "cancelled")
+    assert fork["message"].startswith("cancelled before step 3")
     assert summary["counts"] == {"completed": 3, "attempts_exhausted": 2}
     assert summary["attempts"] == {"min": 1, "median": 2, "max": 2}
     assert summary["cost_usd"] == pytest.approx(spent)

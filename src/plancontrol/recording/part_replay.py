@@ -21,7 +21,7 @@ from plancontrol.recording.session_replay import (
 from plancontrol.recording.wiring import Tools
 from plancontrol.runs.folder import Manifest, Session, session_dir
 from plancontrol.runs.journal import Entry, Saved, read_session_journal
-from plancontrol.runs.snapshots import compare_snapshot
+from plancontrol.runs.snapshots import SnapshotFiles, compare_recorded
 
 __all__ = ["part_label", "replay_part"]
 
@@ -170,10 +170,10 @@ def _outcome(
 ) -> ReplayOutcome:
     """What replaying the part ``label`` found, its snapshot compared with the recorded one."""
     last = result.value_or(None) or result.failure().context
-    recorded = (session_dir(run_dir, session.number) / "snapshots" / f"{label}.json").read_bytes()
+    recorded = SnapshotFiles(session_dir(run_dir, session.number))
     return ReplayOutcome(
         result=result,
-        verdict=compare_snapshot(recorded, label, last),
+        verdict=compare_recorded(recorded, label, last),
         snapshots=tuple(tally.snapshots),
         drift=tuple(tally.drift),
         cassettes_used=tuple(tally.cassettes),

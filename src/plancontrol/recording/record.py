@@ -21,7 +21,7 @@ from plancontrol.recording.wiring import Handlers, recorded
 from plancontrol.runs.folder import RunOptions, Session, SessionStatus, session_dir, write_session
 from plancontrol.runs.journal import Entry, Journal, Saved, seal
 from plancontrol.runs.resume import suggested_call
-from plancontrol.runs.snapshots import decode_snapshot, digest, encode_snapshot
+from plancontrol.runs.snapshots import decode_snapshot, digest, encode_snapshot, stored_form
 
 __all__ = ["Handlers", "RecordingCheckpoints", "next_session", "record_session"]
 
@@ -42,12 +42,18 @@ class RecordingCheckpoints:
         self.journal = journal
         self.cassettes = cassettes
         self.scrubber = scrubber
+        self._previous: tuple[str, bytes] | None = None  # the last snapshot written, whole
 
     def save(self, label: str, ctx: Context) -> None:
+        """Write the snapshot as its changes since the one before (whole: the session's
+        first, and one whose label the session wrote before)."""
         self.cassettes.flush()
         data = self.scrubber.checked(decode_snapshot)(encode_snapshot(label, ctx))
         self.journal.append(Saved(label, digest(data)))
-        write_atomic(self.session / "snapshots" / f"{label}.json", data)
+        path = self.session / "snapshots" / f"{label}.json"
+        previous = None if path.exists() else self._previous
+        write_atomic(path, stored_form(previous, data))
+        self._previous = (label, data)
 
 
 def next_session(folder: Path) -> int:

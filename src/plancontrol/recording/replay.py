@@ -24,7 +24,13 @@ from plancontrol.recording.session_replay import (
 from plancontrol.recording.wiring import Tools
 from plancontrol.runs.folder import Manifest, Session, session_dir
 from plancontrol.runs.journal import Entry, Saved, read_session_journal
-from plancontrol.runs.snapshots import Verdict, compare, compare_snapshot, recorded_context
+from plancontrol.runs.snapshots import (
+    SnapshotFiles,
+    Verdict,
+    compare,
+    compare_recorded,
+    recorded_context,
+)
 
 __all__ = ["ReplayOutcome", "ScriptWatch", "part_label", "replay_part", "replay_run"]
 
@@ -177,8 +183,7 @@ def _compared(
 
     last = result.value_or(None) or result.failure().context
     if stop is not None:
-        recorded = (where / "snapshots" / f"{stop}.json").read_bytes()
-        return Success((result, compare_snapshot(recorded, stop, last), {}))
+        return Success((result, compare_recorded(SnapshotFiles(where), stop, last), {}))
     compared = recorded_context(where / "context.json").map(
         lambda data: compare(data, encode_context(last))
     )

@@ -31,7 +31,7 @@ from plancontrol.runs.folder import (
 from plancontrol.runs.journal import Saved, read_session_journal
 from plancontrol.runs.landmarks import first_start, last_phase, phase_before_steps
 from plancontrol.runs.lock import LOCK
-from plancontrol.runs.snapshots import decode_snapshot, digest
+from plancontrol.runs.snapshots import SnapshotFiles, decode_snapshot, digest
 
 __all__ = [
     "StartPoint",
@@ -74,17 +74,13 @@ def _saved(folder: Path, session: Session) -> Result[list[Saved], Problem]:
 
 def load_saved(folder: Path, session: Session, saved: Saved) -> Result[Context, Problem]:
     """The snapshot ``saved`` refers to, checked against the digest journaled with it."""
-    path = session_dir(folder, session.number) / "snapshots" / f"{saved.label}.json"
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return Failure(
-            Problem(
-                what=f"{path} is missing",
-                where=str(path),
-                fix="restore it from a copy of the run folder",
-            )
-        )
+    files = SnapshotFiles(session_dir(folder, session.number))
+    path = files.path(saved.label)
+    match files.read(saved.label):
+        case Failure(problem):
+            return Failure(problem)
+        case Success(data):
+            pass
     if digest(data) != saved.sha256:
         return Failure(
             Problem(

@@ -8,22 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 from plancontrol.core.context import Context, decode_context, encode_context
 from plancontrol.core.problem import Problem
+from plancontrol.runs.deltas import DELTA_SCHEMA, Delta, decode_delta, delta_of, rebuild
 
 __all__ = [
     "SNAPSHOT_SCHEMA",
     "ComparingCheckpoints",
+    "SnapshotFiles",
     "Verdict",
     "compare",
+    "compare_recorded",
     "compare_snapshot",
     "decode_snapshot",
     "digest",
     "encode_snapshot",
     "first_difference",
     "recorded_context",
+    "stored_form",
 ]
 
 SNAPSHOT_SCHEMA = 1
@@ -142,19 +146,114 @@ def compare_snapshot(recorded: bytes, label: str, ctx: Context) -> Verdict:
     return verdict
 
 
+def compare_recorded(files: SnapshotFiles, label: str, ctx: Context) -> Verdict:
+    """Compare ``ctx`` with the snapshot recorded under ``label`` in ``files``; one that
+    cannot be read whole differs, with the reason as where."""
+    match files.read(label):
+        case Success(recorded):
+            return compare_snapshot(recorded, label, ctx)
+        case Failure(problem):
+            return Verdict(False, digest(encode_snapshot(label, ctx)), problem.message)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class ComparingCheckpoints:
     """On replay: compares each snapshot with the one a session recorded under its label."""
 
     def __init__(self, session: Path) -> None:
         self.session = session
+        self.files = SnapshotFiles(session)
         self.compared: list[tuple[str, str | None]] = []
 
     def save(self, label: str, ctx: Context) -> None:
-        path = self.session / "snapshots" / f"{label}.json"
-        if not path.is_file():
+        if not self.files.path(label).is_file():
             self.compared.append((label, "no snapshot was recorded here"))
             return
-        self.compared.append((label, compare_snapshot(path.read_bytes(), label, ctx).difference))
+        self.compared.append((label, compare_recorded(self.files, label, ctx).difference))
+
+
+def stored_form(previous: tuple[str, bytes] | None, snapshot: bytes) -> bytes:
+    """What a session writes for the whole ``snapshot``: its delta since ``previous`` (the
+    label and whole bytes of the snapshot the session wrote before it), else itself."""
+    if previous is None:
+        return snapshot
+    return delta_of(previous[0], previous[1], snapshot) or snapshot
+
+
+class _Schema(msgspec.Struct):
+    schema: int
+
+
+_SCHEMA = msgspec.json.Decoder(_Schema)
+_NOT_RECORDED = "is not the snapshot that was recorded (cut short or edited by hand: {})"
+
+
+class SnapshotFiles:
+    """The snapshots of one session (``sessions/NN/snapshots/LABEL.json``), each read whole:
+    a file holding a delta is rebuilt from the snapshots before it, each checked against the
+    sha256 its successor was stored with. The last few rebuilt are kept, so that reading a
+    session's snapshots in order reads each file once."""
+
+    def __init__(self, session: Path) -> None:
+        self.folder = session / "snapshots"
+        self._whole: dict[str, bytes] = {}
+
+    def path(self, label: str) -> Path:
+        """Where the snapshot ``label`` is stored."""
+        return self.folder / f"{label}.json"
+
+    def read(self, label: str) -> Result[bytes, Problem]:
+        """The whole bytes of the snapshot ``label`` (as ``encode_snapshot`` made them), or
+        a one-line Problem naming the file that is missing or damaged."""
+        match self._chain(label):
+            case Failure(problem):
+                return Failure(problem)
+            case Success((data, chain)):
+                pass
+        for path, delta in reversed(chain):
+            if digest(data) != delta.base_sha256:
+                base = self.path(delta.base)
+                why = f"its sha256 differs from the one {path.name} was stored against"
+                return Failure(_problem(base, f"{base} {_NOT_RECORDED.format(why)}"))
+            try:
+                data = rebuild(data, delta)
+            except ValueError as exc:
+                return Failure(_problem(path, f"{path} {_NOT_RECORDED.format(exc)}"))
+            self._keep(delta.label, data)
+        return Success(data)
+
+    def _chain(self, label: str) -> Result[tuple[bytes, list[tuple[Path, Delta]]], Problem]:
+        """The whole snapshot the deltas leading to ``label`` start from, and those deltas
+        (the last one ``label``'s)."""
+        chain: list[tuple[Path, Delta]] = []
+        while label not in self._whole:
+            path = self.path(label)
+            try:
+                data = path.read_bytes()
+            except OSError:
+                after = f" ({chain[-1][0].name} is stored as its changes since it)" if chain else ""
+                return Failure(_problem(path, f"{path} is missing{after}"))
+            try:
+                if _SCHEMA.decode(data).schema != DELTA_SCHEMA:
+                    return Success((data, chain))
+                delta = decode_delta(data)
+            except (ValueError, msgspec.DecodeError) as exc:
+                return Failure(_problem(path, f"{path} {_NOT_RECORDED.format(exc)}"))
+            if delta.label != label or delta.base in {label, *(d.label for _, d in chain)}:
+                why = f"it holds {delta.label!r} after {delta.base!r}"
+                return Failure(_problem(path, f"{path} {_NOT_RECORDED.format(why)}"))
+            chain.append((path, delta))
+            label = delta.base
+        return Success((self._whole[label], chain))
+
+    def _keep(self, label: str, data: bytes) -> None:
+        self._whole[label] = data
+        while len(self._whole) > 2:
+            del self._whole[next(iter(self._whole))]
+
+
+def _problem(path: Path, what: str) -> Problem:
+    return Problem(what=what, where=str(path), fix="restore it from a copy of the run folder")
 
 
 def recorded_context(path: Path) -> Result[bytes, Problem]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from plancontrol.core.context import Context
 from plancontrol.runs.folder import read_sessions, session_dir
-from plancontrol.runs.snapshots import decode_snapshot
+from plancontrol.runs.snapshots import SnapshotFiles, decode_snapshot
 
 __all__ = ["snapshot"]
 
@@ -21,8 +21,8 @@ def snapshot(run_dir: str | Path, label: str) -> Context:
     folder = Path(run_dir)
     sessions = read_sessions(folder).alt(lambda p: ValueError(p.message)).unwrap()
     for session in reversed(sessions):
-        path = session_dir(folder, session.number) / "snapshots" / f"{label}.json"
-        if path.is_file():
-            found = decode_snapshot(path.read_bytes())
+        files = SnapshotFiles(session_dir(folder, session.number))
+        if files.path(label).is_file():
+            found = files.read(label).bind(decode_snapshot)
             return found.map(lambda saved: saved[1]).alt(lambda p: ValueError(p.message)).unwrap()
     raise ValueError(f"{folder} has no snapshot {label!r}; see its sessions/*/snapshots/")

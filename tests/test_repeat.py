@@ -15,6 +15,7 @@ from returns.result import Failure
 from scripts import engineer_plan, plancontrol, review
 
 import plancontrol as library
+from plancontrol.app.repeat import ModelOptions
 from plancontrol.core.answers import Code, Verdict
 from plancontrol.core.errors import Cancelled
 from plancontrol.core.phase import Halt
@@ -224,6 +225,19 @@ def primes(tmp_path: Path) -> Path:
         ({"step": 0, "times": 5}, "`step=0` is not a step of the plan in {run}: it has 2 step(s)"),
         ({"step": 2, "times": 0}, "`times` must be at least 1, got 0"),
         ({"step": 2, "times": 2, "workers": 0}, "`workers` must be at least 1, got 0"),
+        (
+            {"step": 2, "times": 2, "options": ModelOptions(structured="bogus")},
+            "the model options cannot be used: Invalid enum value 'bogus' - at `$.structured`",
+        ),
+        (
+            {"step": 2, "times": 2, "options": ModelOptions(max_tokens=0)},
+            "the most tokens per reply must be above 0, got 0",
+        ),
+        (
+            {"step": 2, "times": 2, "options": ModelOptions(role_models=("judge",))},
+            "--role-model expects ROLE=MODEL, got 'judge'",
+        ),
+        ({"step": 2, "times": 2, "sets": ["settings.bogus=1"]}, "invalid settings: "),
     ],
 )
 def test_repeat_refuses_bad_input_and_runs_nothing(
@@ -268,3 +282,34 @@ def test_the_command_says_what_was_wrong_in_one_line(primes: Path) -> None:
     assert missing.stderr.startswith("plancontrol: nowhere is not a run folder")
     assert len(missing.stderr.splitlines()) == 1
     assert sorted(p.name for p in primes.parent.iterdir()) == ["primes"]
+
+
+def test_the_summary_compares_only_the_files_of_completed_repetitions() -> None:
+    from plancontrol.app.repeat_summary import Asked, FileHash, StepRun, summarize_repeat
+
+    asked = Asked(run_dir="run", step=2, times=3, workers=1, into="out")
+    same = (FileHash(path="work/two.txt", sha256="aa"),)
+    original = StepRun(number=0, run_dir="run", outcome="completed", status="completed",
+                       files=same, attempts=1)  # fmt: skip
+
+    def run(n: int, outcome: str, files: tuple[FileHash, ...] = ()) -> StepRun:
+        status = outcome if outcome in ("completed", "error") else "failed"
+        attempts = 0 if outcome == "error" else n
+        return StepRun(number=n, run_dir=f"out/0{n}", outcome=outcome, status=status,
+                       attempts=attempts, files=files, cost_usd=0.5)  # fmt: skip
+
+    agreeing = summarize_repeat(
+        asked, original, [run(1, "completed", same), run(2, "attempts_exhausted"),
+                          run(3, "completed", same)], 9.0,
+    )  # fmt: skip
+    assert (agreeing.files_agree, agreeing.files[0].distinct, agreeing.files[0].differ) == (
+        True, 1, ()
+    )  # fmt: skip
+    assert (agreeing.counts, agreeing.as_original) == ({"completed": 2, "attempts_exhausted": 1}, 2)
+    assert (agreeing.attempts.min, agreeing.attempts.median, agreeing.attempts.max) == (1, 2, 3)
+    assert (agreeing.cost_usd, agreeing.mean_cost_usd) == (1.5, 0.5)
+    none_completed = summarize_repeat(
+        asked, original, [run(1, "error"), run(2, "model_failure")], 1.0
+    )
+    assert (none_completed.files, none_completed.files_agree) == ((), False)
+    assert none_completed.attempts.max == 2  # the errored one, with no outcome, is not counted

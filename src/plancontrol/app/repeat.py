@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import msgspec
 from returns.result import Failure, Result, Success
@@ -29,7 +29,6 @@ from plancontrol.core.ledger import total_cost
 from plancontrol.core.problem import Problem
 
 if TYPE_CHECKING:
-    from plancontrol.app.changes import ChangeArgs
     from plancontrol.runs.resume import StartPoint
 
 __all__ = ["ModelOptions", "default_into", "folder_name", "original_step", "repeat", "step_run"]
@@ -161,7 +160,15 @@ def _models_checked(
         case Success(roles):
             pass
     given = msgspec.structs.asdict(options) | {"role_models": roles, "sets": sets}
-    changes = Changes.of(cast("ChangeArgs", given))
+    try:  # typed once, here: a bad value is refused before any fork starts
+        changes = msgspec.convert(given, Changes)
+    except msgspec.ValidationError as exc:
+        what = f"the model options cannot be used: {exc}"
+        fix = "give a value `plancontrol repeat --help` lists"
+        return Failure(Problem(what=what, where="options", fix=fix))
+    if changes.max_tokens is not None and changes.max_tokens < 1:
+        what = f"the most tokens per reply must be above 0, got {changes.max_tokens}"
+        return Failure(Problem(what=what, where="options", fix="give 1 or more, or leave it out"))
     return going_on(point, changes, step, None, env).map(lambda _: point)
 
 

@@ -139,7 +139,8 @@ def summarize_repeat(
     """The summary of the repetitions ``runs`` of the ``original`` step."""
     measured = [run for run in runs if run.outcome != "error"]
     completed = [run for run in runs if run.status == "completed"]
-    paths = dict.fromkeys(f.path for run in (original, *completed) for f in run.files)
+    made = (original, *completed) if completed else ()
+    paths = dict.fromkeys(f.path for run in made for f in run.files)
     files = tuple(_agreement(path, original, completed) for path in paths)
     cost = _total([run.cost_usd for run in runs])
     return RepeatSummary(
@@ -154,7 +155,7 @@ def summarize_repeat(
         as_original=sum(run.status == original.status for run in runs),
         attempts=_spread([run.attempts for run in measured]),
         files=files,
-        files_agree=all(f.distinct == 1 and not f.differ for f in files),
+        files_agree=bool(completed) and all(f.distinct == 1 and not f.differ for f in files),
         cost_usd=cost,
         mean_cost_usd=None if cost is None or not runs else cost / len(runs),
         prefix_calls=sum(run.prefix_calls for run in runs),

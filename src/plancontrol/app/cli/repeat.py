@@ -153,7 +153,9 @@ def summary_lines(summary: RepeatSummary) -> list[str]:
         f"outcomes: {counts} (original: {summary.original.outcome}; "
         f"{summary.as_original}/{n} as the original)",
         f"attempts: min {s.min}, median {s.median:g}, max {s.max}",
-        f"files of the completed repetitions: {agree if files else 'none made'}",
+        f"files of the completed repetitions: {agree if files else 'none made'}"
+        if any(r.status == "completed" for r in summary.repetitions)
+        else "files: no repetition completed the step",
         *files,
         f"cost: {_cost(summary.cost_usd)} in all, {mean} per repetition; "
         f"steps before {summary.step}: {summary.prefix_calls} model call(s) (from the recording)",

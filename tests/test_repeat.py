@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from plancontrol.app.repeat import ModelOptions
 from plancontrol.core.answers import Code, Verdict
 from plancontrol.core.errors import Cancelled
 from plancontrol.core.phase import Halt
-from plancontrol.testing import OpenAITestServer, role_of
+from plancontrol.testing import OpenAITestServer, Slow, role_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = engineer_plan(3)
@@ -31,7 +35,7 @@ THREE = Code("print('ok')")
 PRICE = ("m", 1.0, 2.0)  # dollars per million prompt and completion tokens
 
 
-def answers(step_two: list[Code]) -> Callable[[dict[str, Any]], Any]:
+def answers(step_two: list[Any]) -> Callable[[dict[str, Any]], Any]:
     """The server's replies: the plan, steps 1 and 3 by their text; step 2's scripts from
     ``step_two`` in the order asked; the judge approves a script that printed ``ok``."""
     lock = threading.Lock()
@@ -200,6 +204,36 @@ def test_a_fork_stops_after_the_step_asked_and_resumes_later(tmp_path: Path) -> 
     assert (tmp_path / "b" / "work" / "two.txt").read_text() == "B"
     assert resumed.map(lambda ctx: ctx.completed_steps).value_or(None) == (1, 2, 3)
     assert seen[2:] == [("engineer", "3"), ("judge", "3")]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_repetition_going_and_starts_no_other(tmp_path: Path) -> None:
+    record(tmp_path / "run")
+    with OpenAITestServer(answers([Slow(60, A), A, A])) as server:
+        argv = [sys.executable, "-m", "plancontrol", "repeat", "run", "--step", "2",
+                "--times", "3", "--base-url", server.base_url]  # fmt: skip
+        pipe = subprocess.PIPE
+        repeating = subprocess.Popen(argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=pipe,
+                                     stderr=pipe, text=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not server.log:  # repetition 01 is waiting on the slow reply
+            assert repeating.poll() is None, repeating.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        repeating.send_signal(signal.SIGINT)  # to the repeat alone, as a batch system would
+        _, err = repeating.communicate(timeout=120)
+        asked_then = len(server.log)
+    assert repeating.returncode == 130
+    assert (
+        err.splitlines()[-1] == "plancontrol: interrupted; the repetitions that finished are kept"
+    )
+    assert asked_then == 1
+    folder = tmp_path / "run-repeat-step-2"
+    assert sorted(p.name for p in folder.iterdir()) == ["01", "repeat.json"]
+    first = json.loads((folder / "01/sessions/02/session.json").read_text())
+    assert first["status"] == "interrupted"  # resumable, as a run stopped by Ctrl-C
+    rows = json.loads((folder / "repeat.json").read_text())["repetitions"]
+    assert [(r["number"], r["outcome"], r["exit_code"]) for r in rows] == [(1, "interrupted", 130)]
 
 
 def test_a_fork_cannot_stop_before_it_starts(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from returns.result import Failure, Result, Success
 
-from plancontrol.app.batch import ModelOptions
+from plancontrol.app.batch import ModelOptions, _stop_now
 from plancontrol.app.repeat_summary import (
     Asked,
     FileHash,
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from plancontrol.runs.resume import StartPoint
 
 __all__ = ["ModelOptions", "default_into", "folder_name", "original_step", "repeat", "step_run"]
+
+INTERRUPTED = 130
+"""The exit status of a fork stopped by Ctrl-C (or SIGINT): its row's outcome is interrupted."""
 
 _FIX_RUN = "give the folder of a run that `plancontrol run` recorded"
 
@@ -189,41 +192,55 @@ class _Job:
         self.rows: dict[int, StepRun] = {}
         self.lock = threading.Lock()
         self.started = time.monotonic()
+        self.children: list[subprocess.Popen[str]] = []
+        self.stopping = False
 
     def run(self) -> RepeatSummary:
         """Every repetition through a pool of ``workers`` threads, each waiting on a process."""
         with ThreadPoolExecutor(max_workers=self.asked.workers) as pool:
-            list(pool.map(self.one, range(1, self.asked.times + 1)))
+            try:
+                list(pool.map(self.one, range(1, self.asked.times + 1)))
+            except KeyboardInterrupt:  # the forks going stop at once (resumable), no new one
+                with self.lock:
+                    self.stopping = True
+                pool.shutdown(wait=False, cancel_futures=True)
+                _stop_now(self.children)
+                raise
         return self.save()
 
     def one(self, number: int) -> None:
-        """Run repetition ``number``; keep its row."""
-        row = self.repetition(number)
+        """Run repetition ``number`` (unless the repeat is stopping); keep its row."""
+        folder = Path(self.asked.into) / folder_name(number, self.asked.times)
+        started = time.monotonic()
+        with self.lock:
+            if self.stopping:
+                return
+            child = subprocess.Popen(
+                self.argv(folder), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            self.children.append(child)
+        stdout, stderr = child.communicate()
+        row = self.row(number, folder, child.returncode, _ended(stdout, stderr))
+        row = msgspec.structs.replace(row, seconds=row.seconds or time.monotonic() - started)
         with self.lock:
             self.rows[number] = row
             self.save()
         if self.on_done is not None:
             self.on_done(row)
 
-    def repetition(self, number: int) -> StepRun:
-        """Fork the run into the repetition's folder, step K live, stopped after it."""
-        folder = Path(self.asked.into) / folder_name(number, self.asked.times)
-        started = time.monotonic()
-        done = subprocess.run(
-            self.argv(folder), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            check=False,
-        )  # fmt: skip
-        ended = _ended(done.stdout, done.stderr)
+    def row(self, number: int, folder: Path, code: int, ended: tuple[str | None, str]) -> StepRun:
+        """Repetition ``number``'s row, from its folder and how its process ended."""
         made = _context(folder)
         if made is None:  # refused or crashed before the fork recorded anything
-            why = ended[1] or f"the fork exited with code {done.returncode}"
-            seconds = time.monotonic() - started
+            why = ended[1] or f"the fork exited with code {code}"
+            outcome = "interrupted" if code == INTERRUPTED else "error"
             return StepRun(
-                number=number, run_dir=str(folder), outcome="error", status="error", error=why,
-                seconds=seconds, exit_code=done.returncode,
+                number=number, run_dir=str(folder), outcome=outcome, status="error", error=why,
+                exit_code=code,
             )  # fmt: skip
         row = step_run(number, folder, made, self.start, self.asked.step, ended)
-        return msgspec.structs.replace(row, exit_code=done.returncode)
+        return msgspec.structs.replace(row, exit_code=code)
 
     def argv(self, folder: Path) -> list[str]:
         """The ``plancontrol fork`` process of one repetition."""

@@ -41,8 +41,9 @@ class StepRun(msgspec.Struct, frozen=True, kw_only=True):
     """One run of the step: a repetition (``number`` from 1) or the original (0).
 
     ``outcome`` is ``completed``, ``skipped``, the kind of error the step failed with
-    (``attempts_exhausted``), or ``error`` when the repetition recorded no outcome of the step
-    (its process was refused or crashed: ``error`` says why)."""
+    (``attempts_exhausted``), ``interrupted`` (Ctrl-C), or ``error`` when the repetition
+    recorded no outcome of the step (its process was refused or crashed: ``error`` says
+    why)."""
 
     number: int
     run_dir: str
@@ -137,7 +138,7 @@ def summarize_repeat(
     asked: Asked, original: StepRun, runs: Sequence[StepRun], seconds: float
 ) -> RepeatSummary:
     """The summary of the repetitions ``runs`` of the ``original`` step."""
-    measured = [run for run in runs if run.outcome != "error"]
+    measured = [run for run in runs if run.status != "error"]
     completed = [run for run in runs if run.status == "completed"]
     made = (original, *completed) if completed else ()
     paths = dict.fromkeys(f.path for run in made for f in run.files)

@@ -23,7 +23,7 @@ from plancontrol.app.repeat import ModelOptions
 from plancontrol.core.answers import Code, Verdict
 from plancontrol.core.errors import Cancelled
 from plancontrol.core.phase import Halt
-from plancontrol.testing import OpenAITestServer, Slow, role_of
+from plancontrol.testing import Drop, OpenAITestServer, Slow, role_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = engineer_plan(3)
@@ -164,9 +164,9 @@ def test_repeat_reports_counts_attempts_files_and_cost(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_repeat_with_two_workers_counts_the_same(tmp_path: Path) -> None:
+def test_repeat_with_two_workers_counts_each_outcome_a_dropped_call_too(tmp_path: Path) -> None:
     record(tmp_path / "run")
-    scripts = [A, BAD, A, B, BAD]  # one attempt each: whichever repetition gets which
+    scripts = [A, BAD, A, B, Drop()]  # one attempt each: whichever repetition gets which
     with OpenAITestServer(answers(scripts)) as server:
         done = plancontrol("repeat", "run", "--step", "2", "--times", "5", "--workers", "2",
                            "--into", "again", "--set", "settings.max_n_attempts=1",
@@ -175,12 +175,12 @@ def test_repeat_with_two_workers_counts_the_same(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert (summary["type"], summary["workers"], summary["into"]) == ("repeat", 2, "again")
-    assert summary["counts"] == {"completed": 3, "attempts_exhausted": 2}
+    assert summary["counts"] == {"completed": 3, "attempts_exhausted": 1, "model_failure": 1}
     assert summary["attempts"] == {"min": 1, "median": 1, "max": 1}
     assert summary["as_original"] == 3
     two = {f["path"]: f for f in summary["files"]}["work/two.txt"]
     assert (two["distinct"], len(two["differ"])) == (2, 1)
-    assert sorted(seen) == sorted([("engineer", "2"), ("judge", "2")] * 5)
+    assert sorted(seen) == sorted([("engineer", "2")] * 5 + [("judge", "2")] * 4)
     assert sorted(p.name for p in (tmp_path / "again").iterdir()) == [
         "01", "02", "03", "04", "05", "repeat.json"
     ]  # fmt: skip

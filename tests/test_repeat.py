@@ -122,7 +122,7 @@ def test_repeat_reports_counts_attempts_files_and_cost(tmp_path: Path) -> None:
         "  work/codebase/step_2.py: 2 distinct hash(es); differ from the original: 04",
         "  work/two.txt: 2 distinct hash(es); differ from the original: 04",
     ]
-    assert "steps before 2: 0 model call(s)" in lines[13]
+    assert "steps before 2: 0 model call(s), $0.000000 (from the recording)" in lines[13]
     assert "repetition 2: attempts_exhausted: step 2 failed after 2 attempt(s)" in done.stderr
 
     # the server was asked for step 2 alone: 8 scripts and their 8 verdicts, no plan
@@ -141,7 +141,7 @@ def test_repeat_reports_counts_attempts_files_and_cost(tmp_path: Path) -> None:
     assert summary["attempts"] == {"min": 1, "median": 2, "max": 2}
     assert summary["cost_usd"] == pytest.approx(spent)
     assert summary["mean_cost_usd"] == pytest.approx(spent / 5)
-    assert summary["prefix_calls"] == 0
+    assert (summary["prefix_calls"], summary["prefix_cost_usd"]) == (0, 0.0)
     two = {f["path"]: f for f in summary["files"]}["work/two.txt"]
     sha_a, sha_b = (hashlib.sha256(t).hexdigest() for t in (b"A", b"B"))
     assert (two["distinct"], two["recorded"], two["differ"]) == (2, sha_a, [4])

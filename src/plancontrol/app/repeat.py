@@ -25,7 +25,7 @@ from plancontrol.app.repeat_summary import (
     summarize_repeat,
 )
 from plancontrol.core.context import Context, StepOutcome, decode_context
-from plancontrol.core.ledger import total_cost
+from plancontrol.core.ledger import known_cost, total_cost
 from plancontrol.core.problem import Problem
 
 if TYPE_CHECKING:
@@ -322,6 +322,7 @@ def _measured(
         seconds=sum(spans) if since or not spans else spans[-1],
         files=() if outcome is None else _hashes(folder, ctx, outcome),
         prefix_calls=len(rows) - len(ours),
+        prefix_cost_usd=known_cost(row for row in rows if row.step != step),
     )
     return figures, outcome
 
@@ -349,4 +350,5 @@ def original_step(folder: Path, step: int) -> StepRun:
         return StepRun(number=0, run_dir=str(folder), outcome="error", status="error")
     figures, outcome = _measured(0, folder, last, step, None)
     status = "error" if outcome is None else outcome.status
-    return msgspec.structs.replace(figures, outcome=status, status=status, prefix_calls=0)
+    rest = {"outcome": status, "status": status, "prefix_calls": 0, "prefix_cost_usd": 0.0}
+    return msgspec.structs.replace(figures, **rest)

@@ -60,6 +60,8 @@ class StepRun(msgspec.Struct, frozen=True, kw_only=True):
     prefix_calls: int = 0
     """Model calls the repetition made outside the step (0: the steps before came from the
     recording)."""
+    prefix_cost_usd: float = 0.0
+    """What those calls cost, as far as their prices are known."""
     exit_code: int | None = None
 
 
@@ -104,6 +106,7 @@ class RepeatSummary(msgspec.Struct, frozen=True, kw_only=True):
     cost_usd: float | None
     mean_cost_usd: float | None
     prefix_calls: int
+    prefix_cost_usd: float
     seconds: float
 
 
@@ -160,5 +163,6 @@ def summarize_repeat(
         cost_usd=cost,
         mean_cost_usd=None if cost is None or not runs else cost / len(runs),
         prefix_calls=sum(run.prefix_calls for run in runs),
+        prefix_cost_usd=sum(run.prefix_cost_usd for run in runs),
         seconds=seconds,
     )

@@ -158,6 +158,7 @@ def summary_lines(summary: RepeatSummary) -> list[str]:
         else "files: no repetition completed the step",
         *files,
         f"cost: {_cost(summary.cost_usd)} in all, {mean} per repetition; "
-        f"steps before {summary.step}: {summary.prefix_calls} model call(s) (from the recording)",
+        f"steps before {summary.step}: {summary.prefix_calls} model call(s), "
+        f"{_cost(summary.prefix_cost_usd)} (from the recording)",
         f"time: {summary.seconds:.2f} s",
     ]

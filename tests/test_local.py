@@ -69,7 +69,7 @@ def executor(tmp_path: Path) -> SubprocessExecutor:
 @pytest.mark.parametrize(
     ("module", "names"),
     [
-        (local, ["ApproveAll", "DiscardEvents", "SystemClock", "Uninterrupted"]),
+        (local, ["ApproveAll", "DiscardEvents", "StopAfterStep", "SystemClock", "Uninterrupted"]),
         (executor_module, ["SubprocessExecutor", "attempt_files"]),
         (capture, ["Capture", "Ran", "collect", "kill_group", "size_text"]),
         (keeper, ["HIDDEN", "Keeper", "put_back", "snapshot"]),

@@ -44,8 +44,11 @@ def default_into(run_dir: Path, step: int) -> Path:
 
     >>> default_into(Path("runs/primes"), 2).as_posix()
     'runs/primes-repeat-step-2'
+    >>> default_into(Path("."), 2) == Path.cwd().with_name(f"{Path.cwd().name}-repeat-step-2")
+    True
     """
-    return run_dir.with_name(f"{run_dir.name}-repeat-step-{step}")
+    named = run_dir if run_dir.name else run_dir.resolve()  # "." has no name of its own
+    return named.with_name(f"{named.name}-repeat-step-{step}")
 
 
 def folder_name(number: int, times: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -301,3 +302,31 @@ def test_a_batch_that_cannot_start_says_why_and_makes_nothing(tmp_path: Path) ->
         '{"task": "...", "id": "first"}',
     ]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_at_a_terminal_a_bar_over_the_batch_is_redrawn_under_the_tasks_lines(
+    tmp_path: Path,
+) -> None:
+    from scripts import ANSI, Terminal
+
+    from plancontrol.testing import OpenAITestServer
+
+    task_list(tmp_path, [json.dumps(TASKS[0]), json.dumps(TASKS[2])])  # alpha, then broken
+    with OpenAITestServer(reply) as server:
+        flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0"]
+        argv = [sys.executable, "-m", "plancontrol", "batch", "tasks.jsonl", "--into", "out"]
+        term = Terminal([*argv, *flags], tmp_path)
+        for shown in (
+            "alpha: ran: finished",
+            "1/2 tasks done, 0 failed, 1 running, ",
+            f"broken: ran: {FAILED}",
+            "2/2 tasks done, 1 failed, 0 running, ",  # drawn once more as it goes
+            "alpha   run   finished",  # then the table, below
+        ):
+            term.expect(shown)
+        assert term.wait() == 1
+    drawn = r"━+ +\d/2 tasks done, \d failed, \d running, \d\d:\d\d"
+    drawings = re.findall(drawn, ANSI.sub("", term.raw))
+    assert len(drawings) >= 3  # the bar and its line, drawn again and again in place
+    assert "\x1b[2K" in term.raw  # each drawing cleared before the next

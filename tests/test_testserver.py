@@ -186,6 +186,7 @@ def test_log_keeps_every_exchange_in_order_with_its_body() -> None:
         reply_text="a",
         prompt_tokens=6,
         completion_tokens=1,
+        authorization="Bearer test",
     )
     assert (second.index, second.body["messages"][1]["content"], second.reply_text) == (
         1,

@@ -23,6 +23,7 @@ __all__ = ["BatchRow", "BatchSummary", "ModelOptions", "batch"]
 
 Status = Literal["finished", "failed", "stopped", "running", "error"]
 Action = Literal["run", "resume", "skip"]
+Engine = Literal["local", "ray"]
 
 
 class ModelOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +80,7 @@ class BatchSummary(msgspec.Struct, frozen=True, kw_only=True):
     format: int = 1
     tasks_file: str
     workers: int
+    engine: Engine = "local"
     rows: tuple[BatchRow, ...]
     seconds: float
 
@@ -105,16 +107,21 @@ def batch(
     workers: int = 1,
     retry_failed: bool = False,
     options: ModelOptions | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    on_start: Callable[[str], None] | None = None,
     on_done: Callable[[BatchRow], None] | None = None,
 ) -> Result[BatchSummary, Problem]:
-    """Run each task of ``tasks_file`` into ``into/<id>``, ``workers`` processes at a time:
+    """Run each task of ``tasks_file`` into ``into/<id>``, ``workers`` at a time:
     a task whose run finished is skipped, one that stopped is resumed, one that failed is
     skipped unless ``retry_failed`` (then resumed). A bad line refuses the whole batch
-    before anything runs. ``on_done`` hears of each task as it ends; ``into/batch.json``
-    is rewritten each time."""
-    if workers < 1:
-        what = f"`workers` must be at least 1, got {workers}"
-        return Failure(Problem(what=what, where="workers", fix="give 1 or more"))
+    before anything runs. The ``local`` engine runs each task by a process here; ``ray``
+    as a Ray task on the instance at ``address`` (None: a local one, started for the batch).
+    ``on_start`` hears of each task as its run starts, ``on_done`` as it ends;
+    ``into/batch.json`` is rewritten each time."""
+    refused = _refusal(workers, engine, address)
+    if refused is not None:
+        return Failure(refused)
     match read_tasks(Path(tasks_file)):
         case Failure(problem):
             return Failure(problem)
@@ -126,7 +133,26 @@ def batch(
         return Failure(Problem(what=what, where=str(folder), fix=fix))
     folder.mkdir(parents=True, exist_ok=True)
     job = _Job(folder, str(tasks_file), workers, options or ModelOptions(), retry_failed)
+    job.engine = "ray" if engine == "ray" else "local"
+    job.address, job.on_start = address, on_start
     return Success(job.run(tasks, on_done))
+
+
+def _refusal(workers: int, engine: str, address: str | None) -> Problem | None:
+    """Why options of a batch cannot go together, or None."""
+    if workers < 1:
+        what = f"`workers` must be at least 1, got {workers}"
+        return Problem(what=what, where="workers", fix="give 1 or more")
+    if engine not in ("local", "ray"):
+        return Problem(what=f"no engine {engine!r}", where="engine", fix="choose local or ray")
+    if address is not None and engine != "ray":
+        what = "`address` names a Ray instance, for `engine=ray` only"
+        return Problem(what=what, where="address", fix="add `engine=ray`, or leave it out")
+    if engine == "ray":
+        from plancontrol.app.batch_ray import missing_ray
+
+        return missing_ray()
+    return None
 
 
 class _Job:
@@ -142,23 +168,34 @@ class _Job:
         self.started = time.monotonic()
         self.children: list[subprocess.Popen[str]] = []
         self.stopping = False
+        self.engine: Engine = "local"
+        self.address: str | None = None
+        self.on_start: Callable[[str], None] | None = None
 
     def run(
         self,
         tasks: Sequence[tuple[str, BatchTask]],
         on_done: Callable[[BatchRow], None] | None,
     ) -> BatchSummary:
-        """Every task through a pool of ``workers`` threads, each waiting on one process."""
+        """Every task through the engine: Ray, or a pool of ``workers`` threads, each waiting
+        on one process."""
         order = [name for name, _ in tasks]
 
-        def one(named: tuple[str, BatchTask]) -> None:
-            row = self.task(*named)
+        def record(row: BatchRow) -> None:
             with self.lock:
                 self.rows[row.id] = row
                 self.save(order)
             if on_done is not None:
                 on_done(row)
 
+        def one(named: tuple[str, BatchTask]) -> None:
+            record(self.task(*named))
+
+        if self.engine == "ray":
+            from plancontrol.app.batch_ray import run_on_ray
+
+            run_on_ray(self, tasks, record)
+            return self.save(order)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             try:
                 list(pool.map(one, tasks))
@@ -174,30 +211,31 @@ class _Job:
         """Run, resume or skip one task, as its folder stands; then its row."""
         folder = self.into / name
         status, _ = run_status(folder)
-        action = _action(status, self.retry)
+        action = action_of(status, self.retry)
         if action == "skip":
             return row_of(name, task, folder, action)
         with self.lock:
             if self.stopping:
                 return row_of(name, task, folder, "skip")
             child = subprocess.Popen(
-                _argv(action, folder, task, self.options),
+                argv_of(action, folder, task, self.options),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
             self.children.append(child)
+        if self.on_start is not None:
+            self.on_start(name)
         _, stderr = child.communicate()
-        said = [line for line in stderr.splitlines() if line.startswith("plancontrol: ")]
-        message = said[-1].removeprefix("plancontrol: ") if said else _last(stderr)
-        return row_of(name, task, folder, action, child.returncode, message)
+        return row_of(name, task, folder, action, child.returncode, said_last(stderr))
 
     def save(self, order: Sequence[str]) -> BatchSummary:
         """The summary so far, written atomically to ``batch.json``."""
         summary = BatchSummary(
             tasks_file=self.tasks_file,
             workers=self.workers,
+            engine=self.engine,
             rows=tuple(self.rows[name] for name in order if name in self.rows),
             seconds=time.monotonic() - self.started,
         )
@@ -218,7 +256,7 @@ def _stop_now(children: Sequence[subprocess.Popen[str]]) -> None:
         time.sleep(0.3)  # the handler runs once for signals that come faster
 
 
-def _action(status: Status | None, retry: bool) -> Action:
+def action_of(status: Status | None, retry: bool) -> Action:
     """What to do with a task whose run stands at ``status`` (None: no run yet)."""
     if status is None:
         return "run"
@@ -227,7 +265,7 @@ def _action(status: Status | None, retry: bool) -> Action:
     return "skip"
 
 
-def _argv(action: Action, folder: Path, task: BatchTask, options: ModelOptions) -> list[str]:
+def argv_of(action: Action, folder: Path, task: BatchTask, options: ModelOptions) -> list[str]:
     """The ``plancontrol`` process that runs (or resumes) ``task`` into ``folder``."""
     head = [sys.executable, "-m", "plancontrol", action, "--json", *options.flags()]
     if action == "resume":
@@ -292,7 +330,15 @@ def row_of(
     )
 
 
-def _last(text: str) -> str:
-    """The last non-empty line of ``text`` (what a crashed process said last)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+def said_last(stderr: str) -> str:
+    """What a ``plancontrol`` process said last on ``stderr``: its last ``plancontrol:``
+    line, else (a crash) its last non-empty line.
+
+    >>> said_last("Traceback...\\nplancontrol: no such plan\\nbye\\n")
+    'no such plan'
+    """
+    said = [line for line in stderr.splitlines() if line.startswith("plancontrol: ")]
+    if said:
+        return said[-1].removeprefix("plancontrol: ")
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     return lines[-1] if lines else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
@@ -78,9 +78,10 @@ class StatusLine:
 
 class LiveStatus:
     """The status line kept at the bottom of a terminal and redrawn in place (four times a
-    second, so the time moves) while finished lines scroll above it; gone once stopped."""
+    second, so the time moves) while finished lines scroll above it; gone once stopped.
+    ``line`` is a run's ``StatusLine``, or any renderable (a batch's line)."""
 
-    def __init__(self, console: Console, line: StatusLine) -> None:
+    def __init__(self, console: Console, line: RenderableType) -> None:
         self.live = Live(line, console=console, refresh_per_second=4, transient=True)
         self.running = False
 

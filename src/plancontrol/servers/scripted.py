@@ -42,6 +42,7 @@ class Exchange(msgspec.Struct, frozen=True):
     reply_text: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    authorization: str = ""  # the request's Authorization header, as sent
 
 
 _ROLE = re.compile(r"You are the (\w+)")
@@ -143,7 +144,7 @@ class OpenAITestServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _answer(self, method: str, path: str, raw: bytes) -> Response:
+    def _answer(self, method: str, path: str, raw: bytes, authorization: str = "") -> Response:
         """Decides the response to one request and logs it; called from the handler threads."""
         path, body, key = path.split("?", 1)[0], {}, ""
         with self._lock:
@@ -164,7 +165,8 @@ class OpenAITestServer:
                     key, response = self._complete(body)
             index = len(self.log)
             figures = (response.status, response.text, response.prompt, response.completion)
-            self.log.append(Exchange(index, method, path, key, body, *figures))
+            exchange = Exchange(index, method, path, key, body, *figures, authorization)
+            self.log.append(exchange)
             return response
 
     def _complete(self, body: dict[str, Any]) -> tuple[str, Response]:
@@ -229,7 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
         keep_alive = self.server.owner.keep_alive
         self.close_connection = not keep_alive
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-        response = self.server.owner._answer(self.command, self.path, raw)
+        authorization = self.headers.get("authorization", "")
+        response = self.server.owner._answer(self.command, self.path, raw, authorization)
         if response.status == 0 or self.server.stopping.wait(response.delay):
             return
         self.send_response(response.status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,12 +32,24 @@ Tasks = Annotated[
     ),
 ]
 Into = Annotated[Path, typer.Option(help="The batch folder: each task's run in INTO/<id>.")]
-Workers = Annotated[int, typer.Option(help="Tasks run at once, each in its own process.")]
+Workers = Annotated[
+    int, typer.Option(help="Tasks run at once, each by its own process (with ray: a Ray task).")
+]
 Model = Annotated[
     str | None, typer.Option(help="Model for every role of every run; 'local' for the embedded.")
 ]
 BaseUrl = Annotated[
     str | None, typer.Option(help="An OpenAI-compatible server for every run of the batch.")
+]
+Engine = Annotated[
+    str,
+    typer.Option(help="local: processes on this machine; ray: Ray tasks (the ray extra)."),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        help="The Ray instance to run on (as ray.init takes it); none: a local one for the batch."
+    ),
 ]
 RetryFailed = Annotated[
     bool, typer.Option("--retry-failed", help="Resume the runs that failed, as well.")
@@ -48,6 +61,8 @@ def batch(  # one parameter per option: typer makes the options from them (hence
     into: Into,
     workers: Workers = 1,
     retry_failed: RetryFailed = False,
+    engine: Engine = "local",
+    address: Address = None,
     model: Model = None,
     role_model: RoleModel = None,
     base_url: BaseUrl = None,
@@ -62,8 +77,6 @@ def batch(  # one parameter per option: typer makes the options from them (hence
     """Run every task of TASKS (a JSON lines file) as its own recorded run in INTO/<id>, each
     in its own process; run it again to skip the finished runs and resume the stopped ones.
     Exit 0 when every run finished, 1 when any did not, 2 on a bad task list."""
-    import sys
-
     from plancontrol.app import batch as batches
     from plancontrol.app.cli.exits import fail, or_fail
 
@@ -78,15 +91,12 @@ def batch(  # one parameter per option: typer makes the options from them (hence
         max_tokens=max_tokens,
     )
 
-    def said(row: BatchRow) -> None:
-        if not quiet:
-            sys.stderr.write(f"{row.id}: {_done_line(row)}\n")
-
+    shown = _Shown(tasks, quiet)
     try:
         summary = or_fail(
             batches.batch(
                 tasks, into, workers=workers, retry_failed=retry_failed, options=options,
-                on_done=said,
+                engine=engine, address=address, on_start=shown.started, on_done=shown.ended,
             )
         )  # fmt: skip
     except KeyboardInterrupt:
@@ -94,8 +104,47 @@ def batch(  # one parameter per option: typer makes the options from them (hence
         raise fail(
             f"interrupted; what finished is in {into}; {again}", 130, "interrupted"
         ) from None
+    finally:
+        shown.stop()
     _print_summary(summary, json_summary)
     raise typer.Exit(0 if summary.ok else 1)
+
+
+class _Shown:
+    """The batch's progress on stderr: nothing with --quiet; at a terminal, a line per task as
+    it ends under a bar redrawn in place (tasks done, failed, running, the time); else the
+    lines alone."""
+
+    def __init__(self, tasks: Path, quiet: bool) -> None:
+        from rich.console import Console
+
+        from plancontrol.app.batch_progress import BatchLine
+        from plancontrol.app.batch_tasks import read_tasks
+        from plancontrol.handlers.progress import LiveStatus
+
+        self.quiet, self.err = quiet, Console(stderr=True)
+        self.line = BatchLine(len(read_tasks(tasks).value_or(())))
+        self.live = LiveStatus(self.err, self.line) if self.err.is_terminal else None
+
+    def started(self, name: str) -> None:
+        self.line.started(name)
+        if self.live is not None and not self.quiet:
+            self.live.start()
+
+    def ended(self, row: BatchRow) -> None:
+        self.line.ended(row)
+        if self.quiet:
+            return
+        if self.live is None:
+            sys.stderr.write(f"{row.id}: {_done_line(row)}\n")
+        else:
+            from rich.text import Text
+
+            self.err.print(Text(f"{row.id}: {_done_line(row)}"), soft_wrap=True)
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
 
 
 def _done_line(row: BatchRow) -> str:

@@ -20,6 +20,8 @@ FLAGS: dict[str, str] = {
     "rerun_code": "--rerun-code",
     "pipeline": "--pipeline",
     "workers": "--workers",
+    "engine": "--engine",
+    "address": "--address",
     "step": "--step",
     "times": "--times",
     "stop_after_step": "--stop-after-step",

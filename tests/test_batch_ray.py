@@ -1,0 +1,171 @@
+"""A batch on Ray: each task a Ray task in its own temporary folder, its run folder sent back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripts import plancontrol as cli
+from test_batch import PLAN, asked_by
+
+import plancontrol
+from plancontrol.core.answers import Code, Verdict
+
+KEY = "sk-batch-ray-" + "k3y" * 20  # a distinctive key, looked for in every file written
+TASKS = [
+    {"task": "Task alpha: save 1", "id": "alpha", "plan": "plan.json"},
+    {"task": "Task beta: save 2", "plan": "plan.json", "variables": {"audience": "students"}},
+    {"task": "Task broken: it fails", "id": "broken", "plan": "plan.json",
+     "settings": {"max_n_attempts": 1}},
+    {"task": "Task gamma: save 3", "id": "gamma", "plan": "plan.json"},
+]  # fmt: skip
+MARKERS = ("Task alpha", "Task beta", "Task broken", "Task gamma")
+
+
+def mends_on_retry(body: dict[str, Any], broken: list[str]) -> Any:
+    """The engineer saves a file and the judge approves; but the broken task's first script
+    exits with 3 (its step fails, whatever the judge says), its next one saves the file."""
+    from plancontrol.testing import role_of
+
+    role = role_of(body)
+    if role == "engineer" and "Task broken" in json.dumps(body):  # the judge is not told the task
+        broken.append("engineer")
+        return Code(
+            "raise SystemExit(3)" if len(broken) == 1 else "open('out.txt', 'w').write('1')"
+        )
+    if role == "engineer":
+        return Code("open('out.txt', 'w').write('1')")
+    return Verdict("success", "saved")
+
+
+def files_holding(folder: Path, secret: str) -> list[str]:
+    """The files under ``folder`` whose bytes hold ``secret``."""
+    return [str(p) for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_batch_on_ray_brings_each_run_back_and_reruns_only_the_unfinished(
+    tmp_path: Path,
+) -> None:
+    from plancontrol.testing import OpenAITestServer
+
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in TASKS))
+    broken: list[str] = []
+    with OpenAITestServer(lambda body: mends_on_retry(body, broken)) as server:
+        flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0", "--json"]
+        command = ["batch", "tasks.jsonl", "--into", "out", "--engine", "ray", "--workers", "2"]
+        first = cli(*command, *flags, cwd=tmp_path, key=KEY)
+        asked = {m: asked_by(server.log, m) for m in MARKERS}
+        again = cli(*command, *flags, cwd=tmp_path, key=KEY)
+        asked_again = len(server.log)
+        retried = cli(*command, *flags, "--retry-failed", cwd=tmp_path, key=KEY)
+        retry_log = server.log[asked_again:]
+        keys = {exchange.authorization for exchange in server.log}
+    out = tmp_path / "out"
+    assert first.returncode == 1, first.stderr
+    said = sorted(first.stderr.splitlines())  # said in the order they end
+    assert [line.split(":", 1)[0] for line in said] == [
+        "alpha", "broken", "gamma", "task-beta-save-2-2"
+    ]  # fmt: skip
+    assert said[1].startswith(
+        "broken: ran: failed: step 1 failed after 1 attempt(s); "
+        "last problem: the script exited with code 3"
+    )
+    assert [said[0], *said[2:]] == [
+        "alpha: ran: finished", "gamma: ran: finished", "task-beta-save-2-2: ran: finished"
+    ]  # fmt: skip
+    rows = json.loads(first.stdout)["tasks"]
+    assert [(r["id"], r["action"], r["status"], r["exit_code"]) for r in rows] == [
+        ("alpha", "run", "finished", 0),
+        ("task-beta-save-2-2", "run", "finished", 0),
+        ("broken", "run", "failed", 1),
+        ("gamma", "run", "finished", 0),
+    ]
+    assert [(r["steps_done"], r["steps_planned"]) for r in rows] == [(1, 1), (1, 1), (0, 1), (1, 1)]
+    assert asked == dict.fromkeys(MARKERS, 1)  # each engineer once (and a judge each)
+    assert json.loads((out / "batch.json").read_text())["engine"] == "ray"
+    assert (out / "alpha" / "work" / "out.txt").read_text() == "1"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "alpha", "batch.json", "broken", "gamma", "task-beta-save-2-2"
+    ]  # fmt: skip
+    assert not list(out.glob("*/lock"))  # the workers' locks do not come back
+    ctx = plancontrol.decode_context((out / "task-beta-save-2-2" / "context.json").read_bytes())
+    assert dict(ctx.unwrap().variables) == {"audience": "students"}
+
+    assert again.returncode == 1
+    assert [(r["id"], r["action"]) for r in json.loads(again.stdout)["tasks"]] == [
+        ("alpha", "skip"), ("task-beta-save-2-2", "skip"), ("broken", "skip"), ("gamma", "skip"),
+    ]  # fmt: skip
+    assert asked_again == 8  # no request for a task run again: nothing was
+
+    assert retried.returncode == 0, retried.stderr
+    actions = [(r["id"], r["action"], r["status"]) for r in json.loads(retried.stdout)["tasks"]]
+    assert actions == [
+        ("alpha", "skip", "finished"), ("task-beta-save-2-2", "skip", "finished"),
+        ("broken", "resume", "finished"), ("gamma", "skip", "finished"),
+    ]  # fmt: skip
+    assert [asked_by(retry_log, "Task broken"), len(retry_log)] == [1, 2]  # broken's two only
+    assert sorted(p.name for p in (out / "broken" / "sessions").iterdir()) == ["01", "02"]
+    assert (out / "broken" / "work" / "out.txt").read_text() == "1"
+
+    assert keys == {f"Bearer {KEY}"}  # every run had the key...
+    assert files_holding(out, KEY) == []  # ...and wrote it nowhere
+    replayed = cli("replay", "out", "--json", cwd=tmp_path)
+    assert sorted((r["run_dir"], r["status"]) for r in json.loads(replayed.stdout)["runs"]) == [
+        ("out/alpha", "identical"), ("out/broken", "identical"),
+        ("out/gamma", "identical"), ("out/task-beta-save-2-2", "identical"),
+    ]  # fmt: skip
+    assert replayed.returncode == 0
+
+
+def test_without_ray_the_engine_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(TASKS[0]) + "\n")
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError, as uninstalled
+    refused = plancontrol.batch(tmp_path / "tasks.jsonl", tmp_path / "out", engine="ray")
+    assert refused.failure().message == (
+        "`engine=ray` needs the ray extra: pip install 'plancontrol[ray]'"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_the_command_without_ray_says_how_to_get_it_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(TASKS[0]) + "\n")
+    without_ray = (  # the command line as it runs where Ray is not installed
+        "import sys; sys.modules['ray'] = None; sys.argv[0] = 'plancontrol'; "
+        "from plancontrol.app.cli.main import main; main()"
+    )
+    argv = [sys.executable, "-c", without_ray, "batch", "tasks.jsonl", "--into", "out"]
+    done = subprocess.run(
+        [*argv, "--engine", "ray"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "plancontrol: --engine ray needs the ray extra: pip install 'plancontrol[ray]'\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_address_without_the_ray_engine_or_another_engine_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(TASKS[0]) + "\n")
+    tasks, out = tmp_path / "tasks.jsonl", tmp_path / "out"
+    refusals = [
+        plancontrol.batch(tasks, out, address="ray://head:10001"),
+        plancontrol.batch(tasks, out, engine="dask"),
+    ]
+    assert [r.failure().message for r in refusals] == [
+        "`address` names a Ray instance, for `engine=ray` only; add `engine=ray`, or leave it out",
+        "no engine 'dask'; choose local or ray",
+    ]
+    assert not out.exists()

@@ -299,8 +299,8 @@ def edit_snapshot(run: Path) -> str:
 
 def unknown_format(run: Path) -> str:
     path = run / "manifest.json"
-    path.write_text(path.read_text().replace('"format": 3', '"format": 99'))
-    return f"{path} has format 99; this plancontrol reads format 3"
+    path.write_text(path.read_text().replace('"format": 4', '"format": 99'))
+    return f"{path} has format 99; this plancontrol reads formats 3 and 4"
 
 
 def missing_session(run: Path) -> str:

@@ -3,6 +3,8 @@ damaged parts named in one line, and format-3 folders still read by every reader
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +19,15 @@ from scripts import plancontrol
 from strategies import contexts
 
 from plancontrol import Plan, Step
-from plancontrol.core.context import Context, StepOutcome, UsageRow
+from plancontrol.core.context import Context, StepOutcome, UsageRow, decode_context
 from plancontrol.handlers.secrets import Scrubber
 from plancontrol.recording.record import RecordingCheckpoints
 from plancontrol.runs.entries import Saved
 from plancontrol.runs.journal import Journal, read_journal
+from plancontrol.runs.resume import start_point
 from plancontrol.runs.snapshots import SnapshotFiles, decode_snapshot, digest, encode_snapshot
-from plancontrol.testing import OpenAITestServer
+from plancontrol.runs.state import run_state
+from plancontrol.testing import OpenAITestServer, snapshot
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "format3-primes"
 
@@ -194,3 +198,87 @@ def test_a_30_step_folder_costs_at_most_1_3_times_a_3_step_one_per_step(tmp_path
     assert per_step <= 1.3
     replayed = plancontrol("replay", "thirty", "-q", cwd=tmp_path)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+# --- format-3 folders, as plancontrol wrote them before snapshots were deltas ---------------
+
+
+@pytest.fixture
+def old(tmp_path: Path) -> Path:
+    """A copy of the format-3 recording (primes against the test server, two steps)."""
+    shutil.copytree(FIXTURE, tmp_path / "old")
+    return tmp_path / "old"
+
+
+def snapshot_schemas(session: Path) -> dict[str, int]:
+    found = {p.stem: msgspec.json.decode(p.read_bytes())["schema"] for p in session.glob("*.json")}
+    return dict(sorted(found.items()))
+
+
+def test_the_fixture_is_a_format_3_folder_of_whole_snapshots() -> None:
+    assert msgspec.json.decode((FIXTURE / "manifest.json").read_bytes())["format"] == 3
+    assert set(snapshot_schemas(FIXTURE / "sessions" / "01" / "snapshots").values()) == {1}
+
+
+def test_show_reads_a_format_3_run_as_before(old: Path) -> None:
+    finished = run_state(old).unwrap()
+    final = decode_context((old / "context.json").read_bytes()).unwrap()
+    assert (finished.status, finished.context, len(finished.sessions)) == ("finished", final, 1)
+
+    session = old / "sessions" / "01" / "session.json"
+    session.write_text(session.read_text().replace('"completed"', '"running"'))
+    killed = run_state(old).unwrap()
+    assert killed.status == "stopped without finishing; resumable after finalize"
+    assert killed.context == final
+
+
+def test_resume_reads_a_format_3_snapshot(old: Path) -> None:
+    point = start_point(old, from_step=2).unwrap()
+
+    assert (point.session, point.label) == (1, "step-01")
+    assert [(o.step, o.attempts) for o in point.context.outcomes] == [(1, 2)]
+    assert point.context == snapshot(old, "step-01")
+
+
+def recorded_reply(run: Path) -> str:
+    """What the researcher answered at step 2 of ``run``."""
+    cassette = json.loads((run / "sessions" / "01" / "cassettes" / "step-02.json").read_text())
+    reply: str = cassette["interactions"][0]["response"]["body"]["json"]["choices"][0]["message"][
+        "content"
+    ]
+    return reply
+
+
+@pytest.mark.slow
+def test_a_format_3_run_replays_as_before(old: Path) -> None:
+    done = plancontrol("replay", "old", "--json", cwd=old.parent)
+
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    recorded = digest((FIXTURE / "sessions" / "01" / "context.json").read_bytes())
+    assert (found["identical"], found["snapshots"], found["sha256"]) == (True, 7, recorded)
+
+
+@pytest.mark.slow
+def test_a_resumed_format_3_run_stays_format_3_and_a_fork_is_format_4(old: Path) -> None:
+    reply = recorded_reply(old)
+    with OpenAITestServer({"researcher": [reply, reply]}) as server:
+        url = ("--from-step", "2", "--base-url", server.base_url, "-q")
+        resumed = plancontrol("resume", "old", *url, cwd=old.parent)
+        forked = plancontrol("fork", "old", "--into", "new", *url, cwd=old.parent)
+    assert (resumed.returncode, forked.returncode) == (0, 0), resumed.stderr + forked.stderr
+    new = old.parent / "new"
+
+    manifests = [msgspec.json.decode((r / "manifest.json").read_bytes()) for r in (old, new)]
+    assert [m["format"] for m in manifests] == [3, 4]
+    assert snapshot_schemas(old / "sessions" / "02" / "snapshots") == {
+        "control": 1, "finalize": 1, "step-02": 1,
+    }  # fmt: skip
+    assert snapshot_schemas(new / "sessions" / "02" / "snapshots") == {
+        "control": 2, "finalize": 2, "step-02": 1,
+    }  # fmt: skip
+    for run in ("old", "new"):
+        replayed = plancontrol("replay", run, "-q", cwd=old.parent)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    compared = plancontrol("diff", "old", "new", cwd=old.parent)
+    assert (compared.returncode, compared.stdout.splitlines()[-1]) == (0, "the runs match")

@@ -18,7 +18,14 @@ from plancontrol.handlers.secrets import Scrubber
 from plancontrol.recording.cassettes import CassetteAgents
 from plancontrol.recording.files import written
 from plancontrol.recording.wiring import Handlers, recorded
-from plancontrol.runs.folder import RunOptions, Session, SessionStatus, session_dir, write_session
+from plancontrol.runs.folder import (
+    RunOptions,
+    Session,
+    SessionStatus,
+    format_of,
+    session_dir,
+    write_session,
+)
 from plancontrol.runs.journal import Entry, Journal, Saved, seal
 from plancontrol.runs.resume import suggested_call
 from plancontrol.runs.snapshots import decode_snapshot, digest, encode_snapshot, stored_form
@@ -36,12 +43,18 @@ class RecordingCheckpoints:
     moment thus leaves snapshots that all have their recorded inputs beside them."""
 
     def __init__(
-        self, session: Path, journal: Journal, cassettes: CassetteAgents, scrubber: Scrubber
+        self,
+        session: Path,
+        journal: Journal,
+        cassettes: CassetteAgents,
+        scrubber: Scrubber,
+        deltas: bool = True,
     ) -> None:
         self.session = session
         self.journal = journal
         self.cassettes = cassettes
         self.scrubber = scrubber
+        self.deltas = deltas  # False: each snapshot whole (a session of a format-3 run)
         self._previous: tuple[str, bytes] | None = None  # the last snapshot written, whole
 
     def save(self, label: str, ctx: Context) -> None:
@@ -51,7 +64,7 @@ class RecordingCheckpoints:
         data = self.scrubber.checked(decode_snapshot)(encode_snapshot(label, ctx))
         self.journal.append(Saved(label, digest(data)))
         path = self.session / "snapshots" / f"{label}.json"
-        previous = None if path.exists() else self._previous
+        previous = None if path.exists() or not self.deltas else self._previous
         write_atomic(path, stored_form(previous, data))
         self._previous = (label, data)
 
@@ -94,7 +107,7 @@ def record_session(
     write_session(folder, session)
     journal = Journal(where / "journal.jsonl", scrub=scrub.checked(_ENTRY.decode))
     cassettes = CassetteAgents(agents, where / "cassettes", "record", scrub=scrub.data)
-    checkpoints = RecordingCheckpoints(where, journal, cassettes, scrub)
+    checkpoints = RecordingCheckpoints(where, journal, cassettes, scrub, format_of(folder) >= 4)
     fx = recorded(folder, cassettes, handlers, journal, checkpoints, scrub, options)
     status: SessionStatus = "interrupted"
     message = f"interrupted by Ctrl-C; resume it with {suggested_call('resume', folder)}"

@@ -20,6 +20,7 @@ from plancontrol.runs.lock import LOCK
 
 __all__ = [
     "FORMAT",
+    "READS",
     "Manifest",
     "PhaseRecord",
     "RunOptions",
@@ -27,6 +28,7 @@ __all__ = [
     "SessionStatus",
     "claim",
     "damaged",
+    "format_of",
     "manifest_reads",
     "read_manifest",
     "read_session",
@@ -40,8 +42,12 @@ __all__ = [
     "write_session",
 ]
 
-FORMAT = 3
-"""Version of the run folder's layout; a folder of another version is refused, not guessed."""
+FORMAT = 4
+"""Version of the run folder's layout that this plancontrol writes: 4 stores a session's
+snapshots after its first as deltas (``runs.deltas``); 3 kept each whole."""
+
+READS = (3, 4)
+"""The versions this plancontrol reads; a folder of another version is refused, not guessed."""
 
 
 class RunOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -257,19 +263,34 @@ def read_manifest(folder: Path) -> Result[Manifest, Problem]:
     except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
         return Failure(damaged(path, exc))
     found = raw.get("format") if isinstance(raw, dict) else None
-    if found != FORMAT:
+    if found not in READS:
         return Failure(
             Problem(
                 what=f"{path} has format {found!r}",
                 where=str(path),
-                fix=f"this plancontrol reads format {FORMAT}: use the plancontrol version that "
-                f"wrote it ({_writer(raw)}) or record the run again",
+                fix=f"this plancontrol reads formats {' and '.join(map(str, READS))}: use the "
+                f"plancontrol version that wrote it ({_writer(raw)}) or record the run again",
             )
         )
     try:
         return Success(msgspec.convert(raw, Manifest))
     except msgspec.ValidationError as exc:
         return Failure(damaged(path, exc))
+
+
+def format_of(folder: Path) -> int:
+    """The format the manifest in ``folder`` gives (``FORMAT`` when it gives none): a new
+    session of a format-3 run writes its snapshots whole, so that the folder stays one.
+
+    >>> import tempfile
+    >>> format_of(Path(tempfile.mkdtemp()))
+    4
+    """
+    try:
+        found = msgspec.json.decode((folder / "manifest.json").read_bytes()).get("format")
+    except (OSError, msgspec.DecodeError, AttributeError):
+        return FORMAT
+    return found if isinstance(found, int) else FORMAT
 
 
 def manifest_reads(data: bytes) -> Manifest:

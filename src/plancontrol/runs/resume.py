@@ -19,6 +19,7 @@ from plancontrol.core.problem import Problem
 from plancontrol.core.settings import load_settings
 from plancontrol.core.variables import parse_sets
 from plancontrol.runs.folder import (
+    FORMAT,
     Manifest,
     Session,
     claim,
@@ -367,7 +368,8 @@ def prepare_fork(point: StartPoint, folder: Path, into: Path, step: int) -> Resu
         shutil.copytree(session_dir(folder, session.number), session_dir(into, session.number))
     last = point.sessions[point.session - 1]
     write_session(into, replace(last, ends_after=point.label))
-    save_manifest(into, replace(point.manifest, forked_from=str(folder.resolve()), fork_step=step))
+    forked = replace(point.manifest, forked_from=str(folder.resolve()), fork_step=step)
+    save_manifest(into, replace(forked, format=FORMAT))  # copied format-3 sessions read as 4
     return Success(None)
 
 

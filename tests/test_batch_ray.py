@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +126,69 @@ def test_a_batch_on_ray_brings_each_run_back_and_reruns_only_the_unfinished(
         ("out/gamma", "identical"), ("out/task-beta-save-2-2", "identical"),
     ]  # fmt: skip
     assert replayed.returncode == 0
+
+
+def gone(pid: int, seconds: float = 15) -> bool:
+    """Whether process ``pid`` has ended (and was reaped) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def script_running_in(folder_name: str) -> int | None:
+    """The pid of a step script running in a work folder of a run folder named
+    ``folder_name`` (a worker's temporary one: scripts cannot write elsewhere), or None."""
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            cwd = os.readlink(proc / "cwd")
+            if (
+                cwd.endswith(f"/{folder_name}/work")
+                and b"step_1.py" in (proc / "cmdline").read_bytes()
+            ):
+                return int(proc.name)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ctrl_c_cancels_the_ray_tasks_going_and_their_scripts_stop(tmp_path: Path) -> None:
+    from plancontrol.testing import OpenAITestServer, role_of
+
+    name = f"hangs-{os.getpid()}-{tmp_path.name}"  # the run folder's name, in the worker too
+    hangs = Code("import time\ntime.sleep(120)")
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    (tmp_path / "tasks.jsonl").write_text(json.dumps({**TASKS[0], "id": name}) + "\n")
+    with OpenAITestServer(
+        lambda body: hangs if role_of(body) == "engineer" else Verdict("success", "")
+    ) as server:
+        flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0"]
+        argv = [sys.executable, "-m", "plancontrol", "batch", "tasks.jsonl", "--into", "out"]
+        batch = subprocess.Popen(
+            [*argv, "--engine", "ray", *flags],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline, script = time.monotonic() + 120, None
+        while script is None and time.monotonic() < deadline and batch.poll() is None:
+            time.sleep(0.2)
+            script = script_running_in(name)
+        assert script is not None, batch.communicate()
+        batch.send_signal(signal.SIGINT)
+        _, err = batch.communicate(timeout=120)
+    stopped = gone(script)
+    if not stopped:
+        os.kill(script, signal.SIGKILL)
+    assert batch.returncode == 130
+    assert err.splitlines()[-1] == (
+        "plancontrol: interrupted; what finished is in out; "
+        "run the same command again to resume the runs that stopped"
+    )
+    assert stopped  # the run's script did not outlive the cancelled Ray task
+    assert list((tmp_path / "out").iterdir()) == []  # no run came back: nothing half-written
 
 
 def test_without_ray_the_engine_is_refused_in_one_line(

@@ -6,9 +6,11 @@ import io
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -136,15 +138,39 @@ def work(sent: Sent) -> Returned:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_hearing_ctrl_c,  # a Ray worker blocks SIGINT; its children would too
         )
-        try:
-            _, stderr = child.communicate()
-        finally:  # cancelled: the run stops too
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+        stderr = _ended(child)
         packed = pack(folder) if (folder / "manifest.json").is_file() else b""
         return Returned(exit_code=child.returncode, message=said_last(stderr), folder=packed)
+
+
+def _hearing_ctrl_c() -> None:
+    """In the run's process, before it starts: SIGINT unblocked, so Ctrl-C can stop it."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _ended(child: subprocess.Popen[str]) -> str:
+    """What ``child`` said on stderr once it ended. Interrupted (its Ray task cancelled), it
+    is told to stop as at a terminal, Ctrl-C twice, so that its script stops with it; killed
+    if it has not within 10 s."""
+    try:
+        while True:  # in short waits: Ray raises the cancel between two bytecodes, not in one
+            try:
+                return child.communicate(timeout=0.5)[1]
+            except subprocess.TimeoutExpired:
+                pass
+    except BaseException:
+        for _ in range(2):
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+                time.sleep(0.3)  # the handler runs once for signals that come faster
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
 
 
 Record = Callable[[BatchRow], None]
@@ -207,9 +233,11 @@ def _drive(job: Any, tasks: list[tuple[str, BatchTask, Action]], record: Record)
             if going:
                 (ref,), _ = ray.wait(list(going), num_returns=1)
                 record(_came_back(job, ref, *going.pop(ref)))
-    finally:
+    finally:  # interrupted: the tasks going are cancelled, and their runs stop
         for ref in going:
-            ray.cancel(ref, force=True)
+            ray.cancel(ref)
+        if going:
+            ray.wait(list(going), num_returns=len(going), timeout=15)
 
 
 def _submit(job: Any, remote: Any, name: str, task: BatchTask, action: Action) -> Any:

@@ -191,6 +191,56 @@ def test_ctrl_c_cancels_the_ray_tasks_going_and_their_scripts_stop(tmp_path: Pat
     assert list((tmp_path / "out").iterdir()) == []  # no run came back: nothing half-written
 
 
+def parent_of(pid: int) -> int:
+    """The parent process of ``pid``."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_task_whose_worker_dies_is_an_error_row_and_the_others_finish(tmp_path: Path) -> None:
+    from plancontrol.testing import OpenAITestServer, role_of
+
+    name = f"dies-{os.getpid()}-{tmp_path.name}"
+
+    def reply(body: dict[str, Any]) -> Any:
+        if role_of(body) == "engineer" and name in json.dumps(body):
+            return Code("import time\ntime.sleep(120)")
+        if role_of(body) == "engineer":
+            return Code("open('out.txt', 'w').write('1')")
+        return Verdict("success", "saved")
+
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    dies = {**TASKS[0], "id": name, "task": f"Task {name}"}
+    (tmp_path / "tasks.jsonl").write_text(f"{json.dumps(dies)}\n{json.dumps(TASKS[3])}\n")
+    with OpenAITestServer(reply) as server:
+        flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0", "--json"]
+        argv = [sys.executable, "-m", "plancontrol", "batch", "tasks.jsonl", "--into", "out"]
+        batch = subprocess.Popen(
+            [*argv, "--engine", "ray", "--workers", "2", *flags],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline, script = time.monotonic() + 120, None
+        while script is None and time.monotonic() < deadline and batch.poll() is None:
+            time.sleep(0.2)
+            script = script_running_in(name)
+        assert script is not None, batch.communicate()
+        run = parent_of(script)
+        os.kill(parent_of(run), signal.SIGKILL)  # the Ray worker running the task dies
+        out, err = batch.communicate(timeout=120)
+    for orphan in (run, script):  # a worker that dies takes no child with it
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, signal.SIGKILL)
+    assert out.startswith("{"), out + err
+    rows = {r["id"]: r for r in json.loads(out)["tasks"]}
+    assert batch.returncode == 1
+    assert (rows[name]["status"], rows[name]["exit_code"]) == ("error", None)
+    assert rows[name]["message"].startswith("the Ray task failed: ")
+    assert (rows["gamma"]["status"], rows["gamma"]["steps_done"]) == ("finished", 1)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["batch.json", "gamma"]
+
+
 def test_without_ray_the_engine_is_refused_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -93,12 +94,12 @@ def batch(  # one parameter per option: typer makes the options from them (hence
 
     shown = _Shown(tasks, quiet)
     try:
-        summary = or_fail(
-            batches.batch(
+        with contextlib.redirect_stdout(sys.stderr):  # Ray says a worker died on stdout
+            done = batches.batch(
                 tasks, into, workers=workers, retry_failed=retry_failed, options=options,
                 engine=engine, address=address, on_start=shown.started, on_done=shown.ended,
-            )
-        )  # fmt: skip
+            )  # fmt: skip
+        summary = or_fail(done)
     except KeyboardInterrupt:
         again = "run the same command again to resume the runs that stopped"
         raise fail(

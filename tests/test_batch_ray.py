@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,14 @@ def mends_on_retry(body: dict[str, Any], broken: list[str]) -> Any:
     return Verdict("success", "saved")
 
 
+RAY_SESSIONS = Path(tempfile.gettempdir()) / "ray"  # where a local Ray keeps its sessions' logs
+
+
+def ray_sessions() -> set[Path]:
+    """The session folders of local Ray instances, their logs in them."""
+    return set(RAY_SESSIONS.glob("session_2*"))
+
+
 def files_holding(folder: Path, secret: str) -> list[str]:
     """The files under ``folder`` whose bytes hold ``secret``."""
     return [str(p) for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
@@ -61,6 +70,7 @@ def test_a_batch_on_ray_brings_each_run_back_and_reruns_only_the_unfinished(
     (tmp_path / "plan.json").write_text(json.dumps(PLAN))
     (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in TASKS))
     broken: list[str] = []
+    sessions = ray_sessions()
     with OpenAITestServer(lambda body: mends_on_retry(body, broken)) as server:
         flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0", "--json"]
         command = ["batch", "tasks.jsonl", "--into", "out", "--engine", "ray", "--workers", "2"]
@@ -120,6 +130,9 @@ def test_a_batch_on_ray_brings_each_run_back_and_reruns_only_the_unfinished(
 
     assert keys == {f"Bearer {KEY}"}  # every run had the key...
     assert files_holding(out, KEY) == []  # ...and wrote it nowhere
+    started = ray_sessions() - sessions
+    assert len(started) == 2  # the first and the third invocation started Ray, the second not
+    assert [f for session in started for f in files_holding(session, KEY)] == []  # Ray's logs
     replayed = cli("replay", "out", "--json", cwd=tmp_path)
     assert sorted((r["run_dir"], r["status"]) for r in json.loads(replayed.stdout)["runs"]) == [
         ("out/alpha", "identical"), ("out/broken", "identical"),

@@ -209,11 +209,23 @@ def _connect(address: str | None, workers: int) -> bool:
     if ray.is_initialized():
         return False
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
-    if address is None:
-        ray.init(num_cpus=workers, include_dashboard=False, **quiet)
-    else:
+    if address is not None:
         ray.init(address=address, **quiet)
+        return True
+    # Ray's processes log at INFO unless told otherwise (RAY_LOGGER_LEVEL, read by the
+    # processes ray.init starts), and at INFO its runtime_env agent logs each runtime_env
+    # whole, keys and all, into the session's runtime_env_agent.log
+    told = _RAY_LOG_LEVEL in os.environ
+    os.environ.setdefault(_RAY_LOG_LEVEL, "warning")
+    try:
+        ray.init(num_cpus=workers, include_dashboard=False, **quiet)
+    finally:
+        if not told:
+            del os.environ[_RAY_LOG_LEVEL]
     return True
+
+
+_RAY_LOG_LEVEL = "RAY_LOGGER_LEVEL"
 
 
 def _drive(job: Any, tasks: list[tuple[str, BatchTask, Action]], record: Record) -> None:

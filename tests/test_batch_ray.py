@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -299,3 +300,33 @@ def test_an_address_without_the_ray_engine_or_another_engine_is_refused(tmp_path
         "no engine 'dask'; choose local or ray",
     ]
     assert not out.exists()
+
+
+def test_a_run_that_comes_back_replaces_its_folder_only_once_whole(tmp_path: Path) -> None:
+    from plancontrol.app.batch_ray import land, pack
+
+    (tmp_path / "new" / "sessions").mkdir(parents=True)
+    (tmp_path / "new" / "sessions" / "02.txt").write_text("new")
+    (tmp_path / "new" / "lock").write_text("123 456")  # the worker's, left by a crash
+    (tmp_path / "out" / "alpha").mkdir(parents=True)
+    (tmp_path / "out" / "alpha" / "01.txt").write_text("old")
+    with pytest.raises(tarfile.ReadError):
+        land(b"not a tar", tmp_path / "out" / "alpha")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["alpha"]  # nothing half-written
+    assert [p.name for p in (tmp_path / "out" / "alpha").iterdir()] == ["01.txt"]  # untouched
+    land(pack(tmp_path / "new"), tmp_path / "out" / "alpha")
+    landed = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
+    assert landed == ["alpha", "alpha/sessions", "alpha/sessions/02.txt"]  # no lock, no .landing
+
+
+def test_a_folder_moved_aside_when_the_driver_stopped_is_put_back(tmp_path: Path) -> None:
+    from plancontrol.app.batch_ray import recover
+
+    for name in ("alpha", "beta"):
+        (tmp_path / ".landing" / f"{name}.old").mkdir(parents=True)
+        (tmp_path / ".landing" / f"{name}.old" / "manifest.json").write_text(name)
+    (tmp_path / "beta").mkdir()  # beta's place was taken: its new folder landed
+    assert recover(tmp_path) == ["alpha"]
+    assert (tmp_path / "alpha" / "manifest.json").read_text() == "alpha"
+    assert not (tmp_path / ".landing" / "alpha.old").exists()
+    assert (tmp_path / ".landing" / "beta.old").exists()

@@ -31,7 +31,17 @@ from plancontrol.app.batch_tasks import BatchTask
 from plancontrol.core.problem import Problem
 from plancontrol.handlers.routes import KEY_VARIABLES
 
-__all__ = ["Returned", "Sent", "land", "missing_ray", "pack", "run_on_ray", "work", "worker_env"]
+__all__ = [
+    "Returned",
+    "Sent",
+    "land",
+    "missing_ray",
+    "pack",
+    "recover",
+    "run_on_ray",
+    "work",
+    "worker_env",
+]
 
 LANDING = ".landing"
 """The batch folder's own folder where a returned run is unpacked before it takes its place."""
@@ -105,19 +115,40 @@ def unpack(data: bytes, folder: Path) -> None:
 
 def land(data: bytes, folder: Path) -> None:
     """The run folder in ``data`` put at ``folder``: unpacked whole beside it first, then
-    renamed into place; a folder already there is replaced only then. A failure on the way
-    leaves the old folder as it was."""
+    renamed into place; a folder already there is moved aside only then, and removed after.
+    (A crash between the two renames leaves it aside, where ``recover`` finds it.)"""
     landing = folder.parent / LANDING
     incoming, old = landing / f"{folder.name}.incoming", landing / f"{folder.name}.old"
     for stale in (incoming, old):
         shutil.rmtree(stale, ignore_errors=True)
-    unpack(data, incoming)
+    try:
+        unpack(data, incoming)
+    except BaseException:
+        shutil.rmtree(incoming, ignore_errors=True)
+        _remove_if_empty(landing)
+        raise
     if folder.exists():
         folder.rename(old)
     incoming.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
-    if not any(landing.iterdir()):
-        landing.rmdir()
+    _remove_if_empty(landing)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def recover(into: Path) -> list[str]:
+    """Put back each run folder ``land`` moved aside in ``into`` whose place is still empty
+    (the process stopped between its two renames); their names."""
+    put_back = []
+    for old in sorted((into / LANDING).glob("*.old")):
+        place = into / old.name.removesuffix(".old")
+        if not place.exists():
+            old.rename(place)
+            put_back.append(place.name)
+    return put_back
 
 
 def work(sent: Sent) -> Returned:
@@ -181,6 +212,7 @@ def run_on_ray(job: Any, tasks: Sequence[tuple[str, BatchTask]], record: Record)
     on the instance at ``job.address`` (None: a local one, started and stopped here)."""
     import ray
 
+    recover(job.into)
     todo: list[tuple[str, BatchTask, Action]] = []
     for name, task in tasks:
         action = action_of(run_status(job.into / name)[0], job.retry)
@@ -274,6 +306,10 @@ def _came_back(job: Any, ref: Any, name: str, task: BatchTask, action: Action) -
         lines = str(error).strip().splitlines()
         why = f"the Ray task failed: {type(error).__name__}: {lines[-1] if lines else ''}"
         return row_of(name, task, folder, action, None, why)
-    if returned.folder:
-        land(returned.folder, folder)
+    try:
+        if returned.folder:
+            land(returned.folder, folder)
+    except (OSError, tarfile.TarError) as error:  # the folder as it was stays
+        why = f"the run folder that came back could not be written: {error}"
+        return row_of(name, task, folder, action, returned.exit_code, why)
     return row_of(name, task, folder, action, returned.exit_code, returned.message)

@@ -129,13 +129,29 @@ def test_a_damaged_delta_is_named_in_one_line(tmp_path: Path) -> None:
     assert SnapshotFiles(tmp_path).read("step-02").unwrap()  # the ones before it still read
 
 
-def edit_step_02(snapshots: Path) -> str:
-    path = snapshots / "step-02.json"
-    path.write_text(path.read_text().replace("Note 2:", "Note 9:"))
-    return (
-        f"{path} is not the snapshot that was recorded (cut short or edited by hand: its "
-        "sha256 differs from the one step-03.json was stored against)"
-    )
+def edit(name: str, old: str, new: str, why: str) -> Callable[[Path], str]:
+    """A damage: ``old`` replaced by ``new`` in the snapshot file ``name``; what it gives."""
+
+    def damage(snapshots: Path) -> str:
+        path = snapshots / name
+        path.write_text(path.read_text().replace(old, new))
+        return f"{path} is not the snapshot that was recorded (cut short or edited by hand: {why})"
+
+    return damage
+
+
+edit_step_02 = edit(
+    "step-02.json",
+    "Note 2:",
+    "Note 9:",
+    "its changes do not rebuild the snapshot they were stored for",
+)
+edit_plan = edit(
+    "plan.json",
+    "Write notes",
+    "Write poems",
+    "its sha256 differs from the one step-01.json was stored against",
+)
 
 
 def remove_plan(snapshots: Path) -> str:
@@ -143,7 +159,7 @@ def remove_plan(snapshots: Path) -> str:
     return f"{snapshots / 'plan.json'} is missing (step-01.json is stored as its changes since it)"
 
 
-@pytest.mark.parametrize("damage", [edit_step_02, remove_plan])
+@pytest.mark.parametrize("damage", [edit_step_02, edit_plan, remove_plan])
 def test_a_damaged_base_is_named_with_the_delta_that_stands_on_it(
     tmp_path: Path, damage: Callable[[Path], str]
 ) -> None:
@@ -282,3 +298,27 @@ def test_a_resumed_format_3_run_stays_format_3_and_a_fork_is_format_4(old: Path)
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     compared = plancontrol("diff", "old", "new", cwd=old.parent)
     assert (compared.returncode, compared.stdout.splitlines()[-1]) == (0, "the runs match")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_delta_damaged_anywhere_reads_whole_or_is_one_line_naming_a_file(
+    data: st.DataObject,
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        session = Path(tmp)
+        saved = grown(3)
+        save_all(session, saved)
+        path = session / "snapshots" / data.draw(st.sampled_from(["step-02.json", "step-03.json"]))
+        raw = bytearray(path.read_bytes())
+        at = data.draw(st.integers(0, len(raw) - 1))
+        raw[at : at + data.draw(st.integers(0, 8))] = data.draw(st.binary(max_size=8))
+        path.write_bytes(bytes(raw))
+
+        found = SnapshotFiles(session).read("step-03")
+
+        if isinstance(found, Success):
+            assert decode_snapshot(found.unwrap()).map(lambda s: s[0]) == Success("step-03")
+        else:
+            what = one_line(found)
+            assert what.startswith(str(session / "snapshots")), what

@@ -25,7 +25,7 @@ class FieldChange(msgspec.Struct, frozen=True, array_like=True):
 
 class Delta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A snapshot as its changes since ``base`` (a label of the same session), whose
-    snapshot bytes have the sha256 ``base_sha256``.
+    snapshot bytes have the sha256 ``base_sha256``; the snapshot rebuilt has ``sha256``.
 
     A snapshot's context is a JSON object of a few fields (the task, the plan, the outcomes,
     the usage…); from one snapshot to the next most fields stay the same and the lists only
@@ -38,6 +38,7 @@ class Delta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     label: str
     base: str
     base_sha256: str
+    sha256: str
     fields: tuple[FieldChange, ...]
 
 
@@ -105,7 +106,7 @@ def delta_of(base_label: str, base: bytes, snapshot: bytes) -> bytes | None:
     try:
         _, old = _fields(base)
         label, new = _fields(snapshot)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError):
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         return None
     changes = tuple(_change(name, old.get(name, ""), text) for name, text in new.items())
     delta = Delta(
@@ -113,6 +114,7 @@ def delta_of(base_label: str, base: bytes, snapshot: bytes) -> bytes | None:
         label=label,
         base=base_label,
         base_sha256=hashlib.sha256(base).hexdigest(),
+        sha256=hashlib.sha256(snapshot).hexdigest(),
         fields=changes,
     )
     if rebuild(base, delta) != snapshot:
@@ -138,7 +140,7 @@ def rebuild(base: bytes, delta: Delta) -> bytes:
     ValueError when ``base`` does not fit it."""
     try:
         _, old = _fields(base)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
         raise ValueError(f"its base is not a whole snapshot: {exc}") from None
     fields = []
     for change in delta.fields:

@@ -288,7 +288,7 @@ def format_of(folder: Path) -> int:
     """
     try:
         found = msgspec.json.decode((folder / "manifest.json").read_bytes()).get("format")
-    except (OSError, msgspec.DecodeError, AttributeError):
+    except (OSError, msgspec.DecodeError, AttributeError, RecursionError):
         return FORMAT
     return found if isinstance(found, int) else FORMAT
 

@@ -18,6 +18,7 @@ from returns.result import Failure, Success
 from scripts import plancontrol
 from strategies import contexts
 
+import plancontrol as plancontrol_api
 from plancontrol import Plan, Step
 from plancontrol.core.context import Context, StepOutcome, UsageRow, decode_context
 from plancontrol.handlers.secrets import Scrubber
@@ -256,6 +257,14 @@ def test_resume_reads_a_format_3_snapshot(old: Path) -> None:
     assert point.context == snapshot(old, "step-01")
 
 
+@pytest.mark.slow  # writing the page starts a process (`uname -p`)
+def test_report_writes_a_format_3_run_as_before(old: Path) -> None:
+    page = old.parent / "page.html"
+
+    assert plancontrol_api.report(old, html=page) == Success(page)
+    assert page.read_bytes() == (FIXTURE / "report.html").read_bytes()
+
+
 def recorded_reply(run: Path) -> str:
     """What the researcher answered at step 2 of ``run``."""
     cassette = json.loads((run / "sessions" / "01" / "cassettes" / "step-02.json").read_text())
@@ -293,9 +302,11 @@ def test_a_resumed_format_3_run_stays_format_3_and_a_fork_is_format_4(old: Path)
     assert snapshot_schemas(new / "sessions" / "02" / "snapshots") == {
         "control": 2, "finalize": 2, "step-02": 1,
     }  # fmt: skip
-    for run in ("old", "new"):
-        replayed = plancontrol("replay", run, "-q", cwd=old.parent)
-        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    replayed = plancontrol("replay", "old", "new", "--workers", "2", cwd=old.parent)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert [line.split()[:2] for line in replayed.stdout.splitlines()[:2]] == [
+        ["old", "identical"], ["new", "identical"],
+    ]  # fmt: skip
     compared = plancontrol("diff", "old", "new", cwd=old.parent)
     assert (compared.returncode, compared.stdout.splitlines()[-1]) == (0, "the runs match")
 

@@ -23,7 +23,6 @@ against a count of the recorded request.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from notes import long_note, record
 
 from plancontrol import decode_context
 from plancontrol.core.carryover import carried_summary
+from plancontrol.recording.message_store import read_cassette
 
 
 def words(text: str) -> int:
@@ -41,7 +41,7 @@ def words(text: str) -> int:
 def first_request(folder: Path, step: int) -> list[dict[str, Any]]:
     """The messages of step ``step``'s first recorded request."""
     path = folder / "sessions" / "01" / "cassettes" / f"step-{step:02d}.json"
-    cassette = json.loads(path.read_text())
+    cassette = read_cassette(path)
     messages: list[dict[str, Any]] = cassette["interactions"][0]["request"]["body"]["json"][
         "messages"
     ]

@@ -20,6 +20,7 @@ from scripts import OK, PRIMES, plancontrol, review, run_against
 
 from plancontrol import decode_context
 from plancontrol.core.answers import Code
+from plancontrol.recording.message_store import read_cassette
 from plancontrol.testing import OpenAITestServer, Slow
 
 pytestmark = pytest.mark.slow  # every test here starts a process or a server
@@ -190,7 +191,7 @@ def run(demo_run: Path, tmp_path: Path) -> Path:
 def step_requests(run: Path, number: int, step: int) -> list[str]:
     """The last user message of each recorded request of ``step`` in session ``number``."""
     path = run / "sessions" / f"{number:02d}" / "cassettes" / f"step-{step:02d}.json"
-    cassette = json.loads(path.read_text())
+    cassette = read_cassette(path)
     return [
         i["request"]["body"]["json"]["messages"][-1]["content"] for i in cassette["interactions"]
     ]

@@ -25,6 +25,7 @@ from scripts import OK, PRIMES, plancontrol, review, run_against
 from plancontrol import Plan, Step, decode_context
 from plancontrol.core.answers import Code
 from plancontrol.core.asking import EMPTY_NOTE
+from plancontrol.recording.message_store import read_cassette
 from plancontrol.servers.replies import ServerReply
 from plancontrol.testing import (
     Drop,
@@ -157,7 +158,7 @@ def test_a_429_with_retry_after_is_retried_after_that_delay_and_the_run_succeeds
     run = tmp_path / "run"
     assert completed_steps(run) == (1, 2)
     assert usage_roles(run)["planner"] == 2  # the retry is the transport's: one call each
-    cassette = json.loads((run / "sessions" / "01" / "cassettes" / "plan.json").read_text())
+    cassette = read_cassette(run / "sessions" / "01" / "cassettes" / "plan.json")
     assert [i["response"]["status"]["code"] for i in cassette["interactions"]] == [429, 200]
     replays_identically(tmp_path)
 

@@ -27,6 +27,7 @@ from plancontrol.core.ports import Message, Reply, Request
 from plancontrol.core.problem import Problem
 from plancontrol.core.settings import Settings
 from plancontrol.recording.cassettes import CassetteAgents, ReadableJSON, cassette_name
+from plancontrol.recording.message_store import TABLE, read_cassette
 from plancontrol.runs.folder import read_manifest, read_session
 from plancontrol.runs.journal import read_journal
 from plancontrol.runs.snapshots import decode_snapshot, encode_snapshot
@@ -426,7 +427,7 @@ message (``cassettes._unreadable``)."""
 @given(fuzzed(_files(SESSION / "cassettes", "*.json")))
 def test_readable_json_deserializes_or_raises_what_the_loader_handles(data: bytes) -> None:
     try:
-        cassette = ReadableJSON.deserialize(_text(data))
+        cassette = ReadableJSON.deserialize(_text(data), SESSION / "cassettes" / "plan.json")
     except LOADER_ERRORS:
         return
     assert isinstance(cassette, dict)
@@ -442,7 +443,7 @@ def _first_cassette() -> Path:
     return next(
         path
         for path in sorted((SESSION / "cassettes").glob("*.json"))
-        if "You are the planner" in path.read_text(encoding="utf-8")
+        if "You are the planner" in json.dumps(read_cassette(path))
     )
 
 
@@ -452,7 +453,7 @@ class _Http:
     does."""
 
     def __init__(self) -> None:
-        recorded = json.loads(_first_cassette().read_text())
+        recorded = read_cassette(_first_cassette())
         self.body = json.dumps(recorded["interactions"][0]["request"]["body"]["json"])
 
     def ask(self, request: Request) -> Result[Reply, ModelFailure]:
@@ -480,6 +481,7 @@ def _replay(folder: Path, data: bytes, lenient: bool = False) -> Result[Reply, M
     agents = CassetteAgents(_Http(), folder / "cassettes", "replay", lenient=lenient)
     (folder / "cassettes").mkdir(exist_ok=True)
     (folder / "cassettes" / cassette_name(PLANNER, agents.phase)).write_bytes(data)
+    (folder / TABLE).write_bytes((SESSION / TABLE).read_bytes())  # the messages it refers to
     try:
         return agents.ask(PLANNER)
     finally:
@@ -488,7 +490,7 @@ def _replay(folder: Path, data: bytes, lenient: bool = False) -> Result[Reply, M
 
 def _recorded_with(edit: Callable[[Any], object]) -> bytes:
     """The recording's first cassette with ``edit(first_interaction)`` applied."""
-    cassette = json.loads(_first_cassette().read_text())
+    cassette = read_cassette(_first_cassette())  # written back inline
     edit(cassette["interactions"][0])
     return json.dumps(cassette).encode()
 

@@ -32,6 +32,7 @@ from plancontrol.handlers.ag2_agents import Ag2Agents
 from plancontrol.handlers.local import ApproveAll, DiscardEvents, Uninterrupted
 from plancontrol.handlers.routes import Route
 from plancontrol.handlers.secrets import Scrubber
+from plancontrol.recording.message_store import read_cassette
 from plancontrol.recording.record import Handlers, record_session
 from plancontrol.runs.folder import write_manifest
 from plancontrol.runs.journal import Ran, read_journal
@@ -191,7 +192,7 @@ def test_a_plan_with_a_researcher_and_an_engineer_step_runs_on_the_embedded_mode
     assert ran.result.exit_code == 1
     assert "SyntaxError" in ran.result.stderr
     # the judge answered with a verdict that decodes: install, then the installer answered
-    cassette = json.loads((folder / "sessions" / "01" / "cassettes" / "step-02.json").read_text())
+    cassette = read_cassette(folder / "sessions" / "01" / "cassettes" / "step-02.json")
     answers = [
         i["response"]["body"]["json"]["choices"][0]["message"]["content"]
         for i in cassette["interactions"]

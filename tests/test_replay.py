@@ -9,6 +9,7 @@ import pytest
 from scripts import PRIMES, plancontrol, review, run_against
 
 from plancontrol.core.answers import Code, Verdict
+from plancontrol.recording.message_store import read_cassette
 from plancontrol.servers.embedded import local_model_available
 from plancontrol.testing import OpenAITestServer
 
@@ -68,7 +69,8 @@ def test_the_key_used_while_recording_is_nowhere_in_the_run_folder(recorded: Pat
 
 def test_replay_fails_closed_when_a_recorded_request_is_missing(recorded: Path) -> None:
     cassette = recorded / "sessions" / "01" / "cassettes" / "step-02.json"
-    cassette.write_text(cassette.read_text().replace("step 2 of 2", "step 2 of 3", 1))
+    whole = json.dumps(read_cassette(cassette), ensure_ascii=False)  # written inline: it loads
+    cassette.write_text(whole.replace("step 2 of 2", "step 2 of 3", 1))
     done = plancontrol("replay", str(recorded), cwd=recorded.parent)
     assert done.returncode == 1
     assert (

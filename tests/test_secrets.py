@@ -14,6 +14,7 @@ from plancontrol.core.answers import Code, Verdict
 from plancontrol.core.context import decode_context
 from plancontrol.core.settings import Settings
 from plancontrol.handlers.secrets import Scrubber, is_weak, secret_values, without_secrets
+from plancontrol.recording.message_store import read_cassette
 from plancontrol.runs.folder import Manifest, manifest_reads, read_manifest
 from plancontrol.runs.journal import Ran, read_journal
 from plancontrol.testing import OpenAITestServer
@@ -141,7 +142,9 @@ def test_a_run_with_the_key_none_leaves_a_folder_show_resume_and_replay_read(
     assert resumed.returncode == 0, resumed.stderr
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout.splitlines()[-1].startswith("replay identical to the recording")
-    plan = (tmp_path / "run" / "sessions" / "01" / "cassettes" / "plan.json").read_text()
+    plan = json.dumps(
+        read_cassette(tmp_path / "run" / "sessions" / "01" / "cassettes" / "plan.json")
+    )
     assert "<scrubbed>" not in plan
     assert '\\"model\\": \\"test-model\\"' in plan or '"model": "test-model"' in plan
 

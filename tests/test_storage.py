@@ -22,6 +22,7 @@ import plancontrol as plancontrol_api
 from plancontrol import Plan, Step
 from plancontrol.core.context import Context, StepOutcome, UsageRow, decode_context
 from plancontrol.handlers.secrets import Scrubber
+from plancontrol.recording.message_store import read_cassette
 from plancontrol.recording.record import RecordingCheckpoints
 from plancontrol.runs.entries import Saved
 from plancontrol.runs.journal import Journal, read_journal
@@ -267,7 +268,7 @@ def test_report_writes_a_format_3_run_as_before(old: Path) -> None:
 
 def recorded_reply(run: Path) -> str:
     """What the researcher answered at step 2 of ``run``."""
-    cassette = json.loads((run / "sessions" / "01" / "cassettes" / "step-02.json").read_text())
+    cassette = read_cassette(run / "sessions" / "01" / "cassettes" / "step-02.json")
     reply: str = cassette["interactions"][0]["response"]["body"]["json"]["choices"][0]["message"][
         "content"
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from plancontrol.core.answers import Code
 from plancontrol.core.plan import Plan, Step
 from plancontrol.core.settings import Role, Settings
 from plancontrol.core.variables import check_variables, fill, parse_sets, placeholders
+from plancontrol.recording.message_store import read_cassette
 from plancontrol.testing import OpenAITestServer
 
 TEACHING = "Explain it to {audience}."
@@ -53,7 +53,7 @@ def _engineer_prompts(run: Path, step: int, session: int = 1) -> list[str]:
     """The engineer's system prompts recorded for ``step`` in ``session`` of ``run``."""
     found = []
     for cassette in run.glob(f"sessions/{session:02d}/cassettes/step-{step:02d}.json"):
-        for interaction in json.loads(cassette.read_text())["interactions"]:
+        for interaction in read_cassette(cassette)["interactions"]:
             body = interaction["request"]["body"]["json"]
             system = body["messages"][0]["content"]
             if system.startswith("You are the engineer"):

@@ -15,7 +15,12 @@ from returns.result import Failure, Result, Success
 from plancontrol.core.errors import ModelFailure
 from plancontrol.core.events import Event, PhaseChange
 from plancontrol.core.ports import Agents, Reply, Request
-from plancontrol.handlers.files import write_atomic
+from plancontrol.recording.message_store import (
+    DamagedCassette,
+    ReadableJSON,
+    TablePersister,
+    _parsed,
+)
 from plancontrol.runs.snapshots import first_difference
 
 __all__ = ["CassetteAgents", "ReadableJSON", "cassette_name"]
@@ -50,91 +55,6 @@ def cassette_name(request: Request, phase: str = "planning") -> str:
     return f"{phase}.json" if request.step == 0 else f"step-{request.step:02d}.json"
 
 
-class ReadableJSON:
-    """A vcrpy serializer that writes cassettes as JSON with request and response bodies
-    parsed, not escaped into strings: readable in review, quick to load."""
-
-    @staticmethod
-    def serialize(cassette: dict[str, Any]) -> str:
-        # new dicts: vcrpy hands over the interactions it keeps in memory, saved again later
-        interactions = [
-            {
-                **interaction,
-                "request": {
-                    **interaction["request"],
-                    "body": _parsed(interaction["request"].get("body")),
-                },
-                "response": {
-                    **interaction["response"],
-                    "body": _parsed((interaction["response"].get("body") or {}).get("string")),
-                },
-            }
-            for interaction in cassette.get("interactions", [])
-        ]
-        readable = {**cassette, "interactions": interactions}
-        return json.dumps(readable, indent=1, ensure_ascii=False) + "\n"
-
-    @staticmethod
-    def deserialize(text: str) -> dict[str, Any]:
-        try:
-            cassette: Any = json.loads(text)
-        except RecursionError:
-            raise ValueError("not a cassette: nested too deeply") from None
-        interactions = cassette.get("interactions") if isinstance(cassette, dict) else None
-        if not isinstance(interactions, list) or not all(
-            isinstance(i, dict)
-            and isinstance(i.get("request"), dict)
-            and isinstance(i.get("response"), dict)
-            for i in interactions
-        ):
-            raise ValueError("not a cassette: expected interactions of a request and a response")
-        for interaction in interactions:
-            request, response = interaction["request"], interaction["response"]
-            request["body"] = _unparsed(request.get("body"))
-            response["body"] = {"string": _unparsed(response.get("body"))}
-        readable: dict[str, Any] = cassette
-        return readable
-
-
-def _parsed(body: Any) -> Any:
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    if isinstance(body, str):
-        try:
-            return {"json": json.loads(body)}
-        except ValueError:
-            return {"text": body}
-    return body
-
-
-def _unparsed(body: Any) -> Any:
-    if isinstance(body, dict) and "json" in body:
-        return json.dumps(body["json"], separators=(",", ":"), ensure_ascii=False)
-    if isinstance(body, dict) and "text" in body:
-        return body["text"]
-    return body
-
-
-class _AtomicPersister:
-    """vcrpy's filesystem persister, but a cassette is replaced atomically when saved."""
-
-    @staticmethod
-    def load_cassette(cassette_path: str, serializer: Any) -> Any:
-        from vcr.persisters.filesystem import CassetteNotFoundError
-        from vcr.serialize import deserialize
-
-        path = Path(cassette_path)
-        if not path.is_file():
-            raise CassetteNotFoundError()
-        return deserialize(path.read_text(encoding="utf-8"), serializer)
-
-    @staticmethod
-    def save_cassette(cassette_path: str, cassette_dict: Any, serializer: Any) -> None:
-        from vcr.serialize import serialize
-
-        write_atomic(Path(cassette_path), serialize(cassette_dict, serializer))
-
-
 def _unreadable(path: Path) -> str | None:
     """Why the cassette at ``path`` cannot be replayed, or None when it can."""
     from vcr.serialize import deserialize
@@ -142,7 +62,8 @@ def _unreadable(path: Path) -> str | None:
     if not path.is_file():
         return f"{path} is missing; restore it from a copy of the run folder or record again"
     try:
-        requests, responses, *metadata = deserialize(path.read_text(encoding="utf-8"), ReadableJSON)
+        text = path.read_text(encoding="utf-8")
+        requests, responses, *metadata = deserialize(text, TablePersister.bound(path))
         if metadata:
             msgspec.convert(metadata[0].get(_FAILURES, []), list[_Failed])
         for request in requests:
@@ -155,6 +76,8 @@ def _unreadable(path: Path) -> str | None:
                 and isinstance(response["body"]["string"], bytes | str)
             ):
                 raise ValueError("a response without a status, headers or a body")
+    except DamagedCassette as exc:
+        return str(exc)
     except Exception as exc:  # whatever vcrpy raises on a damaged file
         return f"{path} is damaged ({type(exc).__name__}: {exc}); restore it from a copy"
     return None
@@ -203,7 +126,7 @@ class CassetteAgents:
             serializer="plancontrol-json",
         )
         self._vcr.register_serializer("plancontrol-json", ReadableJSON)
-        self._vcr.register_persister(_AtomicPersister)
+        self._vcr.register_persister(TablePersister())
         self._open: tuple[str, contextlib.ExitStack] | None = None
         self._live: Any = None  # the request being matched, on replay
         self.cassettes: list[Any] = []

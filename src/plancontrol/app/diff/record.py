@@ -19,6 +19,7 @@ from plancontrol.core.context import Context
 from plancontrol.core.ledger import summarize
 from plancontrol.core.plan import Step
 from plancontrol.core.problem import Problem
+from plancontrol.recording.message_store import DamagedCassette, read_cassette
 from plancontrol.runs.entries import Entry, Ran, Saved
 from plancontrol.runs.folder import Session, session_dir
 from plancontrol.runs.journal import read_session_journal
@@ -132,7 +133,7 @@ class _Sessions:
         index = self.owner(label, step)
         if index is None or not self._cassette(index, label).is_file():
             return []
-        cassette = json.loads(self._cassette(index, label).read_text(encoding="utf-8"))
+        cassette = read_cassette(self._cassette(index, label))
         return [_body(i["request"].get("body")) for i in cassette.get("interactions", [])]
 
     def ran(self, step: int) -> tuple[Ran, ...]:
@@ -254,8 +255,11 @@ def load_run(folder: Path) -> Result[RunRecord, Problem]:
     found = _Sessions(folder, state.sessions, tuple(journals))
     ctx = state.context
     plan = ctx.plan.steps if ctx.plan is not None else ()
-    steps = (
-        _planning(ctx, found),
-        *(_step(folder, ctx, found, n) for n in range(1, len(plan) + 1)),
-    )
+    try:
+        steps = (
+            _planning(ctx, found),
+            *(_step(folder, ctx, found, n) for n in range(1, len(plan) + 1)),
+        )
+    except DamagedCassette as exc:  # a message a cassette refers to is gone or edited
+        return Failure(Problem(what=str(exc), where=str(folder)))
     return Success(RunRecord(folder=str(folder), task=ctx.task, plan=plan, steps=steps))

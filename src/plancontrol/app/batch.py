@@ -151,7 +151,7 @@ def _refusal(workers: int, engine: str, address: str | None) -> Problem | None:
     if engine == "ray":
         from plancontrol.app.batch_ray import missing_ray
 
-        return missing_ray()
+        return missing_ray(address)
     return None
 
 

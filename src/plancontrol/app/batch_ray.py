@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -66,14 +67,28 @@ class Returned(msgspec.Struct, frozen=True, kw_only=True):
     folder: bytes = b""
 
 
-def missing_ray() -> Problem | None:
-    """Why the Ray engine cannot be used here (Ray is not installed), or None."""
+def missing_ray(address: str | None = None) -> Problem | None:
+    """Why the Ray engine cannot be used here (Ray is not installed), or None. Ray is
+    imported here; for a local instance (no ``address``) in single-machine mode, where its
+    node's address is loopback: it then never looks for a route out to learn this machine's
+    address, which warns on stderr where there is none (read once, as Ray is imported)."""
+    local = address is None and "ray" not in sys.modules
+    told = _SINGLE_MACHINE in os.environ
+    if local:
+        os.environ.setdefault(_SINGLE_MACHINE, "0")
     try:
         import ray  # noqa: F401
     except ImportError:
         what = "`engine=ray` needs the ray extra: pip install 'plancontrol[ray]'"
         return Problem(what=what, where="engine")
+    finally:
+        if local and not told:
+            del os.environ[_SINGLE_MACHINE]
     return None
+
+
+_SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's switch of multi-machine mode (on by default on Linux), read as Ray is imported."""
 
 
 def worker_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,12 +49,10 @@ def mends_on_retry(body: dict[str, Any], broken: list[str]) -> Any:
     return Verdict("success", "saved")
 
 
-RAY_SESSIONS = Path(tempfile.gettempdir()) / "ray"  # where a local Ray keeps its sessions' logs
-
-
-def ray_sessions() -> set[Path]:
-    """The session folders of local Ray instances, their logs in them."""
-    return set(RAY_SESSIONS.glob("session_2*"))
+def ray_sessions(ray_tmp: Path) -> set[Path]:
+    """The session folders of the local Ray instances started with ``RAY_TMPDIR=ray_tmp``,
+    their logs in them (a folder of the test's own: other processes may run Ray too)."""
+    return set(ray_tmp.glob("ray/session_2*"))
 
 
 def files_holding(folder: Path, secret: str) -> list[str]:
@@ -71,15 +70,17 @@ def test_a_batch_on_ray_brings_each_run_back_and_reruns_only_the_unfinished(
     (tmp_path / "plan.json").write_text(json.dumps(PLAN))
     (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in TASKS))
     broken: list[str] = []
-    sessions = ray_sessions()
+    # short, as Ray's sockets live in it (a socket's path is at most 107 bytes)
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    ray = {"RAY_TMPDIR": str(ray_tmp)}
     with OpenAITestServer(lambda body: mends_on_retry(body, broken)) as server:
         flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0", "--json"]
         command = ["batch", "tasks.jsonl", "--into", "out", "--engine", "ray", "--workers", "2"]
-        first = cli(*command, *flags, cwd=tmp_path, key=KEY)
+        first = cli(*command, *flags, cwd=tmp_path, key=KEY, env=ray)
         asked = {m: asked_by(server.log, m) for m in MARKERS}
-        again = cli(*command, *flags, cwd=tmp_path, key=KEY)
+        again = cli(*command, *flags, cwd=tmp_path, key=KEY, env=ray)
         asked_again = len(server.log)
-        retried = cli(*command, *flags, "--retry-failed", cwd=tmp_path, key=KEY)
+        retried = cli(*command, *flags, "--retry-failed", cwd=tmp_path, key=KEY, env=ray)
         retry_log = server.log[asked_again:]
         keys = {exchange.authorization for exchange in server.log}
     out = tmp_path / "out"
@@ -131,9 +132,10 @@ def test_a_batch_on_ray_brings_each_run_back_and_reruns_only_the_unfinished(
 
     assert keys == {f"Bearer {KEY}"}  # every run had the key...
     assert files_holding(out, KEY) == []  # ...and wrote it nowhere
-    started = ray_sessions() - sessions
+    started = ray_sessions(ray_tmp)
     assert len(started) == 2  # the first and the third invocation started Ray, the second not
     assert [f for session in started for f in files_holding(session, KEY)] == []  # Ray's logs
+    shutil.rmtree(ray_tmp, ignore_errors=True)
     replayed = cli("replay", "out", "--json", cwd=tmp_path)
     assert sorted((r["run_dir"], r["status"]) for r in json.loads(replayed.stdout)["runs"]) == [
         ("out/alpha", "identical"), ("out/broken", "identical"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import time
@@ -50,3 +51,18 @@ def record(folder: Path, steps: int, note: Callable[[int], str] = short_note) ->
             run_argv(folder, steps, server.base_url), check=True, stdout=subprocess.DEVNULL
         )
         return time.perf_counter() - start
+
+
+def replay_seconds(folder: Path, repeat: int) -> float:
+    """Median seconds of ``repeat`` in-process replays, after one untimed (imports, caches);
+    each must be identical to the recording."""
+    from plancontrol.recording.replay import replay_run
+
+    replay_run(folder).unwrap()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        outcome = replay_run(folder).unwrap()
+        times.append(time.perf_counter() - start)
+        assert outcome.identical, outcome.difference
+    return statistics.median(times)

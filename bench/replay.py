@@ -10,28 +10,13 @@ each is then replayed in this process with `replay_run`, several times, median r
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from notes import record
-
-from plancontrol.recording.replay import replay_run
-
-
-def replay_seconds(folder: Path, repeat: int) -> float:
-    """Median seconds of ``repeat`` in-process replays, after one untimed (imports, caches)."""
-    replay_run(folder).unwrap()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        outcome = replay_run(folder).unwrap()
-        times.append(time.perf_counter() - start)
-        assert outcome.identical, outcome.first_difference
-    return statistics.median(times)
+from notes import record, replay_seconds
 
 
 def command(folder: Path) -> float:

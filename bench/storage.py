@@ -18,20 +18,17 @@ the path: ``PYTHONPATH=/path/to/old/src .venv/bin/python bench/storage.py``.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
-from notes import long_note, record, run_argv
+from notes import long_note, record, replay_seconds, run_argv
 
 import plancontrol
 from plancontrol import Plan, Step
 from plancontrol.core.answers import Code, Verdict
-from plancontrol.recording.replay import replay_run
 from plancontrol.servers.scripted import OpenAITestServer
 
 KINDS = ("snapshots", "cassettes", "journal", "report.html", "context.json", "work", "other")
@@ -76,18 +73,6 @@ def record_engineer(folder: Path, steps: int) -> None:
         subprocess.run(
             run_argv(folder, steps, server.base_url), check=True, stdout=subprocess.DEVNULL
         )
-
-
-def replay_seconds(folder: Path, repeat: int) -> float:
-    """Median seconds of ``repeat`` in-process replays, after one untimed (imports, caches)."""
-    replay_run(folder).unwrap()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        outcome = replay_run(folder).unwrap()
-        times.append(time.perf_counter() - start)
-        assert outcome.identical, outcome.difference
-    return statistics.median(times)
 
 
 def show(kind: str, rows: list[tuple[int, Counter[str], float]]) -> None:

@@ -170,6 +170,25 @@ def script_running_in(folder_name: str) -> int | None:
     return None
 
 
+def ray_batch_with_script(
+    tmp_path: Path, base_url: str, name: str, *extra: str
+) -> tuple[subprocess.Popen[str], int]:
+    """``plancontrol batch --engine ray`` of ``tasks.jsonl`` started in ``tmp_path``, once the
+    script of the run named ``name`` runs: the batch's process and the script's pid."""
+    flags = ["--base-url", base_url, "--model", "m", "--max-retries", "0", *extra]
+    argv = [sys.executable, "-m", "plancontrol", "batch", "tasks.jsonl", "--into", "out"]
+    batch = subprocess.Popen(
+        [*argv, "--engine", "ray", *flags],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline, script = time.monotonic() + 120, None
+    while script is None and time.monotonic() < deadline and batch.poll() is None:
+        time.sleep(0.2)
+        script = script_running_in(name)
+    assert script is not None, batch.communicate()
+    return batch, script
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_ctrl_c_cancels_the_ray_tasks_going_and_their_scripts_stop(tmp_path: Path) -> None:
@@ -182,17 +201,7 @@ def test_ctrl_c_cancels_the_ray_tasks_going_and_their_scripts_stop(tmp_path: Pat
     with OpenAITestServer(
         lambda body: hangs if role_of(body) == "engineer" else Verdict("success", "")
     ) as server:
-        flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0"]
-        argv = [sys.executable, "-m", "plancontrol", "batch", "tasks.jsonl", "--into", "out"]
-        batch = subprocess.Popen(
-            [*argv, "--engine", "ray", *flags],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        deadline, script = time.monotonic() + 120, None
-        while script is None and time.monotonic() < deadline and batch.poll() is None:
-            time.sleep(0.2)
-            script = script_running_in(name)
-        assert script is not None, batch.communicate()
+        batch, script = ray_batch_with_script(tmp_path, server.base_url, name)
         batch.send_signal(signal.SIGINT)
         _, err = batch.communicate(timeout=120)
     stopped = gone(script)
@@ -231,17 +240,9 @@ def test_a_task_whose_worker_dies_is_an_error_row_and_the_others_finish(tmp_path
     dies = {**TASKS[0], "id": name, "task": f"Task {name}"}
     (tmp_path / "tasks.jsonl").write_text(f"{json.dumps(dies)}\n{json.dumps(TASKS[3])}\n")
     with OpenAITestServer(reply) as server:
-        flags = ["--base-url", server.base_url, "--model", "m", "--max-retries", "0", "--json"]
-        argv = [sys.executable, "-m", "plancontrol", "batch", "tasks.jsonl", "--into", "out"]
-        batch = subprocess.Popen(
-            [*argv, "--engine", "ray", "--workers", "2", *flags],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        deadline, script = time.monotonic() + 120, None
-        while script is None and time.monotonic() < deadline and batch.poll() is None:
-            time.sleep(0.2)
-            script = script_running_in(name)
-        assert script is not None, batch.communicate()
+        batch, script = ray_batch_with_script(
+            tmp_path, server.base_url, name, "--workers", "2", "--json"
+        )
         run = parent_of(script)
         os.kill(parent_of(run), signal.SIGKILL)  # the Ray worker running the task dies
         out, err = batch.communicate(timeout=120)

@@ -18,6 +18,7 @@ from returns.result import Failure, Result, Success
 
 from plancontrol.app.batch_tasks import BatchTask, read_tasks
 from plancontrol.core.problem import Problem
+from plancontrol.handlers.files import write_atomic
 
 __all__ = ["BatchRow", "BatchSummary", "ModelOptions", "batch"]
 
@@ -91,8 +92,9 @@ class BatchSummary(msgspec.Struct, frozen=True, kw_only=True):
 
     def cost_usd(self) -> float | None:
         """The runs' summed cost; None when any run's is unknown."""
-        costs = [row.cost_usd for row in self.rows]
-        return None if None in costs else sum(c for c in costs if c is not None)
+        from plancontrol.core.ledger import summed_cost
+
+        return summed_cost(row.cost_usd for row in self.rows)
 
     @property
     def ok(self) -> bool:
@@ -239,10 +241,9 @@ class _Job:
             rows=tuple(self.rows[name] for name in order if name in self.rows),
             seconds=time.monotonic() - self.started,
         )
-        path = self.into / "batch.json"
-        partial = path.with_name(f".batch.json.{os.getpid()}")
-        partial.write_bytes(msgspec.json.format(msgspec.json.encode(summary)) + b"\n")
-        os.replace(partial, path)
+        write_atomic(
+            self.into / "batch.json", msgspec.json.format(msgspec.json.encode(summary)) + b"\n"
+        )
         return summary
 
 

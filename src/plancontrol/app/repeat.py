@@ -27,6 +27,7 @@ from plancontrol.app.repeat_summary import (
 from plancontrol.core.context import Context, StepOutcome, decode_context
 from plancontrol.core.ledger import known_cost, total_cost
 from plancontrol.core.problem import Problem
+from plancontrol.handlers.files import write_atomic
 
 if TYPE_CHECKING:
     from plancontrol.runs.resume import StartPoint
@@ -258,10 +259,8 @@ class _Job:
         rows = [self.rows[n] for n in sorted(self.rows)]
         seconds = time.monotonic() - self.started
         summary = summarize_repeat(self.asked, self.original, rows, seconds)
-        path = Path(self.asked.into) / "repeat.json"
-        partial = path.with_name(f".repeat.json.{os.getpid()}")
-        partial.write_bytes(msgspec.json.format(msgspec.json.encode(summary)) + b"\n")
-        os.replace(partial, path)
+        document = msgspec.json.format(msgspec.json.encode(summary)) + b"\n"
+        write_atomic(Path(self.asked.into) / "repeat.json", document)
         return summary
 
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import msgspec
 
+from plancontrol.core.ledger import summed_cost
+
 __all__ = [
     "Asked",
     "FileAgreement",
@@ -132,11 +134,6 @@ def _agreement(path: str, original: StepRun, runs: Sequence[StepRun]) -> FileAgr
     )
 
 
-def _total(costs: Sequence[float | None]) -> float | None:
-    """The summed cost, None when any is unknown."""
-    return None if None in costs else sum(c for c in costs if c is not None)
-
-
 def summarize_repeat(
     asked: Asked, original: StepRun, runs: Sequence[StepRun], seconds: float
 ) -> RepeatSummary:
@@ -146,7 +143,7 @@ def summarize_repeat(
     made = (original, *completed) if completed else ()
     paths = dict.fromkeys(f.path for run in made for f in run.files)
     files = tuple(_agreement(path, original, completed) for path in paths)
-    cost = _total([run.cost_usd for run in runs])
+    cost = summed_cost([run.cost_usd for run in runs])
     return RepeatSummary(
         run_dir=asked.run_dir,
         step=asked.step,

@@ -8,7 +8,7 @@ import msgspec
 
 from plancontrol.core.context import Context, StepOutcome, TimingRow, UsageRow
 
-__all__ = ["Report", "Totals", "known_cost", "summarize", "total_cost", "totals_by"]
+__all__ = ["Report", "Totals", "known_cost", "summarize", "summed_cost", "total_cost", "totals_by"]
 
 
 class Totals(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,10 +53,17 @@ def total_cost(rows: Iterable[UsageRow]) -> float | None:
     >>> total_cost([row, row]), total_cost([row, msgspec.structs.replace(row, cost_usd=None)])
     (0.5, None)
     """
-    rows = tuple(rows)
-    if any(row.cost_usd is None for row in rows):
-        return None
-    return known_cost(rows)
+    return summed_cost(row.cost_usd for row in rows)
+
+
+def summed_cost(costs: Iterable[float | None]) -> float | None:
+    """The sum of ``costs``, or None when any is unknown (None).
+
+    >>> summed_cost([0.25, 0.5]), summed_cost([0.25, None]), summed_cost([])
+    (0.75, None, 0)
+    """
+    known = tuple(costs)
+    return None if None in known else sum(c for c in known if c is not None)
 
 
 def _totals(key: str, rows: tuple[UsageRow, ...]) -> Totals:
